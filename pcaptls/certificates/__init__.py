@@ -1,0 +1,1 @@
+"""Certificates: decoded X.509 (once per distinct DER), chain verification, trust stores."""

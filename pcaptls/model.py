@@ -1,0 +1,132 @@
+"""What the pipeline produces: frozen records of TLS connections seen in a capture.
+
+These are the contract between stages: the TLS stage builds them, certificates/ judges their
+chains, correlate/ links log events to them and report/ prints them. Certificates are kept as
+raw DER (decoded once, on demand, by :mod:`pcaptls.certificates.x509`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from .tls.constants import alert_name, cipher_name, handshake_name, version_name
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    ip: str
+    port: int
+
+    def __str__(self) -> str:
+        # IPv6 in brackets so "host:port" stays unambiguous.
+        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
+
+    @property
+    def ip_address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        return ipaddress.ip_address(self.ip)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A TLS alert record. ``level``/``code`` are ``None`` when the alert was encrypted."""
+
+    time: float
+    frame: int
+    sender: str  # "client" | "server"
+    level: int | None
+    code: int | None
+    encrypted: bool = False
+
+    @property
+    def description(self) -> str | None:
+        return None if self.code is None else alert_name(self.code)
+
+    @property
+    def fatal(self) -> bool:
+        return self.level == 2
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeEvent:
+    """One plaintext handshake message (or ChangeCipherSpec, type -1) and when it was seen."""
+
+    time: float
+    frame: int
+    sender: str
+    type: int
+
+    @property
+    def name(self) -> str:
+        return "ChangeCipherSpec" if self.type == -1 else handshake_name(self.type)
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """Something in the capture that was not as it should be: a gap, a cap hit, a parse error."""
+
+    kind: str  # "gap", "malformed", "cap", "truncated", "no_syn", ...
+    detail: str
+    time: float | None = None
+    sender: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConnection:
+    """Everything pcaptls learned about one TCP connection that carried TLS."""
+
+    client: Endpoint
+    server: Endpoint
+    start: float  # first packet of the TCP connection, epoch seconds (UTC)
+    end: float  # last packet seen
+    first_frame: int  # 1-based frame number of the first packet, as tshark counts
+    sni: str | None = None
+    client_version: int | None = None  # legacy_version of the ClientHello
+    offered_versions: tuple[int, ...] = ()
+    offered_ciphers: tuple[int, ...] = ()
+    offered_groups: tuple[int, ...] = ()
+    offered_sigalgs: tuple[int, ...] = ()
+    alpn_offered: tuple[str, ...] = ()
+    alpn: str | None = None
+    version_id: int | None = None  # negotiated (supported_versions wins over legacy_version)
+    cipher_id: int | None = None
+    hello_retry: bool = False
+    server_certs: tuple[bytes, ...] = ()  # DER, wire order
+    client_certs: tuple[bytes, ...] = ()
+    certificate_request: bool = False
+    kex_group: int | None = None  # named curve from ServerKeyExchange or key_share
+    alerts: tuple[Alert, ...] = ()
+    handshake: tuple[HandshakeEvent, ...] = ()
+    closed_by: str | None = None  # "client" | "server" | None (still open at end of capture)
+    close_kind: str | None = None  # "FIN" | "RST"
+    starttls: str | None = None  # protocol upgraded from, e.g. "smtp"
+    saw_syn: bool = False
+    client_hello_seen: bool = False
+    server_hello_seen: bool = False
+    anomalies: tuple[Anomaly, ...] = field(default_factory=tuple)
+
+    @property
+    def id(self) -> str:
+        return f"{self.client}-{self.server}"
+
+    @property
+    def version(self) -> str | None:
+        return None if self.version_id is None else version_name(self.version_id)
+
+    @property
+    def cipher(self) -> str | None:
+        return None if self.cipher_id is None else cipher_name(self.cipher_id)
+
+    @property
+    def is_tls13(self) -> bool:
+        v = self.version_id
+        return v is not None and (v == 0x0304 or (v >> 8) == 0x7F or v == 0xFB1A)
+
+    @property
+    def handshake_done(self) -> bool:
+        """Both Finished (or TLS 1.3 encrypted flight) seen with no fatal alert."""
+        return (
+            self.server_hello_seen
+            and not any(a.fatal for a in self.alerts)
+            and any(e.type == -1 for e in self.handshake if e.sender == "client")
+        ) or (self.is_tls13 and not any(a.fatal for a in self.alerts))

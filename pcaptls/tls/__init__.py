@@ -1,0 +1,1 @@
+"""TLS: records and handshake messages parsed from reassembled byte streams (sans-IO)."""
