@@ -1,0 +1,193 @@
+"""Log files, folders and diagnostic bundles -> lines -> :class:`LineParser` -> events.
+
+The only module of :mod:`pcaptls.logs` that opens files. It reads bytes, cuts every line at
+``max_line`` bytes (the rest of an over-long line is read and dropped, never buffered), decodes
+UTF-8 with replacement (UTF-16 when the file says so with a BOM or looks like it), and hands the
+text to a parser per source. A file that ends in the middle of a gzip stream or tar member is
+read up to the damage and the damage is reported in the summary; only a path that cannot be
+opened at all raises :class:`~pcaptls.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import io
+import os
+import tarfile
+import zlib
+from collections.abc import Iterable, Iterator
+from datetime import tzinfo
+from typing import IO
+
+from ..errors import InputError
+from .events import EMPTY_SUMMARY, LogEvent, ParseSummary
+from .parser import MAX_LINE, LineParser
+from .timestamps import parse_tz
+
+# In folders and bundles: what is a text log. Captures, PEM files and the rest are not.
+LOG_PATTERNS = ("loggingsnapshot_*", "*.log", "*.log.[0-9]*", "*.txt", "*.log.gz", "*.txt.gz")
+BUNDLE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+_READ_ERRORS = (OSError, EOFError, zlib.error, tarfile.TarError, gzip.BadGzipFile)
+
+
+def is_log_name(name: str) -> bool:
+    base = os.path.basename(name)
+    return not base.startswith(".") and any(fnmatch.fnmatch(base.lower(), p) for p in LOG_PATTERNS)
+
+
+def is_bundle_name(name: str) -> bool:
+    return name.lower().endswith(BUNDLE_SUFFIXES)
+
+
+def iter_lines(stream: IO[bytes], max_line: int = MAX_LINE) -> Iterator[tuple[str, bool]]:
+    """``(text, cut)`` per line of a byte stream; ``cut`` when the line was longer than ``max_line``.
+
+    Memory stays at one capped line whatever the input (a gigabyte without a newline included).
+    """
+    buffered = stream if isinstance(stream, io.BufferedIOBase) else io.BufferedReader(stream)  # type: ignore[arg-type]
+    head = buffered.peek(512)[:512] if hasattr(buffered, "peek") else b""
+    encoding = _sniff(head)
+    if encoding != "utf-8":
+        text = io.TextIOWrapper(buffered, encoding=encoding, errors="replace", newline="")
+        yield from _capped(text.readline, max_line, "")
+        return
+    first = True
+    for raw, cut in _capped(buffered.readline, max_line, b""):
+        if first and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        first = False
+        yield raw.decode("utf-8", "replace"), cut
+
+
+def _capped(readline, max_line: int, empty):  # type: ignore[no-untyped-def]
+    while True:
+        line = readline(max_line)
+        if not line:
+            return
+        if line.endswith(("\n" if isinstance(line, str) else b"\n")) or len(line) < max_line:
+            yield line, False
+            continue
+        # Over-long: keep the first max_line, skip to the end of the line without buffering it.
+        while True:
+            more = readline(max_line)
+            if not more or more.endswith(("\n" if isinstance(more, str) else b"\n")):
+                break
+        yield line, True
+
+
+def _sniff(head: bytes) -> str:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if len(head) >= 16:
+        # ASCII written as UTF-16 without BOM: every other byte is NUL.
+        odd_nuls = head[1::2].count(0)
+        even_nuls = head[0::2].count(0)
+        if odd_nuls > 0.8 * (len(head) // 2) and even_nuls < 0.1 * (len(head) // 2):
+            return "utf-16-le"
+        if even_nuls > 0.8 * (len(head) // 2) and odd_nuls < 0.1 * (len(head) // 2):
+            return "utf-16-be"
+    return "utf-8"
+
+
+class LogReader:
+    """Events of all log sources under ``paths``, one source after another, and a summary.
+
+    Iterate once; :attr:`summary` is complete after the iteration. Raises :class:`InputError`
+    for a path that does not exist or cannot be opened, or for a bad ``log_tz``.
+    """
+
+    def __init__(
+        self,
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        *,
+        log_tz: str | tzinfo | None = None,
+        max_line: int = MAX_LINE,
+    ) -> None:
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        self.paths = [os.fspath(p) for p in paths]
+        self.tz = parse_tz(log_tz)
+        self.max_line = max_line
+        self.summary: ParseSummary = EMPTY_SUMMARY
+        self.sources: list[str] = []
+
+    def __iter__(self) -> Iterator[LogEvent]:
+        for path in self.paths:
+            if not os.path.exists(path):
+                raise InputError(f"{path}: no such file or directory")
+            if os.path.isdir(path):
+                for root, dirs, files in os.walk(path):
+                    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                    for f in sorted(files):
+                        full = os.path.join(root, f)
+                        if is_bundle_name(f):
+                            yield from self._bundle(full)
+                        elif is_log_name(f):
+                            yield from self._file(full)
+            elif is_bundle_name(path):
+                yield from self._bundle(path)
+            else:
+                yield from self._file(path)
+
+    def _file(self, path: str) -> Iterator[LogEvent]:
+        name = os.path.basename(path)
+        try:
+            fh = open(path, "rb")
+        except OSError as e:
+            raise InputError(f"{path}: cannot open ({e.strerror or e})") from e
+        with fh:
+            stream: IO[bytes] = fh
+            if fh.read(2) == b"\x1f\x8b":
+                fh.seek(0)
+                stream = gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[assignment]
+                name = name[:-3] if name.endswith(".gz") else name
+            else:
+                fh.seek(0)
+            yield from self._parse(name, stream, path)
+
+    def _bundle(self, path: str) -> Iterator[LogEvent]:
+        try:
+            tar = tarfile.open(path, mode="r:*")
+        except FileNotFoundError as e:
+            raise InputError(f"{path}: no such file") from e
+        except _READ_ERRORS as e:
+            raise InputError(f"{path}: not a readable tar/tar.gz bundle ({e})") from e
+        with tar:
+            try:
+                # Members are streamed one by one, never extracted to disk (no path traversal).
+                for member in tar:
+                    if not member.isfile() or not is_log_name(member.name):
+                        continue
+                    fh = tar.extractfile(member)
+                    if fh is None:
+                        continue
+                    yield from self._parse(os.path.basename(member.name), fh, f"{path}:{member.name}")
+            except _READ_ERRORS as e:
+                self.summary = self.summary + ParseSummary(0, 0, 0, problems=(f"{path}: bundle cut short ({e})",))
+
+    def _parse(self, name: str, stream: IO[bytes], where: str) -> Iterator[LogEvent]:
+        parser = LineParser(name, log_tz=self.tz, max_line=self.max_line)
+        self.sources.append(name)
+        n = 0
+        try:
+            for text, cut in iter_lines(stream, self.max_line):
+                n += 1
+                yield from parser.feed(text, n, cut=cut)
+        except _READ_ERRORS as e:
+            # A log copied while being written, a gzip cut short: keep what was read.
+            parser.problem(f"{where}: read stopped after line {n} ({e})")
+        yield from parser.close()
+        self.summary = self.summary + parser.summary
+
+
+def read_logs(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    log_tz: str | tzinfo | None = None,
+    max_line: int = MAX_LINE,
+) -> tuple[list[LogEvent], ParseSummary]:
+    """All events of the logs under ``paths`` (files, folders, ``.tar.gz`` bundles), and a summary."""
+    reader = LogReader(paths, log_tz=log_tz, max_line=max_line)
+    events = list(reader)
+    return events, reader.summary
