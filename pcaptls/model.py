@@ -103,6 +103,7 @@ class TlsConnection:
     saw_syn: bool = False
     client_hello_seen: bool = False
     server_hello_seen: bool = False
+    appdata: tuple[int, int] = (0, 0)  # application-data records (client, server)
     anomalies: tuple[Anomaly, ...] = field(default_factory=tuple)
 
     @property

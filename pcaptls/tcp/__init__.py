@@ -1,0 +1,1 @@
+"""TCP: segments -> connections -> per-direction in-order byte streams, with gaps reported."""

@@ -1,0 +1,191 @@
+"""TCP segments -> connections: who opened, port reuse, FIN/RST, idle eviction.
+
+A connection is keyed by its 4-tuple in both directions. Side 0 is the sender of the first
+segment seen (the SYN's sender when the handshake was captured). A new SYN on a 4-tuple whose
+connection has closed, or with a different initial sequence number once data has flowed, starts
+a new connection (port reuse). Connections that turn out not to carry TLS stop buffering at once
+and are forgotten when they close or go idle; memory is bounded by :data:`MAX_CONNECTIONS`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Callable
+
+from ..model import Anomaly, Endpoint, TlsConnection
+from ..tls.records import IGNORE
+from ..tls.session import TlsSession
+from .reassembly import HalfStream
+
+FIN = 0x01
+SYN = 0x02
+RST = 0x04
+ACK = 0x10
+
+IDLE_TIMEOUT = 600.0  # seconds of capture time without packets before a connection is retired
+SWEEP_EVERY = 1 << 16  # packets between idle sweeps
+MAX_CONNECTIONS = 200_000  # live connections kept at once; beyond it the idlest are retired
+
+
+def _addr(raw: bytes) -> str:
+    return str(ipaddress.ip_address(raw))
+
+
+class Connection:
+    __slots__ = (
+        "ends_raw", "session", "half", "start", "last", "first_frame", "syn_side", "isn", "close",
+        "fins", "dead", "segments", "anomalies",
+    )
+
+    def __init__(self, src: bytes, sport: int, dst: bytes, dport: int, t: float, frame: int, midstream: bool) -> None:
+        self.ends_raw = ((src, sport), (dst, dport))
+        self.session = TlsSession(midstream)
+        r0, r1 = self.session.readers
+        self.half = (HalfStream(r0), HalfStream(r1))
+        self.start = t
+        self.last = t
+        self.first_frame = frame
+        self.syn_side: int | None = None
+        self.isn: list[int | None] = [None, None]
+        self.close: tuple[int, str] | None = None
+        self.fins = [False, False]
+        self.dead = False  # both directions are not TLS: nothing more to look at
+        self.segments = 0
+        self.anomalies: list[Anomaly] = []
+
+    def finish(self) -> TlsConnection | None:
+        """Flush waiting segments and build the result, or ``None`` when it carried no TLS."""
+        if not self.dead:
+            for h in self.half:
+                h.flush()
+        s = self.session
+        if not s.tls or not (s.events or s.alerts or s.certs):
+            return None
+        for side, h in enumerate(self.half):
+            if h.retransmitted:
+                self.anomalies.append(Anomaly("retransmission", f"{h.retransmitted} retransmitted segments", None, str(side)))
+        (a, ap), (b, bp) = self.ends_raw
+        if self.syn_side is None:
+            self.anomalies.insert(0, Anomaly("no_syn", "capture starts after the TCP handshake", self.start, None))
+        return s.build(
+            (Endpoint(_addr(a), ap), Endpoint(_addr(b), bp)),
+            self.start,
+            self.last,
+            self.first_frame,
+            self.syn_side,
+            self.close,
+            self.anomalies,
+        )
+
+
+class FlowTable:
+    """Routes decoded segments to connections; collects finished TLS connections."""
+
+    def __init__(self, on_done: Callable[[TlsConnection], None]) -> None:
+        self.table: dict[tuple[bytes, int, bytes, int], tuple[Connection, int]] = {}
+        self.on_done = on_done
+        self.packets = 0
+        self.connections = 0
+        self.evicted = 0
+        self.now = 0.0
+
+    def segment(self, src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int,
+                payload: bytes, missing: int, t: float, frame: int) -> None:
+        self.packets += 1
+        self.now = t
+        key = (src, sport, dst, dport)
+        entry = self.table.get(key)
+        if entry is None:
+            if flags & RST and not payload:
+                return  # a reset for a connection we never saw tells nothing
+            conn = self._open(src, sport, dst, dport, t, frame, not (flags & SYN))
+            side = 0
+        else:
+            conn, side = entry
+            if flags & SYN and not flags & ACK and self._reused(conn, side, seq):
+                self._retire(conn)
+                conn = self._open(src, sport, dst, dport, t, frame, False)
+                side = 0
+        conn.last = t
+        conn.segments += 1
+        half = conn.half[side]
+        if flags & SYN:
+            if conn.isn[side] is None:
+                conn.isn[side] = seq
+                half.syn(seq)
+                if not flags & ACK:
+                    conn.syn_side = side
+                elif conn.syn_side is None:
+                    conn.syn_side = 1 - side
+        if flags & ACK:
+            other = conn.half[1 - side]
+            if other.ooo:
+                other.ack(ack)
+            else:
+                other.acked = ack
+        if (payload or missing) and not conn.dead:
+            half.segment((seq + 1) & 0xFFFFFFFF if flags & SYN else seq, payload, missing, t, frame)
+            r0, r1 = conn.session.readers
+            if r0.state == IGNORE and r1.state == IGNORE:
+                conn.dead = True
+                for h in conn.half:
+                    h.ooo.clear()
+                    h.ooo_bytes = 0
+        if flags & (FIN | RST):
+            if conn.close is None:
+                conn.close = (side, "RST" if flags & RST else "FIN")
+            if flags & FIN:
+                conn.fins[side] = True
+            if flags & RST or (conn.fins[0] and conn.fins[1]):
+                if conn.dead:
+                    self._retire(conn)
+        if self.packets & (SWEEP_EVERY - 1) == 0:
+            self.sweep()
+
+    def _reused(self, conn: Connection, side: int, seq: int) -> bool:
+        """Does a SYN from ``side`` start a new connection on the same 4-tuple?"""
+        if conn.close is not None and (conn.close[1] == "RST" or (conn.fins[0] and conn.fins[1])):
+            return True
+        isn = conn.isn[side]
+        return isn is not None and isn != seq and conn.segments > 3
+
+    def _open(self, src: bytes, sport: int, dst: bytes, dport: int, t: float, frame: int, midstream: bool) -> Connection:
+        if len(self.table) >= 2 * MAX_CONNECTIONS:
+            self._evict_idlest()
+        conn = Connection(src, sport, dst, dport, t, frame, midstream)
+        self.table[(src, sport, dst, dport)] = (conn, 0)
+        self.table[(dst, dport, src, sport)] = (conn, 1)
+        self.connections += 1
+        return conn
+
+    def _retire(self, conn: Connection) -> None:
+        (a, ap), (b, bp) = conn.ends_raw
+        for key in ((a, ap, b, bp), (b, bp, a, ap)):
+            entry = self.table.get(key)
+            if entry is not None and entry[0] is conn:
+                del self.table[key]
+        result = conn.finish()
+        if result is not None:
+            self.on_done(result)
+
+    def _conns(self) -> list[Connection]:
+        return [c for c, side in self.table.values() if side == 0]
+
+    def sweep(self) -> None:
+        """Retire connections idle for :data:`IDLE_TIMEOUT` seconds of capture time."""
+        limit = self.now - IDLE_TIMEOUT
+        for conn in self._conns():
+            if conn.last < limit:
+                self.evicted += 1
+                self._retire(conn)
+
+    def _evict_idlest(self) -> None:
+        conns = sorted(self._conns(), key=lambda c: c.last)
+        for conn in conns[: max(1, len(conns) // 10)]:
+            self.evicted += 1
+            self._retire(conn)
+
+    def close_all(self) -> None:
+        """End of capture: every connection still open is finished as it stands."""
+        for conn in self._conns():
+            self._retire(conn)

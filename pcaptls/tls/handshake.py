@@ -1,0 +1,181 @@
+"""Handshake message bodies -> frozen values (RFC 5246, RFC 8446 and the TLS 1.3 drafts).
+
+Each ``parse_*`` takes one complete handshake message body (without its 4-byte header) and
+returns a value or raises :class:`MalformedError`/:class:`TruncatedError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._reader import Reader
+from ..errors import MalformedError
+from .constants import ExtensionType, is_grease
+
+# RFC 8446 4.1.3: a ServerHello with this random is a HelloRetryRequest.
+HRR_RANDOM = bytes.fromhex("CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientHello:
+    legacy_version: int
+    ciphers: tuple[int, ...]
+    sni: str | None
+    alpn: tuple[str, ...]
+    versions: tuple[int, ...]  # supported_versions, GREASE removed
+    groups: tuple[int, ...]
+    sigalgs: tuple[int, ...]
+    extensions: tuple[int, ...]
+    sslv2: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ServerHello:
+    legacy_version: int
+    version: int  # negotiated: supported_versions when present
+    cipher: int
+    alpn: str | None
+    key_share_group: int | None
+    retry_request: bool
+    extensions: tuple[int, ...]
+
+
+def _text(raw: bytes) -> str:
+    # Attacker-chosen bytes: decode losslessly for JSON; the report layer escapes for terminals.
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _u16_list(r: Reader, what: str) -> tuple[int, ...]:
+    if r.remaining % 2:
+        raise MalformedError(f"{what}: odd length {r.remaining}")
+    return tuple(r.u16(what) for _ in range(r.remaining // 2))
+
+
+def _sni(r: Reader) -> str | None:
+    names = r.vec16("server_name_list")
+    while names.remaining:
+        kind = names.u8("name_type")
+        value = names.vec16("HostName")
+        if kind == 0:
+            return _text(value.bytes(value.remaining))
+    return None
+
+
+def _alpn(r: Reader) -> tuple[str, ...]:
+    lst = r.vec16("protocol_name_list")
+    out = []
+    while lst.remaining:
+        p = lst.vec8("ProtocolName")
+        out.append(_text(p.bytes(p.remaining)))
+    return tuple(out)
+
+
+def parse_client_hello(body: bytes) -> ClientHello:
+    r = Reader(body)
+    legacy = r.u16("client_version")
+    r.skip(32, "random")
+    r.vec8("session_id")
+    ciphers = _u16_list(r.vec16("cipher_suites"), "cipher_suites")
+    r.vec8("compression_methods")
+    sni = None
+    alpn: tuple[str, ...] = ()
+    versions: tuple[int, ...] = ()
+    groups: tuple[int, ...] = ()
+    sigalgs: tuple[int, ...] = ()
+    exts: list[int] = []
+    if r.remaining:  # extensions are optional before TLS 1.0-era clients
+        ext = r.vec16("extensions")
+        while ext.remaining:
+            etype = ext.u16("extension_type")
+            data = ext.vec16("extension_data")
+            exts.append(etype)
+            if etype == ExtensionType.SERVER_NAME and data.remaining:
+                sni = _sni(data)
+            elif etype == ExtensionType.ALPN:
+                alpn = _alpn(data)
+            elif etype == ExtensionType.SUPPORTED_VERSIONS:
+                versions = tuple(v for v in _u16_list(data.vec8("versions"), "versions") if not is_grease(v))
+            elif etype == ExtensionType.SUPPORTED_GROUPS:
+                groups = _u16_list(data.vec16("named_group_list"), "named_group_list")
+            elif etype == ExtensionType.SIGNATURE_ALGORITHMS:
+                sigalgs = _u16_list(data.vec16("supported_signature_algorithms"), "signature_algorithms")
+    return ClientHello(legacy, ciphers, sni, alpn, versions, groups, sigalgs, tuple(exts))
+
+
+def parse_sslv2_client_hello(msg: bytes) -> ClientHello:
+    """SSLv2-compatible ClientHello (RFC 5246 appendix E.2); ``msg`` starts at msg_type."""
+    r = Reader(msg)
+    if r.u8("msg_type") != 1:
+        raise MalformedError("SSLv2 record is not a CLIENT-HELLO")
+    version = r.u16("version")
+    spec_len = r.u16("cipher_spec_length")
+    sid_len = r.u16("session_id_length")
+    chal_len = r.u16("challenge_length")
+    if spec_len % 3:
+        raise MalformedError("SSLv2 cipher spec length not a multiple of 3")
+    specs = r.sub(spec_len, "cipher_specs")
+    r.skip(sid_len, "session_id")
+    r.skip(chal_len, "challenge")
+    ciphers = []
+    while specs.remaining:
+        hi = specs.u8()
+        lo = specs.u16()
+        ciphers.append((hi << 16) | lo)  # SSLv2 kinds keep their 3-byte code; TLS ones have hi == 0
+    return ClientHello(version, tuple(ciphers), None, (), (), (), (), (), sslv2=True)
+
+
+def parse_server_hello(body: bytes) -> ServerHello:
+    r = Reader(body)
+    legacy = r.u16("server_version")
+    random = r.bytes(32, "random")
+    # TLS 1.3 drafts before -22 dropped session_id and compression from the ServerHello.
+    draft = (legacy >> 8) == 0x7F and (legacy & 0xFF) < 22
+    if not draft:
+        r.vec8("session_id")
+    cipher = r.u16("cipher_suite")
+    if not draft:
+        r.u8("compression_method")
+    version = legacy
+    alpn = None
+    group = None
+    exts: list[int] = []
+    if r.remaining:
+        ext = r.vec16("extensions")
+        while ext.remaining:
+            etype = ext.u16("extension_type")
+            data = ext.vec16("extension_data")
+            exts.append(etype)
+            if etype == ExtensionType.SUPPORTED_VERSIONS and data.remaining == 2:
+                version = data.u16("selected_version")
+            elif etype == ExtensionType.ALPN and data.remaining:
+                names = _alpn(data)
+                alpn = names[0] if names else None
+            elif etype in (ExtensionType.KEY_SHARE, ExtensionType.KEY_SHARE_DRAFT) and data.remaining >= 2:
+                group = data.u16("group")
+    return ServerHello(legacy, version, cipher, alpn, group, random == HRR_RANDOM, tuple(exts))
+
+
+def parse_certificate(body: bytes, tls13: bool) -> tuple[bytes, ...]:
+    """DER certificates in wire order (leaf first). TLS 1.3 adds a context and per-entry extensions."""
+    r = Reader(body)
+    if tls13:
+        r.vec8("certificate_request_context")
+    lst = r.vec24("certificate_list")
+    out = []
+    while lst.remaining:
+        out.append(_cert(lst))
+        if tls13:
+            lst.vec16("extensions")
+    return tuple(out)
+
+
+def _cert(r: Reader) -> bytes:
+    n = r.u24("cert_length")
+    return r.bytes(n, "ASN.1Cert")
+
+
+def parse_server_key_exchange_group(body: bytes) -> int | None:
+    """The named curve of an ECDHE ServerKeyExchange (curve_type 3), else ``None`` (DHE, RSA)."""
+    if len(body) >= 3 and body[0] == 3:
+        return (body[1] << 8) | body[2]
+    return None
