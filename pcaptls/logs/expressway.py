@@ -201,13 +201,14 @@ def traffic_server_message(msg: str) -> TrafficServerLine:
     return TrafficServerLine(kind, name, ip, error, code, None, depth)
 
 
-# A run of base64 alphabet (standard or URL-safe) that may span "/" (standard base64 has "/").
-_B64_RUN = re.compile(r"[A-Za-z0-9+/_=-]{16,}")
+# One path segment of base64 (standard or URL-safe alphabet). An ASCII domain/proto/host/port
+# never encodes to "/" (that needs a "?" or DEL in the text), so the segment never spans "/".
+_B64_SEG = re.compile(r"(?<![A-Za-z0-9+_=-])[A-Za-z0-9+_-]{16,}={0,2}(?![A-Za-z0-9+_=-])")
 _TARGET = re.compile(
     r"(?P<domain>[A-Za-z0-9._-]{1,253})/(?P<proto>[a-z][a-z0-9+.-]{0,15})/"
     r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._:-]{1,253})/(?P<port>\d{1,5})"
 )
-_MAX_B64_TRIES = 64  # per text: a hostile URL full of slashes must not cost quadratic time
+_MAX_B64_TRIES = 32  # per text: a hostile URL of many long segments costs bounded time
 
 
 def _b64decode(seg: str) -> str | None:
@@ -228,36 +229,28 @@ def _b64decode(seg: str) -> str | None:
 def proxy_target(text: str) -> ProxyTarget | None:
     """Find and decode the base64 ``domain/protocol/host/port`` segment of an MRA proxy URL.
 
-    The segment is one path component in practice, but standard base64 may itself contain ``/``,
-    so every slash-bounded span of a base64-looking run is tried (bounded work per text).
+    Every base64-looking segment is tried (padding optional, either alphabet) until one decodes
+    to that shape; ``None`` if none does.
     """
     if "/" not in text:
         return None
-    tries = 0
-    for run in _B64_RUN.finditer(text):
-        r = run.group()
-        cuts = [0] + [i + 1 for i, c in enumerate(r) if c == "/"] + [len(r) + 1]
-        for a in range(len(cuts) - 1):
-            for b in range(len(cuts) - 1, a, -1):
-                seg = r[cuts[a]:cuts[b] - 1]
-                if len(seg) < 16:
-                    continue
-                tries += 1
-                if tries > _MAX_B64_TRIES:
-                    return None
-                dec = _b64decode(seg)
-                if dec is None:
-                    continue
-                m = _TARGET.fullmatch(dec)
-                if m is None:
-                    continue
-                port = parse_port(m.group("port"))
-                if port is None:
-                    continue
-                return ProxyTarget(
-                    domain=m.group("domain").lower(), protocol=m.group("proto"),
-                    host=m.group("host").strip("[]").lower(), port=port, encoded=seg.rstrip("="),
-                )
+    for tries, m in enumerate(_B64_SEG.finditer(text)):
+        if tries >= _MAX_B64_TRIES:
+            break
+        seg = m.group()
+        dec = _b64decode(seg)
+        if dec is None:
+            continue
+        t = _TARGET.fullmatch(dec)
+        if t is None:
+            continue
+        port = parse_port(t.group("port"))
+        if port is None:
+            continue
+        return ProxyTarget(
+            domain=t.group("domain").lower(), protocol=t.group("proto"),
+            host=t.group("host").strip("[]").lower(), port=port, encoded=seg.rstrip("="),
+        )
     return None
 
 
