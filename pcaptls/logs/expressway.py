@@ -11,6 +11,7 @@ import binascii
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .events import EventKind, ProxyTarget
 
@@ -86,10 +87,8 @@ _X509_ERRORS: dict[str, str] = {
 
 def fields(text: str) -> dict[str, str]:
     """All ``key="value"`` pairs of a record, first occurrence wins (values are not unescaped)."""
-    out: dict[str, str] = {}
-    for m in FIELD.finditer(text):
-        out.setdefault(m.group("k"), m.group("v"))
-    return out
+    # reversed: dict() keeps the last of duplicate keys, the log's first is the one that counts.
+    return dict(reversed(FIELD.findall(text)))
 
 
 def x509_error_code(text: str) -> str | None:
@@ -120,6 +119,7 @@ def split_host_ip(name: str, ip: str | None = None) -> tuple[str | None, str | N
     return name.lower(), ip
 
 
+@lru_cache(maxsize=4096)
 def is_ip(s: str) -> bool:
     try:
         ipaddress.ip_address(s)

@@ -182,7 +182,6 @@ class LineParser:
         head = p.head
         host = process = None
         pid: int | None = None
-        stamp_time: datetime | None = None
         local = ""
         rest = head
         m = xw.PREFIX.match(head) if head[0].isdigit() else None
@@ -190,15 +189,14 @@ class LineParser:
             host, process, rest = m.group("host"), m.group("proc"), m.group("rest")
             pid = int(m.group("pid")) if m.group("pid") else None
             local = m.group("ts")
-            tm = ISO_SEARCH.match(local)
-            stamp_time = from_match(tm, self.tz) if tm else None
         flds = xw.fields(rest) if '="' in rest else {}
         time: datetime | None = None
         if "UTCTime" in flds:
             time = parse_utctime(flds["UTCTime"])
             local = local or flds["UTCTime"]
-        if time is None:
-            time = stamp_time
+        if time is None and m is not None:
+            tm = ISO_SEARCH.match(local)
+            time = from_match(tm, self.tz) if tm else None
         if time is None and "Time" in flds:
             time = parse_eventlog_time(flds["Time"], self.tz)
             local = local or flds["Time"]

@@ -27,7 +27,7 @@ ISO_AT_START = re.compile(_ISO)
 ISO_SEARCH = re.compile(r"(?<!\d)" + _ISO)
 # Expressway event-log Time="2022/07/11-16:55:25"
 EVENTLOG_TIME = re.compile(
-    r"(?P<Y>\d{4})/(?P<M>\d\d)/(?P<D>\d\d)-(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)(?:[.,](?P<f>\d{1,9}))?$"
+    r"(?P<Y>\d{4})/(?P<M>\d\d)/(?P<D>\d\d)-(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)(?:[.,](?P<f>\d{1,9}))?(?P<z>(?!))?$"
 )
 
 
@@ -47,16 +47,14 @@ def _offset(z: str) -> tzinfo | None:
 
 def from_match(m: re.Match[str], default_tz: tzinfo) -> datetime | None:
     """The UTC time a timestamp match denotes, or ``None`` if it is not a real time."""
-    f = m.group("f")
+    y, mo, d, h, mi, sec, f, z = m.group("Y", "M", "D", "h", "m", "s", "f", "z")
     micro = int(f[:6].ljust(6, "0")) if f else 0
-    z = m.groupdict().get("z")
     tz = _offset(z) if z else default_tz
     if tz is None:
         return None
     try:
         local = datetime(
-            int(m.group("Y")), int(m.group("M")), int(m.group("D")),
-            int(m.group("h")), int(m.group("m")), int(m.group("s")), micro, tzinfo=tz,
+            int(y), int(mo), int(d), int(h), int(mi), int(sec), micro, tzinfo=tz,
         )
         return local.astimezone(UTC)
     except (ValueError, OverflowError):
