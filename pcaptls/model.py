@@ -124,10 +124,42 @@ class TlsConnection:
         return v is not None and (v == 0x0304 or (v >> 8) == 0x7F or v == 0xFB1A)
 
     @property
+    def fatal_alert(self) -> Alert | None:
+        """The first plaintext fatal alert: why a handshake failed, in the peer's own words."""
+        return next((a for a in self.alerts if a.fatal and not a.encrypted), None)
+
+    @property
     def handshake_done(self) -> bool:
-        """Both Finished (or TLS 1.3 encrypted flight) seen with no fatal alert."""
-        return (
-            self.server_hello_seen
-            and not any(a.fatal for a in self.alerts)
-            and any(e.type == -1 for e in self.handshake if e.sender == "client")
-        ) or (self.is_tls13 and not any(a.fatal for a in self.alerts))
+        """Both sides went on to encrypted traffic (TLS <= 1.2: ChangeCipherSpec each way)."""
+        if not self.server_hello_seen:
+            return False
+        if self.is_tls13:
+            return self.appdata[0] > 0 and self.appdata[1] > 0
+        ccs = {e.sender for e in self.handshake if e.type == -1}
+        return len(ccs) == 2 or (self.appdata[0] > 0 and self.appdata[1] > 0)
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``failed`` (fatal alert, or closed before the handshake ended) or ``incomplete``."""
+        if self.fatal_alert is not None:
+            return "failed"
+        if self.handshake_done:
+            return "ok"
+        if self.closed_by is not None:
+            return "failed"
+        return "incomplete"
+
+    @property
+    def reason(self) -> str:
+        """One line a network engineer can act on."""
+        a = self.fatal_alert
+        if a is not None:
+            return f"{a.sender} sent fatal alert {a.description} ({a.code})"
+        if self.handshake_done:
+            return "handshake completed"
+        if self.closed_by is not None:
+            stage = "after ServerHello" if self.server_hello_seen else "before ServerHello"
+            return f"{self.closed_by} closed the connection ({self.close_kind}) {stage}, handshake unfinished"
+        if not self.client_hello_seen and not self.server_hello_seen:
+            return "capture starts after the hellos"
+        return "capture ends before the handshake finished"

@@ -1,0 +1,1 @@
+"""Results -> text: JSON-ready records, terminal tables and CSV, all safe for hostile strings."""

@@ -162,9 +162,15 @@ class RecordReader:
         start = len(buf)
         buf += chunk
         strict = self.state == DETECT and self.strict
-        if strict and self.scanned == 0 and _sslv2_hello(buf):
-            self._sslv2(t, frame)
-            return
+        if strict and self.scanned == 0:
+            if _sslv2_hello(buf):
+                self._sslv2(t, frame)
+                return
+            # The peer already speaks TLS: this side may answer with any record (an alert).
+            if getattr(self.listener, "tls", False) and _plausible_start(buf, 0, False):
+                self._start(0, t)
+                self._records(t, frame)
+                return
         # A header may straddle the previous chunk's end, or be one we waited on: look back.
         i = max(0, start - 10)
         find = buf.find

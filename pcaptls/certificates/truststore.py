@@ -1,0 +1,363 @@
+"""Trust stores: the CA certificates a verifier (Expressway-C's traffic server) trusts.
+
+A :class:`TrustStore` is an immutable list of DER certificates plus a description of where they
+came from (``source``), so every verdict can say which trust store it was judged against.
+:func:`load` reads one from a PEM bundle, a folder of PEM/DER files, an Expressway diagnostic
+bundle's ``ca_<host>_<ts>.pem`` (a folder or a ``.tar.gz`` holding it), or, when no path is given,
+certifi's copy of the Mozilla CA list. This module is a reader: it is allowed to open files.
+
+:func:`lint` reports what breaks Expressway's trust store: two different certificates with the
+same CN (bug CSCwa12905), CAs expired or not yet valid at a given time, certificates that are not
+CAs, exact duplicates, intermediates whose root is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import tarfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import InputError, MalformedError
+from . import x509 as x509mod
+from .x509 import CertInfo
+
+# Files larger than this are not trust stores (a Mozilla bundle is ~250 KB).
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN (TRUSTED |X509 )?CERTIFICATE-----\s*(.*?)-----END (?:TRUSTED |X509 )?CERTIFICATE-----",
+    re.S,
+)
+_CA_MEMBER = re.compile(r"(^|/)ca_[^/]*\.pem$")
+
+
+@dataclass(frozen=True, slots=True)
+class TrustEntry:
+    """One certificate as read, with where it was read from (file, and block number in it)."""
+
+    der: bytes
+    origin: str
+
+    @property
+    def info(self) -> CertInfo:
+        return x509mod.decode(self.der)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustStore:
+    """Trusted certificates (DER) and a description of their source.
+
+    ``entries`` keeps every certificate read, duplicates included (:func:`lint` reports them);
+    ``certs`` is the de-duplicated list a verifier uses, in load order, as OpenSSL's X509_STORE
+    silently drops exact duplicates. ``skipped`` names files in a folder that held no certificate.
+    """
+
+    entries: tuple[TrustEntry, ...]
+    source: str
+    skipped: tuple[str, ...] = ()
+    certs: tuple[bytes, ...] = field(init=False, compare=False, repr=False)
+    _by_subject: dict[tuple, tuple[bytes, ...]] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        seen: dict[bytes, None] = {}
+        for e in self.entries:
+            seen.setdefault(e.der, None)
+        certs = tuple(seen)
+        object.__setattr__(self, "certs", certs)
+        index: dict[tuple, list[bytes]] = defaultdict(list)
+        from .verify import canonical_subject  # late: verify imports this module
+
+        for der in certs:
+            key = canonical_subject(der)
+            if key is not None:
+                index[key].append(der)
+        object.__setattr__(self, "_by_subject", {k: tuple(v) for k, v in index.items()})
+
+    def __len__(self) -> int:
+        return len(self.certs)
+
+    def by_subject(self, canonical_name: tuple) -> tuple[bytes, ...]:
+        """Certificates whose subject equals ``canonical_name`` (OpenSSL's X509_NAME_cmp)."""
+        return self._by_subject.get(canonical_name, ())
+
+    def __contains__(self, der: object) -> bool:
+        return isinstance(der, bytes) and der in self.certs
+
+    @classmethod
+    def from_certs(cls, certs: list[bytes] | tuple[bytes, ...], source: str) -> TrustStore:
+        """A store from DER certificates already in memory (tests, or a capture's own chains)."""
+        for i, der in enumerate(certs):
+            try:
+                x509mod.decode(der)
+            except MalformedError as e:
+                raise InputError(f"{source}: certificate {i + 1} does not decode: {e}") from e
+        return cls(tuple(TrustEntry(d, f"{source}#{i + 1}") for i, d in enumerate(certs)), source)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def parse_certificates(data: bytes, origin: str) -> list[TrustEntry]:
+    """Certificates in ``data``: PEM blocks (any number) or a single DER certificate.
+
+    Returns an empty list when the bytes hold neither; raises :class:`InputError` when a PEM
+    certificate block is present but does not decode (a corrupt bundle must not be half-used).
+    """
+    if b"-----BEGIN" in data:
+        out: list[TrustEntry] = []
+        for n, m in enumerate(_PEM_BLOCK.finditer(data), 1):
+            try:
+                der = base64.b64decode(re.sub(rb"\s+", b"", m.group(2)), validate=True)
+            except (binascii.Error, ValueError) as e:
+                raise InputError(f"{origin}: certificate block {n} is not valid base64") from e
+            if m.group(1) == b"TRUSTED ":
+                der = _first_der_element(der, origin, n)
+            try:
+                x509mod.decode(der)
+            except MalformedError as e:
+                raise InputError(f"{origin}: certificate block {n} does not decode: {e}") from e
+            out.append(TrustEntry(der, f"{origin}#{n}"))
+        return out
+    if data[:1] == b"\x30":
+        info = x509mod.try_decode(data)
+        if info is not None:
+            return [TrustEntry(data, origin)]
+    return []
+
+
+def _first_der_element(der: bytes, origin: str, n: int) -> bytes:
+    """The certificate of an OpenSSL ``TRUSTED CERTIFICATE`` (certificate + trust settings)."""
+    if len(der) < 2 or der[0] != 0x30:
+        raise InputError(f"{origin}: certificate block {n} is not DER")
+    first = der[1]
+    if first < 0x80:
+        return der[: 2 + first]
+    nlen = first & 0x7F
+    if nlen == 0 or nlen > 4 or len(der) < 2 + nlen:
+        raise InputError(f"{origin}: certificate block {n} has a bad length")
+    length = int.from_bytes(der[2 : 2 + nlen], "big")
+    return der[: 2 + nlen + length]
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InputError(f"{path}: {size} bytes is too large for a trust store file")
+        return path.read_bytes()
+    except InputError:
+        raise
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from e
+
+
+def _from_tar(path: Path) -> TrustStore:
+    entries: list[TrustEntry] = []
+    members: list[str] = []
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for m in tar:
+                if not m.isfile() or not _CA_MEMBER.search(m.name):
+                    continue
+                if m.size > MAX_FILE_BYTES:
+                    raise InputError(f"{path}: {m.name} is too large for a trust store")
+                f = tar.extractfile(m)  # read in memory: no extraction, no path traversal
+                if f is None:
+                    continue
+                members.append(m.name)
+                entries += parse_certificates(f.read(), f"{path.name}:{m.name}")
+    except InputError:
+        raise
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise InputError(f"{path}: not a readable diagnostic bundle: {e}") from e
+    if not members:
+        raise InputError(f"{path}: no ca_*.pem trust store in this bundle")
+    if not entries:
+        raise InputError(f"{path}: {', '.join(members)} holds no certificates")
+    return TrustStore(tuple(entries), f"Expressway trust store {', '.join(members)} in {path}")
+
+
+def _from_folder(path: Path) -> TrustStore:
+    try:
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+    except OSError as e:
+        raise InputError(f"{path}: cannot list folder: {e.strerror or e}") from e
+    bundle = [p for p in files if re.fullmatch(r"ca_.*\.pem", p.name)]
+    if bundle:  # an unpacked diagnostic bundle: its trust store is ca_<host>_<ts>.pem
+        entries = [e for p in bundle for e in parse_certificates(_read_file(p), str(p))]
+        if not entries:
+            raise InputError(f"{path}: {', '.join(p.name for p in bundle)} holds no certificates")
+        names = ", ".join(str(p.relative_to(path)) for p in bundle)
+        return TrustStore(tuple(entries), f"Expressway trust store {names} in {path}")
+    entries = []
+    skipped: list[str] = []
+    for p in files:
+        if p.stat().st_size > MAX_FILE_BYTES:
+            skipped.append(str(p))
+            continue
+        found = parse_certificates(_read_file(p), str(p))
+        if found:
+            entries += found
+        else:
+            skipped.append(str(p))
+    if not entries:
+        raise InputError(f"{path}: no PEM or DER certificates in this folder")
+    return TrustStore(tuple(entries), f"folder {path} ({len(files) - len(skipped)} files)", tuple(skipped))
+
+
+def default_store() -> TrustStore:
+    """certifi's bundle (the Mozilla CA list): the default when no trust store is given."""
+    import certifi
+
+    where = Path(certifi.where())
+    entries = parse_certificates(_read_file(where), str(where))
+    version = getattr(certifi, "__version__", "?")
+    return TrustStore(
+        tuple(entries),
+        f"default: certifi {version} public CA bundle ({where}); pass --trust-store with "
+        "Expressway's trust store for its verdict",
+    )
+
+
+def load(path: str | os.PathLike[str] | None) -> TrustStore:
+    """Read a trust store; ``None`` gives :func:`default_store`.
+
+    ``path`` is a PEM bundle or a DER file, a folder (of PEM/DER files, or an unpacked diagnostic
+    bundle with ``ca_*.pem``), or a ``.tar``/``.tar.gz`` diagnostic bundle. Raises
+    :class:`InputError` when the path cannot be read or holds no usable certificate.
+    """
+    if path is None:
+        return default_store()
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file or folder")
+    if p.is_dir():
+        return _from_folder(p)
+    data = _read_file(p)
+    if data[:2] == b"\x1f\x8b" or p.name.endswith((".tar", ".tgz", ".tar.gz")) or _is_tar(data):
+        return _from_tar(p)
+    entries = parse_certificates(data, str(p))
+    if not entries:
+        raise InputError(f"{p}: not a PEM or DER certificate file")
+    return TrustStore(tuple(entries), f"file {p}")
+
+
+def _is_tar(data: bytes) -> bool:
+    return len(data) > 262 and data[257:262] == b"ustar"
+
+
+# --------------------------------------------------------------------------------------------
+# Lint
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A problem in a trust store. ``severity`` is "warning" (breaks or will break verification)
+    or "info" (worth knowing); ``certs`` are the SHA-256 fingerprints concerned."""
+
+    kind: str  # same_cn | expired | not_yet_valid | not_ca | duplicate | no_root
+    severity: str
+    message: str
+    certs: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "severity": self.severity, "message": self.message, "certs": list(self.certs)}
+
+
+def _ts(t: datetime) -> str:
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def lint(store: TrustStore, at: datetime) -> list[Finding]:
+    """Problems in ``store`` judged at ``at`` (aware datetime), in a stable order.
+
+    Validity follows OpenSSL: a certificate is valid when notBefore <= at < notAfter.
+    """
+    from .verify import ca_status, issued_by, self_signed
+
+    if at.tzinfo is None:
+        raise ValueError("lint() needs an aware datetime")
+    findings: list[Finding] = []
+    # exact duplicates
+    count: dict[bytes, list[str]] = defaultdict(list)
+    for e in store.entries:
+        count[e.der].append(e.origin)
+    for der, origins in count.items():
+        if len(origins) > 1:
+            info = x509mod.decode(der)
+            findings.append(Finding(
+                "duplicate", "info",
+                f"{info.short_name} appears {len(origins)} times ({', '.join(origins)})",
+                (info.sha256,),
+            ))
+    infos = [x509mod.decode(d) for d in store.certs]
+    # same CN, different certificates (CSCwa12905: Expressway keeps only one of them)
+    by_cn: dict[str, list[CertInfo]] = defaultdict(list)
+    for info in infos:
+        if info.common_name:
+            by_cn[info.common_name.casefold()].append(info)
+    for group in by_cn.values():
+        if len(group) > 1:
+            detail = "; ".join(f"{i.sha256[:16]} issued by {i.issuer}, expires {_ts(i.not_after)}" for i in group)
+            findings.append(Finding(
+                "same_cn", "warning",
+                f"{len(group)} different certificates share CN={group[0].common_name!r}: Expressway "
+                f"cannot hold both (CSCwa12905), one will be missing: {detail}",
+                tuple(i.sha256 for i in group),
+            ))
+    for info in infos:
+        if info.not_before > at:
+            findings.append(Finding(
+                "not_yet_valid", "warning",
+                f"{info.short_name} is not valid before {_ts(info.not_before)}", (info.sha256,)))
+        elif info.not_after <= at:
+            findings.append(Finding(
+                "expired", "warning", f"{info.short_name} expired {_ts(info.not_after)}", (info.sha256,)))
+        ss = self_signed(info.der)
+        if ca_status(info.der) == 0:
+            if ss:
+                findings.append(Finding(
+                    "not_ca", "info",
+                    f"{info.short_name} is a self-signed server certificate, not a CA: it trusts only "
+                    "itself (fine for a self-signed CUCM/IM&P/Unity certificate)",
+                    (info.sha256,)))
+            else:
+                findings.append(Finding(
+                    "not_ca", "warning",
+                    f"{info.short_name} is not a CA certificate and not self-signed: it can neither "
+                    "sign a chain nor anchor one",
+                    (info.sha256,)))
+        elif not ss and not _reaches_root(info.der, store, issued_by, self_signed):
+            findings.append(Finding(
+                "no_root", "warning",
+                f"{info.short_name} is an intermediate CA whose root ({info.issuer}) is not in the "
+                "store: chains through it fail with 'unable to get issuer certificate'",
+                (info.sha256,)))
+    return findings
+
+
+def _reaches_root(der: bytes, store: TrustStore, issued_by, self_signed) -> bool:
+    seen = {der}
+    frontier = [der]
+    from .verify import canonical_issuer
+
+    while frontier:
+        cur = frontier.pop()
+        key = canonical_issuer(cur)
+        if key is None:
+            continue
+        for cand in store.by_subject(key):
+            if cand in seen or not issued_by(cur, cand):
+                continue
+            if self_signed(cand):
+                return True
+            seen.add(cand)
+            frontier.append(cand)
+    return False

@@ -1,0 +1,116 @@
+"""What every command shares: output formats, error handling, progress, parallel reading."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Callable, Sequence, TypeVar
+
+import click
+
+from ..analysis import Analysis, analyse
+from ..errors import PcaptlsError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
+
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["table", "jsonl", "csv"]), default="table", show_default=True,
+    help="table for people, jsonl (one JSON object per line) or csv for machines.",
+)
+debug_option = click.option("--debug", is_flag=True, help="Show tracebacks for errors (for bug reports).")
+
+
+def fail(message: str) -> None:
+    """One line on stderr; the caller exits 2."""
+    click.echo(f"pcaptls: {message}", err=True)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn project errors (and, without --debug, any crash) into one stderr line and exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = kwargs.get("debug", False)
+        try:
+            return fn(*args, **kwargs)
+        except PcaptlsError as e:
+            if debug:
+                traceback.print_exc()
+            fail(str(e))
+            sys.exit(EXIT_INPUT)
+        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+            raise
+        except BrokenPipeError:
+            # `pcaptls inspect ... | head`: the reader left; that is not an error.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_OK)
+        except Exception as e:  # a bug: still one line, unless asked for the traceback
+            if debug:
+                traceback.print_exc()
+            fail(f"internal error: {type(e).__name__}: {e} (run with --debug for details)")
+            sys.exit(EXIT_INPUT)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Progress:
+    """Bytes read of a file, on stderr, only when stderr is a terminal."""
+
+    def __init__(self, path: str, enabled: bool | None = None) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.path = path
+        try:
+            self.total = os.path.getsize(path)
+        except OSError:
+            self.total = 0
+        self.started = time.monotonic()
+        self.shown = False
+
+    def __call__(self, done: int) -> None:
+        if not self.enabled or time.monotonic() - self.started < 1.0:
+            return
+        pct = f"{100 * done / self.total:5.1f}%" if self.total else ""
+        rate = done / max(time.monotonic() - self.started, 1e-6) / 1e6
+        sys.stderr.write(f"\r{os.path.basename(self.path)}: {done / 1e6:8.1f} MB {pct} {rate:6.1f} MB/s")
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r" + " " * 70 + "\r")
+            sys.stderr.flush()
+
+
+def _analyse_one(path: str) -> Analysis | PcaptlsError:
+    try:
+        return analyse(path)
+    except PcaptlsError as e:
+        return e
+
+
+def analyse_many(paths: Sequence[str], jobs: int) -> list[Analysis | PcaptlsError]:
+    """Analyse captures, in parallel on ``jobs`` processes; results in the order given."""
+    if jobs <= 1 or len(paths) <= 1:
+        out: list[Analysis | PcaptlsError] = []
+        for p in paths:
+            prog = Progress(p)
+            try:
+                out.append(analyse(p, progress=prog))
+            except PcaptlsError as e:
+                out.append(e)
+            finally:
+                prog.close()
+        return out
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(_analyse_one, paths))
+
+
+def default_jobs() -> int:
+    return max(1, os.cpu_count() or 1)

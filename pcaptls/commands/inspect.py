@@ -1,0 +1,67 @@
+"""`pcaptls inspect`: every TLS connection in one or more captures."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..analysis import Analysis
+from ..errors import PcaptlsError
+from ..report import inspect_view as view
+from ..report.records import connection_record
+from .common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, fail, format_option, handle_errors
+
+
+@click.command("inspect")
+@click.argument("captures", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@format_option
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Captures analysed in parallel (one process each).")
+@click.option("--failed-only", is_flag=True, help="Only connections whose handshake did not succeed.")
+@debug_option
+@handle_errors
+def inspect(captures: tuple[str, ...], fmt: str, jobs: int, failed_only: bool, debug: bool) -> None:
+    """List every TLS connection in CAPTURES (pcap/pcapng, optionally .gz).
+
+    For each: client and server, SNI, negotiated version and cipher suite, the certificate
+    chain each side presented, whether a client certificate was requested, and every alert
+    with who sent it. Exit status: 0 all handshakes succeeded, 1 some failed, 2 a file could
+    not be read (or was cut short; what it held is still reported).
+    """
+    results = analyse_many(list(captures), jobs)
+    status = EXIT_OK
+    records = []
+    analyses: list[Analysis] = []
+    for path, res in zip(captures, results):
+        if isinstance(res, PcaptlsError):
+            fail(str(res))
+            status = EXIT_INPUT
+            continue
+        analyses.append(res)
+        if res.truncated:
+            fail(f"{path}: file ends early ({res.truncated}); reporting what came before the cut")
+            status = EXIT_INPUT
+        for c in res.connections:
+            rec = connection_record(c)
+            if len(captures) > 1:
+                rec["capture"] = path
+            records.append(rec)
+    records.sort(key=lambda r: (r["start"], r["first_frame"]))
+    if any(r["status"] == "failed" for r in records) and status == EXIT_OK:
+        status = EXIT_FINDINGS
+    shown = [r for r in records if r["status"] != "ok"] if failed_only else records
+    out = sys.stdout
+    if fmt == "jsonl":
+        out.write(view.jsonl(shown))
+    elif fmt == "csv":
+        out.write(view.csv_text(shown))
+    else:
+        out.write(view.table(shown) + "\n\n")
+        details = view.failure_details(shown)
+        if details:
+            out.write(details + "\n")
+        for a in analyses:
+            out.write(view.summary(a, [connection_record(c) for c in a.connections]) + "\n")
+    out.flush()
+    sys.exit(status)

@@ -1,0 +1,145 @@
+"""The `inspect` report: one row per TLS connection, details for the failed ones, a summary."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any, Iterable, Sequence
+
+from ..analysis import Analysis
+from .records import flatten, iso
+from .safe import csv_cell, terminal
+from .table import render
+
+
+def _cert_cell(rec: dict[str, Any]) -> str:
+    certs = rec["server_certs"]
+    if not certs:
+        return "(encrypted, TLS 1.3)" if not rec["certificates_visible"] and rec["version"] else "-"
+    leaf = certs[0]
+    cn = leaf.get("common_name") or leaf.get("subject") or leaf["sha256"][:16]
+    flag = " self-signed" if leaf.get("self_signed") else ""
+    return f"{cn} [{leaf.get('key')}{flag}] +{len(certs) - 1}" if len(certs) > 1 else f"{cn} [{leaf.get('key')}{flag}]"
+
+
+def _client_cert_cell(rec: dict[str, Any]) -> str:
+    certs = rec["client_certs"]
+    sent = (certs[0].get("common_name") or certs[0].get("subject") or certs[0]["sha256"][:16]) if certs else None
+    if rec["certificate_request"]:
+        return f"requested, sent {sent}" if sent else "requested"
+    return f"sent {sent}" if sent else "-"
+
+
+def _alerts_cell(rec: dict[str, Any]) -> str:
+    parts = []
+    for a in rec["alerts"]:
+        if a.get("encrypted"):
+            parts.append(f"{a['sender']}: encrypted")
+        else:
+            parts.append(f"{a['sender']}: {'fatal' if a['level'] == 2 else 'warn'} {a['description']}")
+    return ", ".join(parts) or "-"
+
+
+def _result_cell(rec: dict[str, Any]) -> str:
+    v = rec.get("verify")
+    status = rec["status"].upper()
+    if v and v.get("error") not in (None, "OK"):
+        return f"{status}; verify: {v['error']} depth {v['depth']}"
+    return status
+
+
+def table(records: Sequence[dict[str, Any]]) -> str:
+    headers = ["START (UTC)", "CLIENT -> SERVER", "SNI", "VERSION", "CIPHER", "SERVER CERTIFICATE", "CLIENT CERT", "ALERTS", "RESULT"]
+    rows = []
+    for r in records:
+        rows.append([
+            (r["start_utc"] or "")[:23].replace("T", " "),
+            f"{r['client_ip']}:{r['client_port']} -> {r['server_ip']}:{r['server_port']}",
+            r["sni"] or "-",
+            r["version"] or "-",
+            (r["cipher"] or "-").removeprefix("TLS_"),
+            _cert_cell(r),
+            _client_cert_cell(r),
+            _alerts_cell(r),
+            _result_cell(r),
+        ])
+    return render(headers, rows, {2: 40, 4: 40, 5: 48, 6: 30, 7: 40})
+
+
+def failure_details(records: Sequence[dict[str, Any]]) -> str:
+    """A paragraph per connection that did not succeed: what happened and what was presented."""
+    out = []
+    for r in records:
+        v = r.get("verify")
+        bad_verify = v is not None and v.get("error") not in (None, "OK")
+        if r["status"] == "ok" and not bad_verify:
+            continue
+        out.append(f"{r['connection']}  {r['start_utc']}  sni={r['sni'] or '-'}")
+        out.append(f"  result: {r['status']}: {r['reason']}")
+        if v:
+            out.append(f"  verify: {v['error']} at depth {v['depth']}: {v['message']} (name checked: {v['name']})")
+        for i, c in enumerate(r["server_certs"]):
+            out.append(f"  server cert {i}: {c.get('subject')}")
+            out.append(f"    issuer {c.get('issuer')}; key {c.get('key')}; self-signed {c.get('self_signed')}")
+            out.append(f"    valid {c.get('not_before')} .. {c.get('not_after')}; SAN {', '.join(c.get('san') or []) or '-'}")
+            out.append(f"    sha256 {c['sha256']}")
+        if not r["server_certs"] and not r["certificates_visible"]:
+            out.append("  server certificate: encrypted (TLS 1.3), not visible in the capture")
+        if r["certificate_request"]:
+            out.append("  server requested a client certificate (CertificateRequest)")
+        for a in r["anomalies"]:
+            out.append(f"  note: {a['kind']}: {a['detail']}")
+        out.append("")
+    return "\n".join(terminal(line) for line in out)
+
+
+def summary(a: Analysis, records: Sequence[dict[str, Any]]) -> str:
+    st = a.stats
+    by_status: dict[str, int] = {}
+    for r in records:
+        by_status[r["status"]] = by_status.get(r["status"], 0) + 1
+    parts = ", ".join(f"{n} {k}" for k, n in sorted(by_status.items()))
+    lines = [
+        f"{a.path}: {st.format}, {st.frames} frames, {a.tcp_segments} TCP segments, {a.tcp_connections} TCP connections, "
+        f"{len(records)} TLS connections ({parts or 'none'})",
+    ]
+    skipped = {k: v for k, v in a.counts.items() if v}
+    if skipped:
+        lines.append("  frames without TCP: " + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
+    if st.snapped:
+        lines.append(f"  {st.snapped} frames cut by the capture's snaplen")
+    if a.anomalies:
+        lines.append("  anomalies: " + ", ".join(f"{k} {v}" for k, v in sorted(a.anomalies.items())))
+    if a.evicted:
+        lines.append(f"  {a.evicted} idle connections retired early to bound memory")
+    if st.truncated:
+        lines.append(f"  file ends early: {st.truncated}; everything before the cut is reported")
+    return terminal("\n".join(lines))
+
+
+def jsonl(records: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
+
+
+def to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    if not rows:
+        return ""
+    fields: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in fields:
+                fields.append(k)
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: csv_cell(v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def csv_text(records: Sequence[dict[str, Any]]) -> str:
+    return to_csv([flatten(r) for r in records])
+
+
+__all__ = ["table", "failure_details", "summary", "jsonl", "csv_text", "to_csv", "iso"]

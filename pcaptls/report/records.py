@@ -1,0 +1,106 @@
+"""TlsConnection -> plain dict (the JSON-lines schema; CSV flattens it)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from ..certificates.x509 import try_decode
+from ..model import TlsConnection
+from ..tls.constants import alert_title, group_name
+
+
+def iso(t: float | None) -> str | None:
+    """Epoch seconds -> ISO-8601 UTC with microseconds."""
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def cert_record(der: bytes) -> dict[str, Any]:
+    info = try_decode(der)
+    if info is None:
+        import hashlib
+
+        return {"sha256": hashlib.sha256(der).hexdigest(), "subject": None, "issuer": None, "san": [],
+                "not_before": None, "not_after": None, "key": None, "self_signed": None, "error": "not a decodable X.509 certificate"}
+    return info.to_dict()
+
+
+def connection_record(c: TlsConnection, verify: Mapping[str, Any] | None = None, with_verify: bool = False) -> dict[str, Any]:
+    """The JSON object for one connection (keys as documented in the README)."""
+    rec: dict[str, Any] = {
+        "connection": c.id,
+        "client_ip": c.client.ip,
+        "client_port": c.client.port,
+        "server_ip": c.server.ip,
+        "server_port": c.server.port,
+        "start": c.start,
+        "start_utc": iso(c.start),
+        "end": c.end,
+        "first_frame": c.first_frame,
+        "status": c.status,
+        "reason": c.reason,
+        "sni": c.sni,
+        "version": c.version,
+        "version_id": c.version_id,
+        "cipher": c.cipher,
+        "cipher_id": c.cipher_id,
+        "client_version_id": c.client_version,
+        "offered_versions": list(c.offered_versions),
+        "alpn_offered": list(c.alpn_offered),
+        "alpn": c.alpn,
+        "kex_group": None if c.kex_group is None else group_name(c.kex_group),
+        "hello_retry": c.hello_retry,
+        "starttls": c.starttls,
+        "certificates_visible": not c.is_tls13,
+        "server_certs": [cert_record(d) for d in c.server_certs],
+        "client_certs": [cert_record(d) for d in c.client_certs],
+        "certificate_request": c.certificate_request,
+        "alerts": [
+            {"time": a.time, "frame": a.frame, "sender": a.sender, "encrypted": True}
+            if a.encrypted
+            else {"time": a.time, "frame": a.frame, "sender": a.sender, "level": a.level, "code": a.code,
+                  "description": a.description, "title": alert_title(a.code) if a.code is not None else None}
+            for a in c.alerts
+        ],
+        "closed_by": c.closed_by,
+        "close_kind": c.close_kind,
+        "handshake": [{"time": e.time, "frame": e.frame, "sender": e.sender, "message": e.name} for e in c.handshake],
+        "anomalies": [{"kind": a.kind, "detail": a.detail, "time": a.time, "sender": a.sender} for a in c.anomalies],
+    }
+    if with_verify or verify is not None:
+        rec["verify"] = None if verify is None else dict(verify)
+    return rec
+
+
+def flatten(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """One CSV row: scalars as they are, lists joined, the leaf certificate spread into columns."""
+    row: dict[str, Any] = {}
+    for k, v in rec.items():
+        if k in ("server_certs", "client_certs", "alerts", "handshake", "anomalies", "verify"):
+            continue
+        row[k] = " ".join(map(str, v)) if isinstance(v, list) else v
+    for side in ("server", "client"):
+        certs = rec.get(f"{side}_certs") or []
+        leaf = certs[0] if certs else {}
+        row[f"{side}_chain_sha256"] = " ".join(c["sha256"] for c in certs)
+        row[f"{side}_cert_subject"] = leaf.get("subject")
+        row[f"{side}_cert_issuer"] = leaf.get("issuer")
+        row[f"{side}_cert_san"] = " ".join(leaf.get("san") or [])
+        row[f"{side}_cert_not_before"] = leaf.get("not_before")
+        row[f"{side}_cert_not_after"] = leaf.get("not_after")
+        row[f"{side}_cert_key"] = leaf.get("key")
+        row[f"{side}_cert_self_signed"] = leaf.get("self_signed")
+    row["alerts"] = "; ".join(
+        f"{a['sender']}:encrypted" if a.get("encrypted") else f"{a['sender']}:{'fatal' if a['level'] == 2 else 'warning'}:{a['description']}"
+        for a in rec.get("alerts", [])
+    )
+    v = rec.get("verify")
+    if "verify" in rec:
+        row["verify_error"] = v.get("error") if v else None
+        row["verify_depth"] = v.get("depth") if v else None
+        row["verify_message"] = v.get("message") if v else None
+        row["verify_name"] = v.get("name") if v else None
+    row["anomalies"] = "; ".join(f"{a['kind']}: {a['detail']}" for a in rec.get("anomalies", []))
+    return row

@@ -1,0 +1,78 @@
+"""Compare pcaptls with tshark connection by connection (used by the corpus test and by hand).
+
+Run as a script for a report: ``python tests/crosscheck.py FILE...``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from oracle import TsharkConn, tshark_connections  # noqa: E402
+
+from pcaptls.analysis import analyse  # noqa: E402
+from pcaptls.model import TlsConnection  # noqa: E402
+
+
+@dataclass
+class Outcome:
+    file: str
+    stream: int
+    ours: TlsConnection | None
+    theirs: TsharkConn
+    diffs: list[str]
+
+
+def _facts(c: TlsConnection) -> dict[str, object]:
+    return {
+        "sni": c.sni,
+        "version": c.version_id,
+        "cipher": c.cipher_id,
+        "chain": [hashlib.sha256(d).hexdigest() for d in c.server_certs] or None,
+        "alerts": [(f"{(c.client if a.sender == 'client' else c.server).ip}|{(c.client if a.sender == 'client' else c.server).port}", a.code)
+                   for a in c.alerts if not a.encrypted],
+    }
+
+
+def compare_file(path: str) -> list[Outcome]:
+    theirs = tshark_connections(path)
+    ours = analyse(path).connections
+    by_ends: dict[frozenset[tuple[str, int]], list[TlsConnection]] = {}
+    for c in ours:
+        by_ends.setdefault(frozenset({(c.client.ip, c.client.port), (c.server.ip, c.server.port)}), []).append(c)
+    out = []
+    for stream, t in sorted(theirs.items()):
+        cands = by_ends.get(frozenset(t.ends), [])
+        match = None
+        for c in cands:
+            if c.first_frame == t.first_frame:
+                match = c
+        if match is None and len(cands) == 1:
+            match = cands[0]
+        diffs: list[str] = []
+        if match is None:
+            diffs.append("missing: pcaptls reports no TLS connection")
+        else:
+            f = _facts(match)
+            want = {"sni": t.sni, "version": t.version, "cipher": t.cipher, "chain": t.server_chain, "alerts": t.alerts}
+            for k, v in want.items():
+                if f[k] != v:
+                    diffs.append(f"{k}: pcaptls={f[k]!r} tshark={v!r}")
+        out.append(Outcome(Path(path).name, stream, match, t, diffs))
+    return out
+
+
+if __name__ == "__main__":
+    total = agree = 0
+    for p in sys.argv[1:]:
+        for o in compare_file(p):
+            total += 1
+            if o.diffs:
+                print(f"{o.file} stream {o.stream}: " + "; ".join(o.diffs))
+            else:
+                agree += 1
+    print(f"{agree}/{total} connections agree")
