@@ -1,0 +1,13 @@
+"""Capture connections + log events -> one clock, each log event tied to its connection, a timeline.
+
+    link.py      candidates by server (address:port, address, SNI), the clock offset between log
+                 and capture (estimated by vote, or forced), attempts aligned to connections
+    timeline.py  capture and log events as one pandas DataFrame, sorted by time
+
+No I/O here: the capture and log readers produce the inputs, the CLI writes the outputs.
+"""
+
+from .link import ClockOffset, Correlation, Link, correlate, estimate_offset
+from .timeline import build_timeline
+
+__all__ = ["ClockOffset", "Correlation", "Link", "build_timeline", "correlate", "estimate_offset"]

@@ -1,0 +1,389 @@
+"""Log events + capture connections -> which connection each log event is about, on one clock.
+
+Three steps, all pure functions of the inputs:
+
+1. **Candidates.** An event that names a server (ip and port, ip alone, or a host name matched
+   against the SNI) has as candidates the connections to that server.
+2. **Clock offset.** The log's clock may be off the capture's (another box, a wrong NTP). Every
+   (event, candidate) pair in a wide window proposes ``log time - capture anchor``; the offset is
+   the value most events agree on (a sliding-window vote, then the median of the agreeing
+   events), so repeated connections and unrelated noise do not drag it. It can be forced.
+3. **Assignment.** Failure records (WARNING/ERROR) are grouped into *attempts*, one per failed
+   handshake (a verification WARNING and its "SSL connection failed" ERROR are one attempt). Per
+   server, attempts and connections are both in time order, so they are matched by an
+   order-preserving alignment that prefers connections that failed: ten failures against the
+   same server:port go to ten connections, not all to the nearest. Other records (requests,
+   responses, the 502) follow their transaction's attempt, or else go to the nearest connection.
+
+``clock_offset`` is the log's clock minus the capture's, in seconds (positive: the log is ahead);
+capture time = log time - offset.
+"""
+
+from __future__ import annotations
+
+import bisect
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from ..logs.events import EventKind, LogEvent
+from ..model import TlsConnection
+
+WINDOW = 900.0  # seconds either side in which a pair may propose an offset
+VOTE_TOLERANCE = 0.05  # seconds: proposals this close agree (log ms vs capture: a few ms)
+TOLERANCE = 2.0  # seconds: farthest a linked event may be from its connection (after the offset)
+NOT_FAILED_PENALTY = 1.0  # seconds added when a failure record is matched to a connection that worked
+_TERMINAL = frozenset({EventKind.SSL_CONNECTION_FAILED, EventKind.ALERT_RECEIVED})
+
+
+@dataclass(frozen=True, slots=True)
+class ClockOffset:
+    """How far the log's clock is ahead of the capture's, and how that was found."""
+
+    seconds: float
+    method: str  # "forced" | "estimated" | "none" (nothing to estimate from: 0 assumed)
+    pairs: int = 0  # events that agreed on it
+    spread: float | None = None  # median absolute deviation of those events, seconds
+
+    def __str__(self) -> str:
+        if self.method == "forced":
+            return f"{self.seconds:+.3f} s (forced)"
+        if self.method == "none":
+            return "0 s (no log event could be paired with a connection)"
+        return f"{self.seconds:+.3f} s (estimated from {self.pairs} events, spread {self.spread or 0:.3f} s)"
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One log event and the connection it was linked to (``None`` if none)."""
+
+    event: LogEvent
+    connection: int | None  # index into the connections given
+    connection_id: str | None  # TlsConnection.id, as ``inspect`` prints it
+    time: float  # the event's time on the capture's clock (epoch seconds)
+    delta: float | None  # ``time`` minus the connection's anchor, seconds
+    reason: str  # attempt | transaction | nearest | no_server | no_candidate | too_far
+
+
+@dataclass(frozen=True, slots=True)
+class Correlation:
+    offset: ClockOffset
+    links: tuple[Link, ...]  # one per event, in the order given
+    by_connection: Mapping[int, tuple[Link, ...]] = field(hash=False, default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def linked(self) -> int:
+        return sum(1 for k in self.links if k.connection is not None)
+
+
+# --- connection facts ---------------------------------------------------------------------------
+
+
+def _fatal_alert_time(c: TlsConnection) -> float | None:
+    return min((a.time for a in c.alerts if a.fatal), default=None)
+
+
+def _failed(c: TlsConnection) -> bool:
+    return _fatal_alert_time(c) is not None or not c.handshake_done
+
+
+def _verdict_time(c: TlsConnection) -> float:
+    """When the client decided about the server's certificate: its alert, else the last hello."""
+    t = _fatal_alert_time(c)
+    if t is not None:
+        return t
+    if c.handshake:
+        return max(h.time for h in c.handshake)
+    return c.end
+
+
+def anchor(c: TlsConnection, kind: EventKind) -> float:
+    """The moment in a connection a record of this kind is written at."""
+    if kind.is_failure or kind is EventKind.CONNECT_FAILED_502:
+        return _verdict_time(c)
+    if kind is EventKind.RESPONSE:
+        return _verdict_time(c)
+    return c.start
+
+
+def _distance(c: TlsConnection, kind: EventKind, t: float) -> float:
+    if kind.is_failure or kind is EventKind.CONNECT_FAILED_502:
+        return abs(t - _verdict_time(c))
+    # A request may travel on a connection opened earlier (keep-alive): inside it is distance 0.
+    if c.start - 0.05 <= t <= c.end + 0.05:
+        return 0.0
+    return min(abs(t - c.start), abs(t - c.end))
+
+
+class _Index:
+    """Connections by server address, address and port, and SNI."""
+
+    def __init__(self, conns: Sequence[TlsConnection]) -> None:
+        self.conns = conns
+        self.by_addr: dict[tuple[str, int], list[int]] = defaultdict(list)
+        self.by_ip: dict[str, list[int]] = defaultdict(list)
+        self.by_sni: dict[str, list[int]] = defaultdict(list)
+        for i, c in enumerate(conns):
+            ip = c.server.ip.lower()
+            self.by_addr[(ip, c.server.port)].append(i)
+            self.by_ip[ip].append(i)
+            if c.sni:
+                self.by_sni[c.sni.lower().rstrip(".")].append(i)
+
+    def candidates(self, e: LogEvent) -> tuple[tuple[str, object], list[int]]:
+        """``(server key, connection indexes)`` for the server an event names."""
+        ip = e.server_ip.lower() if e.server_ip else None
+        port = e.server_port
+        if ip and port:
+            found = self.by_addr.get((ip, port), [])
+            if found:
+                return ("addr", (ip, port)), found
+        if ip and not port:
+            found = self.by_ip.get(ip, [])
+            if found:
+                return ("ip", ip), found
+        if e.server_name:
+            name = e.server_name.rstrip(".")
+            found = self.by_sni.get(name, [])
+            if port:
+                found = [i for i in found if self.conns[i].server.port == port]
+            if found:
+                return ("sni", (name, port)), found
+        return ("none", None), []
+
+
+# --- the clock offset ---------------------------------------------------------------------------
+
+
+def estimate_offset(
+    conns: Sequence[TlsConnection],
+    events: Sequence[LogEvent],
+    *,
+    window: float = WINDOW,
+    vote_tolerance: float = VOTE_TOLERANCE,
+) -> ClockOffset:
+    """The log clock minus the capture clock that most events agree on (see module docstring)."""
+    index = _Index(conns)
+    pairs: list[tuple[float, int]] = []
+    for k, e in enumerate(events):
+        if e.kind is EventKind.OTHER or e.kind is EventKind.EVENT:
+            continue
+        _, cand = index.candidates(e)
+        t = e.timestamp
+        for i in cand:
+            d = t - anchor(conns[i], e.kind)
+            if abs(d) <= window:
+                pairs.append((d, k))
+    if not pairs:
+        return ClockOffset(0.0, "none")
+    pairs.sort()
+    # Widest agreement: the window of width 2*tol over the sorted proposals holding most events.
+    best = (0, 0.0, 0, 0)  # (events, -|centre|, lo, hi)
+    inside: Counter[int] = Counter()
+    lo = 0
+    for hi, (d, k) in enumerate(pairs):
+        inside[k] += 1
+        while d - pairs[lo][0] > 2 * vote_tolerance:
+            kk = pairs[lo][1]
+            inside[kk] -= 1
+            if not inside[kk]:
+                del inside[kk]
+            lo += 1
+        centre = (pairs[lo][0] + d) / 2
+        cand = (len(inside), -abs(centre), lo, hi)
+        if cand[:2] > best[:2]:
+            best = cand
+    centre = statistics.median(d for d, _ in pairs[best[2]: best[3] + 1])
+    for _ in range(2):
+        # Each event votes once, with its proposal nearest the centre.
+        nearest: dict[int, float] = {}
+        for d, k in pairs:
+            if abs(d - centre) <= vote_tolerance and (k not in nearest or abs(d - centre) < abs(nearest[k] - centre)):
+                nearest[k] = d
+        if not nearest:
+            break
+        centre = statistics.median(nearest.values())
+    spread = statistics.median(abs(d - centre) for d in nearest.values()) if nearest else None
+    return ClockOffset(round(centre, 6), "estimated", len(nearest), spread)
+
+
+# --- assignment ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Attempt:
+    key: tuple[str, object]
+    candidates: list[int]
+    events: list[int]  # indexes into events
+    time: float  # first record's time on the capture clock
+    terminal: bool = False
+    kinds: set[EventKind] = field(default_factory=set)
+
+
+def _attempts(events: Sequence[LogEvent], times: Sequence[float], index: _Index) -> tuple[list[_Attempt], dict[int, str]]:
+    """Group failure records into one attempt per failed handshake."""
+    attempts: list[_Attempt] = []
+    open_by: dict[object, _Attempt] = {}
+    unlinked: dict[int, str] = {}
+    order = sorted((k for k, e in enumerate(events) if e.kind.is_failure), key=lambda k: (times[k], k))
+    for k in order:
+        e = events[k]
+        key, cand = index.candidates(e)
+        if not cand:
+            unlinked[k] = "no_candidate" if e.names_server else "no_server"
+            continue
+        group = (e.transaction, e.process, e.pid, key) if e.transaction else (e.process, e.pid, key)
+        a = open_by.get(group)
+        # A new attempt when the last one ended (its ERROR came), repeats a WARNING, or is old.
+        if a is None or a.terminal or e.kind in a.kinds and e.kind not in _TERMINAL or times[k] - a.time > 1.0:
+            a = _Attempt(key, cand, [], times[k])
+            attempts.append(a)
+            open_by[group] = a
+        a.events.append(k)
+        a.kinds.add(e.kind)
+        if e.kind in _TERMINAL:
+            a.terminal = True
+    return attempts, unlinked
+
+
+def _align(attempts: list[_Attempt], conns: Sequence[TlsConnection], cand: list[int], tol: float,
+           used: set[int]) -> list[int | None]:
+    """Order-preserving match of attempts to connections minimising total time distance."""
+    cs = sorted((i for i in cand if i not in used), key=lambda i: (_verdict_time(conns[i]), i))
+    n, m = len(attempts), len(cs)
+    inf = float("inf")
+    skip = tol + NOT_FAILED_PENALTY + 1.0  # leaving an attempt unlinked costs more than any match
+
+    def cost(a: _Attempt, i: int) -> float:
+        d = abs(a.time - _verdict_time(conns[i]))
+        if d > tol:
+            return inf
+        return d + (0.0 if _failed(conns[i]) else NOT_FAILED_PENALTY)
+
+    dp = [[0.0] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        dp[i][0] = dp[i - 1][0] + skip
+    move = [[0] * (m + 1) for _ in range(n + 1)]  # 0 skip conn, 1 skip attempt, 2 match
+    for i in range(1, n + 1):
+        move[i][0] = 1
+        a = attempts[i - 1]
+        # Only connections within the tolerance can match: bound the inner work.
+        for j in range(1, m + 1):
+            best, mv = dp[i][j - 1], 0
+            s = dp[i - 1][j] + skip
+            if s < best:
+                best, mv = s, 1
+            c = cost(a, cs[j - 1])
+            if c < inf and dp[i - 1][j - 1] + c < best:
+                best, mv = dp[i - 1][j - 1] + c, 2
+            dp[i][j], move[i][j] = best, mv
+    out: list[int | None] = [None] * n
+    i, j = n, m
+    while i > 0:
+        mv = move[i][j] if j > 0 else 1
+        if mv == 2:
+            out[i - 1] = cs[j - 1]
+            i, j = i - 1, j - 1
+        elif mv == 1:
+            i -= 1
+        else:
+            j -= 1
+    return out
+
+
+def correlate(
+    conns: Sequence[TlsConnection],
+    events: Sequence[LogEvent],
+    *,
+    clock_offset: float | None = None,
+    tolerance: float = TOLERANCE,
+    window: float = WINDOW,
+) -> Correlation:
+    """Link every log event to the connection it describes (see the module docstring).
+
+    ``clock_offset`` forces the log-minus-capture offset in seconds; ``None`` estimates it.
+    Events that name no server, or none in the capture, or none within ``tolerance`` seconds
+    after the offset, stay unlinked with the reason in :attr:`Link.reason`.
+    """
+    if clock_offset is not None:
+        offset = ClockOffset(float(clock_offset), "forced")
+    else:
+        offset = estimate_offset(conns, events, window=window)
+    index = _Index(conns)
+    times = [e.timestamp - offset.seconds for e in events]
+    result: dict[int, tuple[int | None, str]] = {}
+
+    attempts, unlinked = _attempts(events, times, index)
+    for k, why in unlinked.items():
+        result[k] = (None, why)
+    # Known ports first: their connections are then not handed to a port-less warning as well.
+    groups: dict[tuple[str, object], list[_Attempt]] = defaultdict(list)
+    for a in attempts:
+        groups[a.key].append(a)
+    used: set[int] = set()
+    for key in sorted(groups, key=lambda g: (g[0] != "addr", str(g))):
+        group = sorted(groups[key], key=lambda a: a.time)
+        matched = _align(group, conns, group[0].candidates, tolerance, used)
+        for a, ci in zip(group, matched):
+            if ci is not None:
+                used.add(ci)
+            for k in a.events:
+                result[k] = (ci, "attempt" if ci is not None else "too_far")
+
+    # Transactions: requests before the first failed attempt, 502 after the last.
+    txn_attempts: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for k, (ci, _) in result.items():
+        e = events[k]
+        if ci is not None and e.transaction:
+            txn_attempts[e.transaction].append((times[k], ci))
+    for v in txn_attempts.values():
+        v.sort()
+
+    for k, e in enumerate(events):
+        if k in result:
+            continue
+        t = times[k]
+        if e.transaction and e.transaction in txn_attempts:
+            seq = txn_attempts[e.transaction]
+            pos = bisect.bisect_right(seq, (t, float("inf")))
+            ci = seq[pos - 1][1] if pos > 0 else seq[0][1]
+            result[k] = (ci, "transaction")
+            continue
+        if not e.names_server:
+            result[k] = (None, "no_server")
+            continue
+        _, cand = index.candidates(e)
+        if not cand:
+            result[k] = (None, "no_candidate")
+            continue
+        best = min(cand, key=lambda i: (_distance(conns[i], e.kind, t), abs(t - conns[i].start), i))
+        if _distance(conns[best], e.kind, t) > tolerance:
+            result[k] = (None, "too_far")
+        else:
+            result[k] = (best, "nearest")
+
+    # Records of a transaction that name no server (a Receive Request without a proxy target)
+    # follow the records of the same transaction that were linked.
+    txn_links: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for k, (ci, _) in result.items():
+        if ci is not None and events[k].transaction:
+            txn_links[events[k].transaction].append((times[k], ci))
+    for k, e in enumerate(events):
+        ci, why = result[k]
+        if ci is None and e.transaction in txn_links and why in ("no_server", "no_candidate"):
+            seq = sorted(txn_links[e.transaction])  # type: ignore[index]
+            pos = bisect.bisect_right(seq, (times[k], float("inf")))
+            result[k] = (seq[pos - 1][1] if pos > 0 else seq[0][1], "transaction")
+
+    links = []
+    by_conn: dict[int, list[Link]] = defaultdict(list)
+    for k, e in enumerate(events):
+        ci, why = result[k]
+        delta = None if ci is None else round(times[k] - anchor(conns[ci], e.kind), 6)
+        link = Link(e, ci, None if ci is None else conns[ci].id, times[k], delta, why)
+        links.append(link)
+        if ci is not None:
+            by_conn[ci].append(link)
+    return Correlation(offset, tuple(links), MappingProxyType({i: tuple(v) for i, v in by_conn.items()}))
