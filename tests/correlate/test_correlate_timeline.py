@@ -1,0 +1,57 @@
+"""pcaptls.correlate.timeline: capture and log events as one sorted DataFrame."""
+
+from __future__ import annotations
+
+import re
+
+from pcaptls.correlate import build_timeline, correlate
+from test_correlate_link import CUCM, T0, Log, conn
+
+ISO_US = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
+
+
+def _scenario(offset: float = 4.75):
+    conns = [conn(35622, CUCM, 8443, T0, failed=False, sni="cucm.steven.lab"),
+             conn(35624, CUCM, 6972, T0 + 0.09, sni="cucm.steven.lab")]
+    log = Log(offset)
+    log.request(conns[0], "cucm.steven.lab")
+    log.request(conns[1], "cucm.steven.lab")
+    events = log.events()
+    return conns, events, correlate(conns, events)
+
+
+def test_columns_order_and_time_format():
+    conns, events, corr = _scenario()
+    df = build_timeline(conns, corr)
+    for col in ("time", "source", "event", "connection", "server", "sni", "detail"):
+        assert col in df.columns
+    assert df["epoch"].is_monotonic_increasing
+    assert all(ISO_US.match(t) for t in df["time"])
+    assert set(df["source"]) == {"capture", "expressway.log"}
+    n_capture = sum(1 + len(c.handshake) + len(c.alerts) + 1 for c in conns)
+    assert len(df) == n_capture + len(events)
+
+
+def test_log_rows_are_on_the_capture_clock_next_to_their_frames():
+    conns, events, corr = _scenario(offset=4.75)
+    df = build_timeline(conns, corr)
+    alert = df[(df.source == "capture") & (df.event == "alert")].iloc[0]
+    assert alert["detail"] == "Alert (Level: Fatal, Description: Unknown CA) from client"
+    assert alert["connection"] == conns[1].id == "10.48.36.10:35624-10.48.36.215:6972"
+    warn = df[df.event == "cert_verify_failed"].iloc[0]
+    assert warn["connection"] == conns[1].id and warn["server"] == f"{CUCM}:6972"
+    assert abs(warn["epoch"] - alert["epoch"]) < 0.002  # 4.75 s taken off the log's clock
+    assert warn["log_time"].startswith("2022-07-11T18:55:3")  # as written: local, 4.75 s ahead
+    assert warn["detail"].startswith("Core server certificate verification failed for (cucm.steven.lab)")
+    assert warn["line"] > 0 and warn["level"] == "WARNING"
+
+
+def test_close_rows_and_unlinked_log_rows():
+    conns, events, corr = _scenario()
+    df = build_timeline(conns, corr)
+    assert list(df[df.source == "capture"].groupby("connection")["event"].last()) == ["FIN", "RST"]
+    only = build_timeline(conns, corr, only_linked=True)
+    assert len(only) == len(df)  # everything in this log is linked
+    empty = build_timeline([], None)
+    assert list(empty.columns)[:7] == ["time", "source", "event", "connection", "server", "sni", "detail"]
+    assert empty.empty
