@@ -7,6 +7,7 @@ per TCP stream. JSON objects from tshark repeat keys (one per record/certificate
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -80,6 +81,11 @@ def _sha256_of_hex(h: str) -> str:
 
 def tshark_connections(path: str, extra: list[str] | None = None) -> dict[int, TsharkConn]:
     """tcp.stream -> what tshark saw of TLS on it (only streams where it saw any TLS record)."""
+    return _cached(str(path), tuple(extra or ()))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached(path: str, extra: tuple[str, ...]) -> dict[int, TsharkConn]:
     assert TSHARK, "tshark not installed"
     # Out-of-order reassembly is off by default in tshark 4.0; without it tshark misses hellos
     # that arrive reordered (e.g. postgresql__psql-aws-ssl-preferred.pcap).

@@ -1,6 +1,7 @@
 """The lab is proven before pcaptls is judged on it.
 
-Every shipped scenario under ``captures/`` is read by tshark (the dissection oracle) and by
+Every shipped scenario under ``captures/`` is read by tshark (the dissection oracle, with TCP
+and TLS reassembly on, out-of-order segments included) and by
 ``openssl verify`` (the verification oracle), and both must agree with the scenario's
 ``manifest.json``: SNI, negotiated version and cipher, the server's chain as sent, whether a
 CertificateRequest went out, the alerts (who sent them, level, description, or that they were
@@ -94,7 +95,8 @@ def tshark_view(pcap: Path, clients: set[Endpoint], ports: set[int]) -> dict[fro
     Retransmitted and duplicated segments are counted once (by direction and sequence number).
     """
     argv = ["tshark", "-r", str(pcap), "-n",
-            "-o", "tls.desegment_ssl_records:TRUE", "-o", "tcp.desegment_tcp_streams:TRUE"]
+            "-o", "tls.desegment_ssl_records:TRUE", "-o", "tcp.desegment_tcp_streams:TRUE",
+            "-o", "tcp.reassemble_out_of_order:TRUE"]
     for port in sorted(ports - _TSHARK_KNOWS):
         argv += ["-d", f"tcp.port=={port},tls"]
     argv += ["-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,"]
@@ -102,7 +104,7 @@ def tshark_view(pcap: Path, clients: set[Endpoint], ports: set[int]) -> dict[fro
         argv += ["-e", f]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     view: dict[frozenset, Seen] = defaultdict(Seen)
-    done: set[tuple[Endpoint, int]] = set()
+    done: set[tuple[str, Endpoint, int]] = set()
     for line in out.splitlines():
         row = dict(zip(_FIELDS, line.split("\t"), strict=False))
         if not row.get("tcp.stream"):
@@ -113,9 +115,10 @@ def tshark_view(pcap: Path, clients: set[Endpoint], ports: set[int]) -> dict[fro
         seen.frames += 1
         if not row.get("tls.record.content_type"):
             continue
-        if (src, int(row["tcp.seq"])) in done:  # a duplicate of records already counted
+        key = (row["tcp.stream"], src, int(row["tcp.seq"]))
+        if key in done:  # a duplicate of records already counted
             continue
-        done.add((src, int(row["tcp.seq"])))
+        done.add(key)
         sender = "client" if src in clients else "server"
         types = _ints(row.get("tls.handshake.type", ""))
         if 1 in types:
@@ -227,7 +230,7 @@ def check_verdicts(folder: Path, manifest: dict[str, Any], tmp: Path) -> list[st
     ports = {c["server"]["port"] for c in conns}
     pcap = folder / manifest["files"]["capture"]
     argv = ["tshark", "-r", str(pcap), "-n", "-o", "tls.desegment_ssl_records:TRUE",
-            "-o", "tcp.desegment_tcp_streams:TRUE"]
+            "-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tcp.reassemble_out_of_order:TRUE"]
     for port in sorted(ports - _TSHARK_KNOWS):
         argv += ["-d", f"tcp.port=={port},tls"]
     argv += ["-Y", "tls.handshake.certificate", "-T", "fields", "-E", "occurrence=a",

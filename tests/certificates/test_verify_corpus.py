@@ -5,11 +5,17 @@ first Certificate message sent by the side that did not send the ClientHello, th
 time, and the SNI (without SNI the server's IP address, as Expressway checks). Each is verified
 with the system CA bundle at the capture time by pcaptls and by ``openssl verify``.
 
-Agreement must be at least 95%. Differences found so far: none (47 of 47 chains agree, with
-verdicts OK, UNABLE_TO_GET_ISSUER_CERT_LOCALLY at depths 0-2, SELF_SIGNED_CERT_IN_CHAIN,
-IP_ADDRESS_MISMATCH). Any that appear are listed in the failure message; known causes would be
-the documented gaps of :mod:`pcaptls.certificates.verify` (name constraints, certificates whose
-extensions cryptography cannot parse).
+Agreement must be at least 95%; differences are listed in the failure message. Measured: 46 of
+47 server chains agree (97.9%), verdicts OK, UNABLE_TO_GET_ISSUER_CERT_LOCALLY at depths 0-2,
+SELF_SIGNED_CERT_IN_CHAIN at 2, IP_ADDRESS_MISMATCH at 0. The one known difference, listed in
+``KNOWN``:
+
+- ``tls__CVE-2015-3194.pcap``: the server certificate's RSA-PSS parameters are malformed on
+  purpose (CVE-2015-3194 is OpenSSL's NULL dereference on a PSS mask generation function without
+  parameters). OpenSSL 3.0 parses the certificate and reports UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+  at depth 0; cryptography refuses to parse it, so pcaptls cannot judge it and says so
+  (MalformedError from ``verify_chain``, an UNSPECIFIED verdict with ``detail`` from
+  ``verify_connection``).
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ import pytest
 import certgen
 from pcaptls.certificates.truststore import load
 from pcaptls.certificates.verify import verify_chain
+from pcaptls.errors import MalformedError
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 SYSTEM_CAS = Path("/etc/ssl/certs/ca-certificates.crt")
 TSHARK = shutil.which("tshark")
+KNOWN = {"tls__CVE-2015-3194.pcap#0"}  # see the module docstring
 
 pytestmark = [
     pytest.mark.slow,
@@ -74,10 +82,17 @@ def test_corpus_verdicts_agree_with_openssl() -> None:
         for ident, t, name, chain in server_chains(path):
             at = datetime.fromtimestamp(t, timezone.utc)
             oracle = certgen.openssl_verify(chain[0], chain[1:], list(store.certs), at, name)
-            ours = verify_chain(chain, store, at, name)
+            try:
+                v = verify_chain(chain, store, at, name)
+                ours: tuple[str, int | None] = (v.error, v.depth)
+            except MalformedError:
+                ours = ("undecodable", None)
             total += 1
-            if (ours.error, ours.depth) != (oracle.error, oracle.depth):
-                diffs.append(f"{ident} {name}: pcaptls {ours.error}@{ours.depth}, openssl {oracle.error}@{oracle.depth}")
+            if ours != (oracle.error, oracle.depth):
+                diffs.append(f"{ident} {name}: pcaptls {ours}, openssl {oracle.error}@{oracle.depth}")
     assert total >= 30, f"only {total} server chains found in the corpus"
     agreement = 1 - len(diffs) / total
-    assert agreement >= 0.95, f"{agreement:.1%} of {total} agree; differences:\n" + "\n".join(diffs)
+    report = f"{agreement:.1%} of {total} agree; differences:\n" + "\n".join(diffs)
+    assert agreement >= 0.95, report
+    unexplained = [d for d in diffs if d.split(" ")[0] not in KNOWN]
+    assert not unexplained, report
