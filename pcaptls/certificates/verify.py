@@ -139,6 +139,7 @@ class Verdict:
     name: str | None
     path: tuple[str, ...] = ()
     anchor: str | None = None
+    detail: str | None = None  # why no OpenSSL verdict could be reached (undecodable certificate)
 
     @property
     def ok(self) -> bool:
@@ -776,5 +777,12 @@ def verify_connection(conn, trust: TrustStore) -> Verdict | None:
     seen (TLS 1.3, or an incomplete capture)."""
     if not conn.server_certs:
         return None
-    at = datetime.fromtimestamp(conn.start, timezone.utc)
-    return verify_chain(conn.server_certs, trust, at, name_for(conn.sni, conn.server.ip))
+    # Judge at the moment the Certificate message was seen (else the connection's start).
+    t = next((e.time for e in conn.handshake if e.type == 11 and e.sender == "server"), conn.start)
+    at = datetime.fromtimestamp(t, timezone.utc)
+    name = name_for(conn.sni, conn.server.ip)
+    try:
+        return verify_chain(conn.server_certs, trust, at, name)
+    except MalformedError as e:
+        v = _verdict("UNSPECIFIED", None, name)
+        return dataclasses.replace(v, detail=str(e))
