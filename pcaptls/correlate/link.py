@@ -364,6 +364,18 @@ def correlate(
         else:
             result[k] = (best, "nearest")
 
+    # A transaction that did not fail goes over one connection: the one its Sending Request
+    # (the record written as the connection is opened) was linked to.
+    opened: dict[str, int] = {}
+    for k, e in enumerate(events):
+        ci, why = result[k]
+        if (ci is not None and why == "nearest" and e.transaction and e.kind is EventKind.REQUEST
+                and e.server_ip and e.transaction not in txn_attempts and e.transaction not in opened):
+            opened[e.transaction] = ci
+    for k, e in enumerate(events):
+        if e.transaction in opened and result[k][1] in ("nearest", "too_far", "no_server", "no_candidate"):
+            result[k] = (opened[e.transaction], "transaction")  # type: ignore[index]
+
     # Records of a transaction that name no server (a Receive Request without a proxy target)
     # follow the records of the same transaction that were linked.
     txn_links: dict[str, list[tuple[float, int]]] = defaultdict(list)

@@ -32,6 +32,7 @@ _LEVEL_WORD = re.compile(
 )
 _LEVEL_ALIASES = {"WARN": "WARNING", "ERR": "ERROR", "CRIT": "CRITICAL", "SEVERE": "ERROR"}
 _URL_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://(?P<host>\[[^\]]+\]|[^/:?#\s]+)(?::(?P<port>\d{1,5}))?", re.I)
+_ADDRESS = re.compile(r"\[?(?P<ip>[0-9A-Fa-f:.]+?)\]?:(?P<port>\d{1,5})")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _LOOPBACK = ("127.", "::1")
 
@@ -250,6 +251,13 @@ class LineParser:
                 server_ip, server_port = self._addr(flds.get("Dst-ip"), flds.get("Dst-port"))
             elif detail.startswith("Receive Response"):
                 server_ip, server_port = self._addr(flds.get("Src-ip"), flds.get("Src-port"))
+            elif kind is EventKind.OTHER and (a := _ADDRESS.fullmatch(flds.get("Address", ""))):
+                # XCP (IM&P/XMPP) lines: Server="imp.lab" Address="10.0.0.2:5222"
+                server_ip, server_port = self._addr(a.group("ip"), a.group("port"))
+                if flds.get("Server"):
+                    server_name, _ = xw.split_host_ip(flds["Server"])
+                if flds.get("Reason"):
+                    message = f"{message}: {flds['Reason']}"
             if "Request" in flds and kind is EventKind.EVENT and (u := _URL_HOST.match(flds["Request"])):
                 server_name, uip = xw.split_host_ip(u.group("host"))
                 server_ip = server_ip or uip
