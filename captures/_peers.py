@@ -27,6 +27,7 @@ from typing import Any
 
 TIMEOUT = 6.0
 _CT_CCS, _CT_ALERT, _CT_HANDSHAKE = 20, 21, 22
+_CT_HEADER = 0x100  # OpenSSL's pseudo content type for a record header (tells what the wire saw)
 
 XMPP_NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
 
@@ -36,7 +37,7 @@ def _recorder(events: list[tuple[str, int, int, str, float]]):
 
     def callback(conn, direction, version, content_type, msg_type, data):  # noqa: ARG001
         ct = int(content_type)
-        if ct in (_CT_CCS, _CT_ALERT, _CT_HANDSHAKE):
+        if ct in (_CT_CCS, _CT_ALERT, _CT_HANDSHAKE, _CT_HEADER):
             events.append((str(direction), ct, int(msg_type), bytes(data).hex(), time.time()))
 
     return callback

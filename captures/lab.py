@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,8 @@ ALERTS = {
     112: "unrecognized_name", 116: "certificate_required", 120: "no_application_protocol",
 }
 VERSION_IDS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+# OpenSSL's names for the suites the client offers (its ssl object names only finished ones).
+CIPHER_NAMES = {c["id"] & 0xFFFF: c["name"] for c in ssl.create_default_context().get_ciphers()}
 
 # Expressway's traffic server logs OpenSSL 1.1 wording; the lab's OpenSSL 3 hyphenates.
 _OPENSSL1_WORDING = {"self-signed": "self signed"}
@@ -303,9 +306,10 @@ def scenarios(pki: Pki) -> dict[str, callable]:
                     "CUCM tomcat (UDS)", max_version=None)
         return Scenario(
             "06-tls13",
-            "TLS 1.3: one connection succeeds, one fails on a self-signed certificate; the "
-            "certificates, the CertificateRequest and the client's alert are all encrypted, so "
-            "only the log says why.",
+            "TLS 1.3: one connection succeeds, one fails on a self-signed certificate. The "
+            "certificates and the CertificateRequest are encrypted; the client's Unknown CA "
+            "alert goes out in plaintext (it has no handshake write key yet), but which "
+            "certificate failed and why only the log says.",
             [Conn(ok, 0.0, "/cucm-uds/user/emusk", why=ok_8443),
              Conn(cucm_6972(max_version=None), 0.4, "/CSFemusk.cnf.xml",
                   expect="DEPTH_ZERO_SELF_SIGNED_CERT", why=self_signed)],
@@ -580,35 +584,31 @@ def _server_hello(msg: bytes) -> tuple[int, int]:
     return version, cipher
 
 
-def _alerts(events: list, sender: str, tls13: bool, ccs_written_by: str) -> list[dict[str, Any]]:
-    """The alerts ``sender``'s stack wrote, with how they look on the wire.
+def _alerts(events: list, sender: str) -> list[dict[str, Any]]:
+    """The alerts ``sender``'s stack wrote, with how their records looked on the wire.
 
-    ``wire`` is "plaintext" (level and description visible), "encrypted" (TLS 1.2 after the
-    sender's ChangeCipherSpec: a record of type alert, contents hidden) or "hidden" (TLS 1.3
-    after ServerHello: an application_data record like any other).
+    OpenSSL reports each record header it writes just before the alert it carries, so ``wire``
+    comes from that header: "plaintext" (an alert record of 2 bytes: level and description
+    visible), "encrypted" (an alert record with encrypted contents: TLS 1.2 after the sender's
+    ChangeCipherSpec) or "hidden" (TLS 1.3: an application_data record like any other).
     """
     out = []
-    ccs_seen = False
-    hello_seen = False
+    header = b""
     for direction, ct, _mtype, data_hex, t in events:
-        data = bytes.fromhex(data_hex)
-        if ct == 22 and data[:1] == b"\x02":
-            hello_seen = True
         if direction != "write":
             continue
-        if ct == 20:
-            ccs_seen = True
-        if ct == 21:
-            if tls13 and hello_seen:
-                wire = "hidden"
-            elif ccs_seen:
-                wire = "encrypted"
-            else:
-                wire = "plaintext"
-            out.append({"sender": sender, "level": data[0],
-                        "level_name": {1: "warning", 2: "fatal"}.get(data[0], str(data[0])),
-                        "code": data[1], "description": ALERTS.get(data[1], str(data[1])),
-                        "wire": wire, "time": t})
+        data = bytes.fromhex(data_hex)
+        if ct == 0x100:
+            header = data
+            continue
+        if ct != 21:
+            continue
+        rtype, rlen = header[:1], int.from_bytes(header[3:5], "big")
+        wire = ("hidden" if rtype != b"\x15" else "plaintext" if rlen == 2 else "encrypted")
+        out.append({"sender": sender, "level": data[0],
+                    "level_name": {1: "warning", 2: "fatal"}.get(data[0], str(data[0])),
+                    "code": data[1], "description": ALERTS.get(data[1], str(data[1])),
+                    "wire": wire, "time": t})
     return out
 
 
@@ -677,8 +677,7 @@ def build_connections(sc: Scenario, results: dict[str, Any], records: list[dict[
             raise LabError(f"{sc.name} {cid}: add X509_V_ERR code {verdict['code']} to the table")
         if name != c.expect:
             raise LabError(f"{sc.name} {cid}: expected {c.expect}, OpenSSL said {name}")
-        alerts = sorted(_alerts(events, "client", tls13, "client")
-                        + _alerts(srec["events"], "server", tls13, "server"),
+        alerts = sorted(_alerts(events, "client") + _alerts(srec["events"], "server"),
                         key=lambda a: a["time"])
         ok = res["ok"] and srec["handshake_ok"]
         message = res["verify_message"] if not ok else None
@@ -708,7 +707,7 @@ def build_connections(sc: Scenario, results: dict[str, Any], records: list[dict[
             "sni": None if c.by_ip else c.target,
             "version": res["version"] or {0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}[version_id],
             "version_id": version_id,
-            "cipher": res["cipher_name"],
+            "cipher": res["cipher_name"] or CIPHER_NAMES.get(cipher_id),
             "cipher_id": cipher_id,
             "certificates_visible": not tls13,
             "server_chain_sha256": [_sha256(d) for d in chain],
@@ -961,7 +960,7 @@ def finish_scenario(sc: Scenario, results: dict[str, Any], records: list[dict[st
         "files": {"capture": "capture.pcap", "log": "expressway.log",
                   "truststore": "truststore.pem"},
         "generated_by": "captures/lab.py",
-        "tls_stack": __import__("ssl").OPENSSL_VERSION,
+        "tls_stack": ssl.OPENSSL_VERSION,
         "expressway_c": EXPC_IP,
         "truststore": [_cert_info(c) for c in sc.trust],
         "log_utc_offset": "+02:00",
