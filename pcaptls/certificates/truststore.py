@@ -309,7 +309,7 @@ def lint(store: TrustStore, at: datetime) -> list[Finding]:
             findings.append(Finding(
                 "same_cn", "warning",
                 f"{len(group)} different certificates share CN={group[0].common_name!r}: Expressway "
-                f"cannot hold both (CSCwa12905), one will be missing: {detail}",
+                f"keeps only one certificate per CN (CSCwa12905), the others will be missing: {detail}",
                 tuple(i.sha256 for i in group),
             ))
     for info in infos:
@@ -319,7 +319,7 @@ def lint(store: TrustStore, at: datetime) -> list[Finding]:
                 f"{info.short_name} is not valid before {_ts(info.not_before)}", (info.sha256,)))
         elif info.not_after <= at:
             findings.append(Finding(
-                "expired", "warning", f"{info.short_name} expired {_ts(info.not_after)}", (info.sha256,)))
+                "expired", "warning", f"{info.short_name} expired on {_ts(info.not_after)}", (info.sha256,)))
         ss = self_signed(info.der)
         if ca_status(info.der) == 0:
             if ss:

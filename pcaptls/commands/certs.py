@@ -1,0 +1,59 @@
+"""`pcaptls certs`: export every certificate servers presented in a capture."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+
+import click
+
+from ..analysis import analyse
+from ..certificates.export import connection_chains, export
+from ..report.safe import csv_cell
+from ..report.table import render
+from .common import EXIT_OK, debug_option, fail, format_option, handle_errors
+
+
+@click.command("certs")
+@click.argument("capture", type=click.Path(dir_okay=False))
+@click.option("--export", "export_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder to write the certificates into (created if missing).")
+@click.option("--der", is_flag=True, help="Write single certificates as DER (.der) instead of PEM.")
+@format_option
+@debug_option
+@handle_errors
+def certs(capture: str, export_dir: str, der: bool, fmt: str, debug: bool) -> None:
+    """Write every distinct server certificate in CAPTURE into a folder.
+
+    Each certificate once, named <CN>_<SHA-256 prefix>.pem (or .der with --der), and one PEM
+    bundle per server address and port with the chain as the server sent it
+    (chain_<ip>_<port>.pem): the files to upload to Expressway-C's trust store
+    (Maintenance > Security > Trusted CA certificate). Prints what was written.
+    TLS 1.3 encrypts certificates: those connections contribute nothing.
+    """
+    result = analyse(capture)
+    if result.truncated:
+        fail(f"{capture}: file ends early ({result.truncated}); exporting what came before the cut")
+    written = export(connection_chains(result.connections), export_dir, der=der)
+    out = sys.stdout
+    if fmt == "jsonl":
+        for w in written:
+            out.write(json.dumps(w.to_dict()) + "\n")
+    elif fmt == "csv":
+        buf = io.StringIO()
+        cw = csv.writer(buf, lineterminator="\n")
+        cw.writerow(["path", "kind", "sha256", "subject", "servers", "count"])
+        for w in written:
+            cw.writerow([csv_cell(v) for v in (w.path, w.kind, w.sha256, w.subject, " ".join(w.servers), w.count)])
+        out.write(buf.getvalue())
+    else:
+        if not written:
+            out.write(f"{capture}: no server certificates seen (TLS 1.3 encrypts them)\n")
+        else:
+            rows = [(w.path, w.kind if w.kind == "cert" else f"chain ({w.count})", w.subject,
+                     ", ".join(w.servers), w.sha256[:16]) for w in written]
+            out.write(render(["FILE", "KIND", "SUBJECT", "SERVERS", "SHA256"], rows, {2: 60, 3: 40}) + "\n")
+    out.flush()
+    sys.exit(EXIT_OK)
