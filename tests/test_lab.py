@@ -52,7 +52,7 @@ X509_CODES = {
 # Ports tshark dissects as TLS (or XMPP with STARTTLS) by itself.
 _TSHARK_KNOWS = {443, 5222}
 _FIELDS = [
-    "frame.number", "tcp.stream", "ip.src", "tcp.srcport", "ip.dst", "tcp.dstport", "tcp.seq",
+    "frame.number", "frame.time_epoch", "tcp.stream", "ip.src", "tcp.srcport", "ip.dst", "tcp.dstport", "tcp.seq",
     "tls.record.content_type", "tls.handshake.type", "tls.handshake.extensions_server_name",
     "tls.handshake.version", "tls.handshake.extensions.supported_version",
     "tls.handshake.ciphersuite", "tls.alert_message.level", "tls.alert_message.desc",
@@ -82,6 +82,8 @@ class Seen:
     alerts: list[tuple[str, int, int]] = field(default_factory=list)  # plaintext
     encrypted_alerts: list[str] = field(default_factory=list)  # sender per encrypted alert record
     frames: int = 0
+    first_frame: int | None = None
+    first_time: float | None = None
 
 
 def _ints(value: str) -> list[int]:
@@ -113,6 +115,9 @@ def tshark_view(pcap: Path, clients: set[Endpoint], ports: set[int]) -> dict[fro
         dst = (row["ip.dst"], int(row["tcp.dstport"]))
         seen = view[frozenset((src, dst))]
         seen.frames += 1
+        if seen.first_frame is None:
+            seen.first_frame = int(row["frame.number"])
+            seen.first_time = float(row["frame.time_epoch"])
         if not row.get("tls.record.content_type"):
             continue
         key = (row["tcp.stream"], src, int(row["tcp.seq"]))
@@ -154,6 +159,10 @@ def check_connection(conn: dict[str, Any], seen: Seen) -> list[str]:
         if got != want:
             problems.append(f"{cid} {what}: tshark {got!r}, manifest {want!r}")
 
+    expect("first frame", seen.first_frame, conn["first_frame"])
+    expect("TCP frames", seen.frames, conn["tcp_frames"])
+    if seen.first_time is None or abs(seen.first_time - conn["start"]) > 1e-6:
+        problems.append(f"{cid} start: tshark {seen.first_time}, manifest {conn['start']}")
     expect("ClientHello SNI", seen.client_hellos, [conn["sni"]])
     expect("ServerHello (version, cipher)", seen.server_hellos,
            [(conn["version_id"], conn["cipher_id"])])
@@ -215,7 +224,8 @@ def check_midstream(folder: Path, manifest: dict[str, Any]) -> list[str]:
         elif seen is None:
             problems.append(f"{conn['id']}: whole connection missing from midstream.pcap")
         else:
-            problems += check_connection(conn, seen)
+            shifted = {**conn, "first_frame": mid["first_frames"][conn["id"]]}
+            problems += check_connection(shifted, seen)
     return problems
 
 
