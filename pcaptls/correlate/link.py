@@ -234,7 +234,8 @@ def _attempts(events: Sequence[LogEvent], times: Sequence[float], index: _Index)
         if not cand:
             unlinked[k] = "no_candidate" if e.names_server else "no_server"
             continue
-        group = (e.transaction, e.process, e.pid, key) if e.transaction else (e.process, e.pid, key)
+        # Without a transaction, traffic_server's thread keeps concurrent handshakes apart.
+        group = (e.transaction, key) if e.transaction else (e.process, e.pid, e.thread, key)
         a = open_by.get(group)
         # A new attempt when the last one ended (its ERROR came), repeats a WARNING, or is old.
         if a is None or a.terminal or e.kind in a.kinds and e.kind not in _TERMINAL or times[k] - a.time > 1.0:

@@ -86,6 +86,7 @@ class LogEvent:
     process: str | None = None
     pid: int | None = None
     level: str | None = None
+    thread: str | None = None  # traffic_server's "[ET_NET 0]": its WARNING and ERROR share it
     fields: Mapping[str, str] = field(default_factory=lambda: _EMPTY, hash=False)
     server_name: str | None = None
     server_ip: str | None = None

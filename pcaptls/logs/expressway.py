@@ -19,25 +19,25 @@ from .events import EventKind, ProxyTarget
 PREFIX = re.compile(
     r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?)\s+"
     r"(?P<host>[^\s:\[\]]+)\s+(?P<proc>[^\s\[\]:]+)(?:\[(?P<pid>\d{1,10})\])?:\s?(?P<rest>.*)",
-    re.S,
+    re.S | re.A
 )
-FIELD = re.compile(r'(?<![\w.-])(?P<k>[A-Za-z][\w.-]{0,63})="(?P<v>[^"]*)"')
+FIELD = re.compile(r'(?<![\w.-])(?P<k>[A-Za-z][\w.-]{0,63})="(?P<v>[^"]*)"', re.A)
 # traffic_server free text: "[ET_NET 0] WARNING: ..." (also "[ET_TASK 1]", "[SSL_HANDSHAKE]"...)
-TS_LEVEL = re.compile(r"\[(?P<thread>[A-Za-z_]+(?: \d+)?)\]\s+(?P<level>[A-Z]+):\s?(?P<msg>.*)", re.S)
+TS_LEVEL = re.compile(r"\[(?P<thread>[A-Za-z_]+(?: \d+)?)\]\s+(?P<level>[A-Z]+):\s?(?P<msg>.*)", re.S | re.A)
 
-_VERIFY_FAILED = re.compile(r"certificate verification failed for \((?P<name>[^)]*)\)", re.I)
-_SNI = re.compile(r"\bSNI \((?P<name>[^)]*)\) not in certificate", re.I)
-_HOSTNAME = re.compile(r"Hostname verification failed for \((?P<name>[^)]*)\)", re.I)
-_IPVERIFY = re.compile(r"\bIP verification failed for \((?P<name>[^)]*)\)", re.I)
-_SSL_FAILED = re.compile(r"SSL connection failed for '(?P<name>[^']*)'\s*:?\s*(?P<reason>.*)", re.I | re.S)
-_SERVER = re.compile(r"\bserver=(?P<name>[^\s(]+)(?:\((?P<ip>[^)\s]*)\))?")
-_ERROR = re.compile(r"\bError=(?P<err>.*?)(?=\s+\w+=|$)", re.S)
-_DEPTH = re.compile(r"\bdepth=(?P<d>\d{1,4})\b")
+_VERIFY_FAILED = re.compile(r"certificate verification failed for \((?P<name>[^)]*)\)", re.I | re.A)
+_SNI = re.compile(r"\bSNI \((?P<name>[^)]*)\) not in certificate", re.I | re.A)
+_HOSTNAME = re.compile(r"Hostname verification failed for \((?P<name>[^)]*)\)", re.I | re.A)
+_IPVERIFY = re.compile(r"\bIP verification failed for \((?P<name>[^)]*)\)", re.I | re.A)
+_SSL_FAILED = re.compile(r"SSL connection failed for '(?P<name>[^']*)'\s*:?\s*(?P<reason>.*)", re.I | re.S | re.A)
+_SERVER = re.compile(r"\bserver=(?P<name>[^\s(]+)(?:\((?P<ip>[^)\s]*)\))?", re.A)
+_ERROR = re.compile(r"\bError=(?P<err>.*?)(?=\s+\w+=|$)", re.S | re.A)
+_DEPTH = re.compile(r"\bdepth=(?P<d>\d{1,4})\b", re.A)
 # OpenSSL 1.x "error:1416F086:SSL routines:tls_process_server_certificate:certificate verify failed",
 # 3.x "error:0A000086:SSL routines::certificate verify failed"; the reason is the last field.
-_OPENSSL_REASON = re.compile(r"error:[0-9A-Fa-f]{1,8}:[^:]*:[^:]*:(?P<reason>[^:\n]+)")
-_ALERT = re.compile(r"\b(?:tlsv1[0-3]?|sslv3|ssl/tls) alert (?P<alert>[a-z ]+?)\s*$", re.I)
-_STATUS = re.compile(r"^HTTP/\d(?:\.\d)?\s+(?P<code>\d{3})")
+_OPENSSL_REASON = re.compile(r"error:[0-9A-Fa-f]{1,8}:[^:]*:[^:]*:(?P<reason>[^:\n]+)", re.A)
+_ALERT = re.compile(r"\b(?:tlsv1[0-3]?|sslv3|ssl/tls) alert (?P<alert>[a-z ]+?)\s*$", re.I | re.A)
+_STATUS = re.compile(r"^HTTP/\d(?:\.\d)?\s+(?P<code>\d{3})", re.A)
 
 # OpenSSL X509_verify_cert_error_string() texts -> X509_V_ERR_* names. 1.x and 3.x differ only in
 # "self signed" / "self-signed"; the hyphen is normalised away before the lookup.
@@ -132,7 +132,7 @@ def parse_port(s: str | None) -> int | None:
     if s is None:
         return None
     s = s.strip()
-    if not s.isdigit() or len(s) > 5:
+    if not (s.isascii() and s.isdigit()) or len(s) > 5:
         return None
     p = int(s)
     return p if 0 < p < 65536 else None
@@ -203,10 +203,10 @@ def traffic_server_message(msg: str) -> TrafficServerLine:
 
 # One path segment of base64 (standard or URL-safe alphabet). An ASCII domain/proto/host/port
 # never encodes to "/" (that needs a "?" or DEL in the text), so the segment never spans "/".
-_B64_SEG = re.compile(r"(?<![A-Za-z0-9+_=-])[A-Za-z0-9+_-]{16,}={0,2}(?![A-Za-z0-9+_=-])")
+_B64_SEG = re.compile(r"(?<![A-Za-z0-9+_=-])[A-Za-z0-9+_-]{16,}={0,2}(?![A-Za-z0-9+_=-])", re.A)
 _TARGET = re.compile(
     r"(?P<domain>[A-Za-z0-9._-]{1,253})/(?P<proto>[a-z][a-z0-9+.-]{0,15})/"
-    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._:-]{1,253})/(?P<port>\d{1,5})"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._:-]{1,253})/(?P<port>\d{1,5})", re.A
 )
 _MAX_B64_TRIES = 32  # per text: a hostile URL of many long segments costs bounded time
 

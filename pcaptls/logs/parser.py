@@ -26,15 +26,17 @@ MAX_LINE = 64 * 1024  # characters of one line that are kept; the rest is cut an
 MAX_BLOCK = 64 * 1024  # characters of one HTTPMSG block
 MAX_TXNS = 4096  # open transactions remembered per parser
 TXN_WINDOW = 30.0  # seconds a WARNING/ERROR may come after the request of its transaction
+HANDSHAKE_WINDOW = 5.0  # seconds from Sending Request to a failed handshake, at most
 
 _LEVEL_WORD = re.compile(
-    r"\b(EMERG|ALERT|CRIT(?:ICAL)?|ERR(?:OR)?|WARN(?:ING)?|NOTICE|INFO|DEBUG|TRACE|FATAL|SEVERE)\b"
+    r"\b(EMERG|ALERT|CRIT(?:ICAL)?|ERR(?:OR)?|WARN(?:ING)?|NOTICE|INFO|DEBUG|TRACE|FATAL|SEVERE)\b", re.A
 )
 _LEVEL_ALIASES = {"WARN": "WARNING", "ERR": "ERROR", "CRIT": "CRITICAL", "SEVERE": "ERROR"}
-_URL_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://(?P<host>\[[^\]]+\]|[^/:?#\s]+)(?::(?P<port>\d{1,5}))?", re.I)
-_ADDRESS = re.compile(r"\[?(?P<ip>[0-9A-Fa-f:.]+?)\]?:(?P<port>\d{1,5})")
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_URL_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://(?P<host>\[[^\]]+\]|[^/:?#\s]+)(?::(?P<port>\d{1,5}))?", re.I | re.A)
+_ADDRESS = re.compile(r"\[?(?P<ip>[0-9A-Fa-f:.]+?)\]?:(?P<port>\d{1,5})", re.A)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]", re.A)
 _LOOPBACK = ("127.", "::1")
+_DIGITS = frozenset("0123456789")
 
 
 @dataclass(slots=True)
@@ -53,13 +55,16 @@ class _Txn:
 
     key: str
     stream: tuple[str | None, int | None]  # (process, pid)
-    time: float
+    time: float  # last record
+    sent: float | None = None  # when the request went to the server (Sending Request)
     names: set[str] = field(default_factory=set)
     ips: set[str] = field(default_factory=set)
     server_name: str | None = None
     server_ip: str | None = None
     port: int | None = None
     answered: bool = False  # the server sent a response: its TLS handshake worked
+    failures: int = 0  # failed handshakes logged for it (retries make more than one)
+    pending: str | None = None  # thread whose WARNING awaits its ERROR
     closed: bool = False  # the response went back to the client: nothing more will fail
 
 
@@ -185,7 +190,7 @@ class LineParser:
         pid: int | None = None
         local = ""
         rest = head
-        m = xw.PREFIX.match(head) if head[0].isdigit() else None
+        m = xw.PREFIX.match(head) if head[0] in _DIGITS else None
         if m is not None:
             host, process, rest = m.group("host"), m.group("proc"), m.group("rest")
             pid = int(m.group("pid")) if m.group("pid") else None
@@ -215,10 +220,11 @@ class LineParser:
 
         block = "\n".join(b[1:] if b.startswith("|") else b for b in p.block if b.strip() != "HTTPMSG:")
         level: str | None = None
+        thread: str | None = None
         ts: xw.TrafficServerLine | None = None
         message = generic_msg if generic_msg is not None else rest.strip()
         if not flds and (t := xw.TS_LEVEL.match(rest)) is not None:
-            level = t.group("level")
+            level, thread = t.group("level"), t.group("thread")
             message = t.group("msg").strip()
             ts = xw.traffic_server_message(message)
         elif "Level" in flds:
@@ -278,13 +284,13 @@ class LineParser:
         txn_id = flds.get("Txn-id") or None
         tracking = flds.get("TrackingID") or None
         transaction, server_name, server_ip, server_port = self._transaction(
-            (process, pid), time.timestamp(), kind, flds.get("Detail", ""),
+            (process, pid), time.timestamp(), kind, flds.get("Detail", ""), thread,
             txn_id, tracking, server_name, server_ip, server_port,
         )
         text = head if not p.block else head + "\n" + "\n".join(p.block)
         return LogEvent(
             time=time, local_time=local, source=self.source, line_no=p.line_no, kind=kind,
-            message=message, text=text, host=host, process=process, pid=pid, level=level,
+            message=message, text=text, host=host, process=process, pid=pid, level=level, thread=thread,
             fields=MappingProxyType(flds) if flds else MappingProxyType({}),
             server_name=server_name, server_ip=server_ip, server_port=server_port, target=target,
             error=ts.error if ts else None, error_code=ts.error_code if ts else None,
@@ -308,6 +314,7 @@ class LineParser:
         t: float,
         kind: EventKind,
         detail: str,
+        thread: str | None,
         txn_id: str | None,
         tracking: str | None,
         name: str | None,
@@ -317,8 +324,8 @@ class LineParser:
         """Tie a record to its transaction; fill the server fields it lacks from the transaction.
 
         Records with a Txn-id (or a TrackingID seen with one) join it directly. traffic_server's
-        WARNING/ERROR lines carry neither: they join the most recent unanswered transaction of the
-        same process whose server they name, within ``txn_window`` seconds. The stream is
+        WARNING/ERROR lines carry neither: they join an unanswered transaction of the same process
+        whose server they name, within ``txn_window`` seconds (see :meth:`_find_txn`). The stream is
         (process, pid), not the host: one file is one node, and the host name in a line has been
         seen misspelt (the seed article's "vcsc"/"vscs").
         """
@@ -338,9 +345,13 @@ class LineParser:
                 self._txns.move_to_end(key)
                 txn.time = t
         elif kind.is_failure and (ip or name):
-            txn = self._find_txn(stream, t, ip, name)
+            terminal = kind in (EventKind.SSL_CONNECTION_FAILED, EventKind.ALERT_RECEIVED)
+            txn = self._find_txn(stream, t, ip, name, terminal, thread)
             if txn is None:
                 return None, name, ip, port
+            if txn.pending is None or not terminal:
+                txn.failures += 1
+            txn.pending = None if terminal else thread
         else:
             return None, name, ip, port
         if name:
@@ -351,22 +362,40 @@ class LineParser:
             txn.server_ip = txn.server_ip or ip
         if port and txn.port is None:
             txn.port = port
+        if detail.startswith("Sending Request") and txn.sent is None:
+            txn.sent = t
         if detail.startswith("Receive Response") and ip:
             txn.answered = True
         elif detail.startswith("Sending Response"):
             txn.closed = True
         return txn.key, name or txn.server_name, ip or txn.server_ip, port or txn.port
 
-    def _find_txn(self, stream: tuple[str | None, int | None], t: float,
-                  ip: str | None, name: str | None) -> _Txn | None:
+    def _find_txn(self, stream: tuple[str | None, int | None], t: float, ip: str | None,
+                  name: str | None, terminal: bool, thread: str | None) -> _Txn | None:
+        """The transaction a WARNING/ERROR without Txn-id is about.
+
+        An ERROR closes the WARNING its thread left pending. Otherwise, when several requests to
+        the server are in flight, handshakes fail in the order they were started: the oldest
+        request sent within the last few seconds that has not failed yet wins (an older one is
+        more likely on an established keep-alive connection); failing that, the latest.
+        """
+        matches: list[_Txn] = []
         for i, txn in enumerate(reversed(self._txns.values())):
             if i >= 256 or t - txn.time > self.txn_window:
                 break
             if txn.stream != stream or txn.answered or txn.closed:
                 continue
             if (ip and ip in txn.ips) or (name and name in txn.names):
-                return txn
-        return None
+                matches.append(txn)
+        if not matches:
+            return None
+        if terminal:
+            for txn in matches:
+                if txn.pending is not None and txn.pending == thread:
+                    return txn
+        fresh = [x for x in matches if x.failures == 0 and x.pending is None
+                 and x.sent is not None and t - x.sent <= HANDSHAKE_WINDOW]
+        return fresh[-1] if fresh else matches[0]
 
     @staticmethod
     def _remember(d: OrderedDict, key: str, value: object) -> None:  # type: ignore[type-arg]

@@ -22,12 +22,12 @@ _ISO = (
     r"(?P<Y>\d{4})[-/](?P<M>\d\d)[-/](?P<D>\d\d)[T ](?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
     r"(?:[.,](?P<f>\d{1,9}))?(?P<z>\s?(?:Z|UTC|[+-]\d\d(?::?\d\d)?)(?![\d:]))?"
 )
-ISO_AT_START = re.compile(_ISO)
+ISO_AT_START = re.compile(_ISO, re.A)
 # Anywhere near the start of a generic line (after a "[", a level word, a pid...).
-ISO_SEARCH = re.compile(r"(?<!\d)" + _ISO)
+ISO_SEARCH = re.compile(r"(?<!\d)" + _ISO, re.A)
 # Expressway event-log Time="2022/07/11-16:55:25"
 EVENTLOG_TIME = re.compile(
-    r"(?P<Y>\d{4})/(?P<M>\d\d)/(?P<D>\d\d)-(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)(?:[.,](?P<f>\d{1,9}))?(?P<z>(?!))?$"
+    r"(?P<Y>\d{4})/(?P<M>\d\d)/(?P<D>\d\d)-(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)(?:[.,](?P<f>\d{1,9}))?(?P<z>(?!))?$", re.A
 )
 
 

@@ -224,3 +224,31 @@ def test_by_connection_view():
     events = log.events()
     corr = correlate(conns, events)
     assert len(corr.by_connection[0]) == len(events)
+
+
+def test_concurrent_failures_to_one_server_port_interleaved_in_the_log():
+    c1 = conn(40000, CUCM, 6972, T0)
+    c2 = conn(40002, CUCM, 6972, T0 + 0.002)
+    log = Log(1.5)
+    log.txn = 500
+    for n, c in enumerate((c1, c2)):
+        log.ts(c.start, f'Detail="Sending Request" Txn-id="{n}" TrackingID="" Dst-ip="{CUCM}" '
+                        f'Dst-port="6972" Msg="GET /CSFemusk.cnf.xml HTTP/1.1"')
+    for n, c in enumerate((c1, c2)):
+        log.lines.append(log.lines.pop())  # keep file order: requests first
+    for n, c in enumerate((c1, c2)):
+        local, _ = log._stamp(c.alerts[0].time)
+        log.lines.append(f"{local} vcsc traffic_server[18242]: [ET_NET {n}] WARNING: Core server certificate "
+                         f"verification failed for ({CUCM}). Action=Terminate Error=self signed certificate "
+                         f"server={CUCM}({CUCM}) depth=0")
+    for n, c in enumerate((c1, c2)):
+        local, _ = log._stamp(c.alerts[0].time + 0.0002)
+        log.lines.append(f"{local} vcsc traffic_server[18242]: [ET_NET {n}] ERROR: SSL connection failed for "
+                         f"'{CUCM}': error:1416F086:SSL routines:tls_process_server_certificate:certificate verify failed")
+    events = log.events()
+    corr = correlate([c1, c2], events)
+    got = [(e.kind.value, e.thread, corr.links[k].connection) for k, e in enumerate(events) if e.kind.is_failure]
+    assert got == [
+        ("cert_verify_failed", "ET_NET 0", 0), ("cert_verify_failed", "ET_NET 1", 1),
+        ("ssl_connection_failed", "ET_NET 0", 0), ("ssl_connection_failed", "ET_NET 1", 1),
+    ]

@@ -359,3 +359,45 @@ def test_events_are_frozen_and_hashable():
         ev.kind = EventKind.OTHER  # type: ignore[misc]
     assert hash(ev) == hash(ev)
     assert ev.time - ev.time == timedelta(0)
+
+
+def _et(t: str, thread: int, level: str, ip: str = "10.0.0.5") -> str:
+    body = (f"Core server certificate verification failed for ({ip}). Action=Terminate "
+            f"Error=self signed certificate server={ip}({ip}) depth=0" if level == "WARNING" else
+            f"SSL connection failed for '{ip}': error:0A000086:SSL routines::certificate verify failed")
+    return f"2024-05-01T10:00:{t}Z e traffic_server[7]: [ET_NET {thread}] {level}: {body}"
+
+
+def test_concurrent_failures_to_one_server_go_to_their_own_transactions():
+    lines = [
+        _req("01.000", "1", "10.0.0.5", 6972),
+        _req("01.005", "2", "10.0.0.5", 6972),
+        _et("01.010", 0, "WARNING"),
+        _et("01.012", 1, "WARNING"),
+        _et("01.0101", 0, "ERROR"),  # out of time order on purpose: the thread decides
+        _et("01.0121", 1, "ERROR"),
+    ]
+    evs, _ = parse_lines(lines)
+    assert [e.transaction.rsplit("#", 1)[1] for e in evs[2:]] == ["1", "2", "1", "2"]
+    assert [e.thread for e in evs[2:]] == ["ET_NET 0", "ET_NET 1", "ET_NET 0", "ET_NET 1"]
+
+
+def test_an_old_keepalive_request_does_not_take_a_new_failure():
+    lines = [
+        _req("01.000", "1", "10.0.0.5", 8443),  # a long poll, still waiting for its response
+        _req("20.000", "2", "10.0.0.5", 8443),
+        _et("20.010", 0, "WARNING"),
+        _et("20.011", 0, "ERROR"),
+    ]
+    evs, _ = parse_lines(lines)
+    assert {e.transaction.rsplit("#", 1)[1] for e in evs[2:]} == {"2"}
+
+
+def test_a_retry_within_the_transaction_stays_in_it():
+    lines = [
+        _req("01.000", "1", "10.0.0.5", 6972),
+        _et("01.010", 0, "WARNING"), _et("01.011", 0, "ERROR"),
+        _et("01.050", 2, "WARNING"), _et("01.051", 2, "ERROR"),
+    ]
+    evs, _ = parse_lines(lines)
+    assert {e.transaction for e in evs} == {evs[0].transaction}
