@@ -249,6 +249,24 @@ def _attempts(events: Sequence[LogEvent], times: Sequence[float], index: _Index)
     return attempts, unlinked
 
 
+def _clusters(attempts: list[_Attempt], conns: Sequence[TlsConnection], cand: list[int],
+              tol: float) -> list[tuple[list[_Attempt], list[int]]]:
+    """Split time-sorted attempts where no connection can reach across: the alignment is
+    quadratic, a day of logs is many short bursts."""
+    times = sorted((_verdict_time(conns[i]), i) for i in cand)
+    parts: list[tuple[list[_Attempt], list[int]]] = []
+    for a in attempts:
+        if parts and a.time - parts[-1][0][-1].time <= 2 * tol:
+            parts[-1][0].append(a)
+        else:
+            parts.append(([a], []))
+    for part, cs in parts:
+        lo = bisect.bisect_left(times, (part[0].time - tol, -1))
+        hi = bisect.bisect_right(times, (part[-1].time + tol, len(conns)))
+        cs.extend(i for _, i in times[lo:hi])
+    return parts
+
+
 def _align(attempts: list[_Attempt], conns: Sequence[TlsConnection], cand: list[int], tol: float,
            used: set[int]) -> list[int | None]:
     """Order-preserving match of attempts to connections minimising total time distance."""
@@ -326,7 +344,9 @@ def correlate(
     used: set[int] = set()
     for key in sorted(groups, key=lambda g: (g[0] != "addr", str(g))):
         group = sorted(groups[key], key=lambda a: a.time)
-        matched = _align(group, conns, group[0].candidates, tolerance, used)
+        matched: list[int | None] = []
+        for part, cand in _clusters(group, conns, group[0].candidates, tolerance):
+            matched.extend(_align(part, conns, cand, tolerance, used))
         for a, ci in zip(group, matched):
             if ci is not None:
                 used.add(ci)

@@ -62,8 +62,9 @@ def _plausible_start(b: bytes | bytearray, i: int, strict: bool) -> bool:
             return False
         if n - i >= 9:
             hlen = (b[i + 6] << 16) | (b[i + 7] << 8) | b[i + 8]
-            # The hello must fit in this record or continue in the next one.
-            if hlen < 38 or hlen > MAX_HANDSHAKE:
+            # Shorter than the fixed fields of a hello: not one. (A huge claimed length is still
+            # TLS, and is reported as capped rather than ignored.)
+            if hlen < 38:
                 return False
             if n - i >= 11 and b[i + 9] not in (2, 3, 0x7F, 0xFE):
                 return False

@@ -33,6 +33,7 @@ from pcaptls.certificates.verify import ERROR_CODES
 T = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)  # the pinned "handshake time"
 DAY = timedelta(days=1)
 OPENSSL = shutil.which("openssl")
+_REF = T  # reference time of the certificates being made (see cases())
 
 
 @lru_cache(maxsize=None)
@@ -101,8 +102,8 @@ def make(
     pathlen: int | None = None,
     dns: tuple[str, ...] = (),
     ips: tuple[str, ...] = (),
-    not_before: datetime = T - 30 * DAY,
-    not_after: datetime = T + 365 * DAY,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
     ku: str | None = "auto",
     ski: bool = True,
     aki: bool = True,
@@ -114,6 +115,8 @@ def make(
     (absent) or "nocertsign" (a CA key usage without keyCertSign)."""
     if isinstance(subject, str):
         subject = name(subject)
+    not_before = _REF - 30 * DAY if not_before is None else not_before
+    not_after = _REF + 365 * DAY if not_after is None else not_after
     pub = k.public_key()
     iname = issuer_name or (issuer.cert.subject if issuer else subject)
     skey = sign_key or (issuer.key if issuer else k)
@@ -167,7 +170,7 @@ class Case:
     chain: list[Issued]
     trust: list[Issued]
     name: str | None
-    at: datetime = T
+    at: datetime = None  # type: ignore[assignment]  # set by cases(): its judging time
     extra_wire: list[Issued] = field(default_factory=list)
 
     @property
@@ -194,8 +197,19 @@ def _leaf(cn: str, parent: Issued | None, kind: str = "rsa", label: str | None =
     return make(name(cn), key(label or "leaf-" + kind, kind), parent, **kw)
 
 
-def cases() -> list[Case]:
-    """The chains of the issue's acceptance list (and the corners around them)."""
+def cases(at: datetime = T) -> list[Case]:
+    """The chains of the issue's acceptance list (and the corners around them), with validity
+    dates around ``at``, the time every case is judged at (the pinned ``T`` by default; the
+    loopback capture test passes the real time of its handshakes)."""
+    global _REF
+    _REF, saved = at, _REF
+    try:
+        return _cases(at)
+    finally:
+        _REF = saved
+
+
+def _cases(T: datetime) -> list[Case]:  # noqa: N803 - shadows the module's pinned T on purpose
     root = _root("main")
     inter = _int("main", root)
     host = "cucm.example.com"
@@ -339,6 +353,9 @@ def cases() -> list[Case]:
     mixed_leaf = make(name(host), key("leaf-p256", "p256"), mixed_ec, dns=(host,), aki=False)
     add(Case("same-name-roots-key-type", [mixed_leaf], [mixed_rsa, mixed_ec], host))
     add(Case("same-name-root-wrong-key-type", [mixed_leaf], [mixed_rsa], host))
+    for c in out:
+        if c.at is None:
+            c.at = T
     return out
 
 

@@ -1,0 +1,73 @@
+"""Handshake message parsers on real messages, every truncation of them, and random bytes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, strategies as st
+
+import pcapgen
+from pcaptls.errors import MalformedError
+from pcaptls.tls import handshake as hs
+
+PARSERS = [
+    hs.parse_client_hello,
+    hs.parse_server_hello,
+    lambda b: hs.parse_certificate(b, False),
+    lambda b: hs.parse_certificate(b, True),
+    hs.parse_sslv2_client_hello,
+    hs.parse_server_key_exchange_group,
+]
+
+
+def _messages(stream: bytes) -> list[tuple[int, bytes]]:
+    """Handshake messages of a plaintext TLS 1.2 flight (records then messages)."""
+    body = b""
+    pos = 0
+    while pos + 5 <= len(stream):
+        ln = int.from_bytes(stream[pos + 3 : pos + 5], "big")
+        if stream[pos] == 22:
+            body += stream[pos + 5 : pos + 5 + ln]
+        pos += 5 + ln
+    out = []
+    pos = 0
+    while pos + 4 <= len(body):
+        ln = int.from_bytes(body[pos + 1 : pos + 4], "big")
+        out.append((body[pos], body[pos + 4 : pos + 4 + ln]))
+        pos += 4 + ln
+    return out
+
+
+@pytest.fixture(scope="module")
+def flights() -> list[tuple[int, bytes]]:
+    pki = pcapgen.make_chain(cn="hs.example.com")
+    wire, _ = pcapgen.handshake_bytes(pki, sni="hs.example.com")
+    return _messages(wire[0][1]) + _messages(wire[1][1])
+
+
+def test_real_messages(flights) -> None:  # type: ignore[no-untyped-def]
+    types = [t for t, _ in flights]
+    assert types[:3] == [1, 2, 11]
+    ch = hs.parse_client_hello(flights[0][1])
+    assert ch.sni == "hs.example.com" and 0x0303 in (ch.legacy_version, *ch.versions) and ch.ciphers
+    sh = hs.parse_server_hello(flights[1][1])
+    assert sh.version == 0x0303 and sh.cipher in ch.ciphers and not sh.retry_request
+    assert len(hs.parse_certificate(flights[2][1], False)) == 2
+
+
+def test_every_truncation_raises_project_error(flights) -> None:  # type: ignore[no-untyped-def]
+    for htype, body in flights[:3]:
+        parser = {1: hs.parse_client_hello, 2: hs.parse_server_hello, 11: lambda b: hs.parse_certificate(b, False)}[htype]
+        for cut in range(len(body)):
+            try:
+                parser(body[:cut])
+            except MalformedError:
+                pass
+
+
+@given(st.binary(max_size=600))
+def test_fuzz_parsers(data: bytes) -> None:
+    for p in PARSERS:
+        try:
+            p(data)
+        except MalformedError:
+            pass
