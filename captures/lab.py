@@ -928,13 +928,17 @@ def _midstream(pcap: Path, out: Path, conns: list[dict[str, Any]]) -> dict[str, 
     cli = (c1["client"]["ip"], c1["client"]["port"])
     cut = next(s.index for s in segs if s.src == srv and s.dst == cli and s.payload)
     _pcapfile.write(str(out), header, records[cut + 1:])
-    partial = []
+    partial, first = [], {}
     for c in conns:
         key = {(c["client"]["ip"], c["client"]["port"]), (c["server"]["ip"], c["server"]["port"])}
         idx = [s.index for s in segs if {s.src, s.dst} == key]
         if idx and min(idx) <= cut:
             partial.append(c["id"])
+        left = [i for i in idx if i > cut]
+        if left:
+            first[c["id"]] = min(left) - cut
     return {"file": out.name, "dropped_frames": cut + 1, "partial_connections": partial,
+            "first_frames": first,
             "note": "the first frames are cut up to and including the first server data segment "
                     "of c1 (its ServerHello and the start of its Certificate); connections listed "
                     "as partial lost their start, all others are whole and read as in "
@@ -954,6 +958,12 @@ def finish_scenario(sc: Scenario, results: dict[str, Any], records: list[dict[st
     log_index = write_log(sc, conns, dest / "expressway.log")
     segs = _pcapfile.segments(_pcapfile.read(str(pcap))[1])
     disorder = _pcapfile.disorder(segs)
+    for c in conns:
+        key = {(c["client"]["ip"], c["client"]["port"]), (c["server"]["ip"], c["server"]["port"])}
+        mine = [s for s in segs if {s.src, s.dst} == key]
+        c["first_frame"] = mine[0].index + 1  # 1-based, as tshark counts
+        c["start"] = mine[0].time  # the capture's timestamp of that frame (UTC epoch)
+        c["tcp_frames"] = len(mine)
     manifest: dict[str, Any] = {
         "scenario": sc.name,
         "description": sc.description,
@@ -983,8 +993,6 @@ def finish_scenario(sc: Scenario, results: dict[str, Any], records: list[dict[st
     if sc.midstream:
         manifest["midstream"] = _midstream(pcap, dest / "midstream.pcap", conns)
         manifest["files"]["midstream"] = "midstream.pcap"
-    for c in conns:
-        c["start"] = c["times"]["t_connect"]
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
