@@ -132,8 +132,8 @@ def make(
     if ca is not None:
         b = b.add_extension(x509.BasicConstraints(ca=ca, path_length=pathlen if ca else None), critical=True)
     if ku == "auto":
-        if ca:
-            b = b.add_extension(_ku(cert_sign=True), critical=True)
+        if ca:  # digitalSignature too: a self-signed CA:TRUE server certificate (CUCM) signs ECDHE
+            b = b.add_extension(_ku(cert_sign=True, digital_signature=True), critical=True)
         else:
             b = b.add_extension(_ku(digital_signature=True, key_encipherment=not isinstance(pub, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey))), critical=True)
     elif ku == "nocertsign":

@@ -113,11 +113,15 @@ def captured(tmp_path_factory: pytest.TempPathFactory):
         client.check_hostname = False
         client.verify_mode = ssl.CERT_NONE
         client.maximum_version = ssl.TLSVersion.TLSv1_2
+        failures: list[str] = []
         for (case, sock, _), port in zip(servers, ports):
             sni = None if certgen_is_ip(case.name) else case.name
             with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-                with client.wrap_socket(raw, server_hostname=sni) as s:
-                    s.sendall(b"x")
+                try:
+                    with client.wrap_socket(raw, server_hostname=sni) as s:
+                        s.sendall(b"x")
+                except (OSError, ssl.SSLError) as e:
+                    failures.append(f"{case.id}: {e}")
         time.sleep(0.5)
     finally:
         stop.set()
@@ -128,6 +132,7 @@ def captured(tmp_path_factory: pytest.TempPathFactory):
         dump.wait(10)
         for _, s, _ in servers:
             s.close()
+    assert not failures, failures
     result = analyse(pcap)
     return [(case, port) for (case, _, _), port in zip(servers, ports)], result.connections
 

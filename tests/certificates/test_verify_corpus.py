@@ -39,6 +39,8 @@ KNOWN = {"tls__CVE-2015-3194.pcap#0"}  # see the module docstring
 
 pytestmark = [
     pytest.mark.slow,
+    # real old certificates with negative serial numbers: cryptography warns, OpenSSL accepts
+    pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning"),
     pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}"),
     pytest.mark.skipif(TSHARK is None, reason="tshark not installed"),
     pytest.mark.skipif(certgen.OPENSSL is None, reason="openssl CLI not installed"),
