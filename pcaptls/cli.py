@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import click
 
+import warnings
+
+from cryptography.utils import CryptographyDeprecationWarning
+
 from . import __version__
+from .commands.certs import certs
 from .commands.inspect import inspect
+from .commands.truststore import truststore
+
+# Certificates off the wire are often not RFC 5280-clean (negative serials, ...): pcaptls reports
+# on them rather than warning about them.
+warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -15,6 +25,8 @@ def main() -> None:
 
 
 main.add_command(inspect)
+main.add_command(certs)
+main.add_command(truststore)
 
 
 if __name__ == "__main__":

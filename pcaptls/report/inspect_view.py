@@ -33,7 +33,10 @@ def _client_cert_cell(rec: dict[str, Any]) -> str:
 
 def _alerts_cell(rec: dict[str, Any]) -> str:
     parts = []
+    done = rec["status"] == "ok"
     for a in rec["alerts"]:
+        if a.get("encrypted") and done:
+            continue  # after a finished handshake: almost always close_notify; kept in JSON
         if a.get("encrypted"):
             parts.append(f"{a['sender']}: encrypted")
         else:
@@ -45,7 +48,9 @@ def _result_cell(rec: dict[str, Any]) -> str:
     v = rec.get("verify")
     status = rec["status"].upper()
     if v and v.get("error") not in (None, "OK"):
-        return f"{status}; verify: {v['error']} depth {v['depth']}"
+        return f"{status}; {v['error']} (depth {v['depth']})"
+    if v and v.get("error") == "OK":
+        return f"{status}; chain OK"
     return status
 
 
@@ -115,7 +120,7 @@ def summary(a: Analysis, records: Sequence[dict[str, Any]]) -> str:
         lines.append(f"  {a.evicted} idle connections retired early to bound memory")
     if st.truncated:
         lines.append(f"  file ends early: {st.truncated}; everything before the cut is reported")
-    return terminal("\n".join(lines))
+    return "\n".join(terminal(line) for line in lines)
 
 
 def jsonl(records: Iterable[dict[str, Any]]) -> str:

@@ -27,6 +27,17 @@ def cert_record(der: bytes) -> dict[str, Any]:
     return info.to_dict()
 
 
+def verdict_record(v: Any) -> dict[str, Any] | None:
+    """A :class:`~pcaptls.certificates.verify.Verdict` as the ``verify`` object of the JSON."""
+    if v is None:
+        return None
+    d = v.to_dict()
+    d["expressway_message"] = v.expressway_message
+    if v.detail:
+        d["detail"] = v.detail
+    return d
+
+
 def connection_record(c: TlsConnection, verify: Mapping[str, Any] | None = None, with_verify: bool = False) -> dict[str, Any]:
     """The JSON object for one connection (keys as documented in the README)."""
     rec: dict[str, Any] = {

@@ -1,0 +1,68 @@
+"""Judge many connections' chains against one trust store, reusing verdicts where they must agree.
+
+A verdict depends on the chain, the name checked and, through validity dates, the time. Two
+connections that present the same chain for the same name at times where every certificate
+involved (chain and trust store) is in the same validity state get the same verdict, so it is
+computed once: captures hold thousands of connections to a handful of servers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from ..errors import MalformedError
+from ..model import TlsConnection
+from .truststore import TrustStore
+from .verify import Verdict, name_for, verify_chain
+from .x509 import try_decode
+
+
+class Judge:
+    """Verdicts for connections' server chains against ``trust``."""
+
+    def __init__(self, trust: TrustStore) -> None:
+        self.trust = trust
+        self._cache: dict[tuple[tuple[bytes, ...], str, tuple[int, ...]], Verdict] = {}
+        self._windows: dict[bytes, tuple[float, float]] = {}
+        for der in trust.certs:
+            self._window(der)
+        self.computed = 0
+
+    def _window(self, der: bytes) -> tuple[float, float]:
+        w = self._windows.get(der)
+        if w is None:
+            info = try_decode(der)
+            w = (info.not_before.timestamp(), info.not_after.timestamp()) if info else (float("-inf"), float("inf"))
+            self._windows[der] = w
+        return w
+
+    def _regime(self, chain: tuple[bytes, ...], t: float) -> tuple[int, ...]:
+        # -1 not yet valid, 0 valid, 1 expired, for every certificate the verdict may look at.
+        out = []
+        for der in (*chain, *self.trust.certs):
+            nb, na = self._window(der)
+            out.append(-1 if t < nb else (1 if t > na else 0))
+        return tuple(out)
+
+    def verdict(self, conn: TlsConnection) -> Verdict | None:
+        """OpenSSL's verdict on ``conn``'s server chain, at the time its Certificate was seen.
+
+        ``None`` when no server certificate is visible (TLS 1.3, or not captured).
+        """
+        chain = conn.server_certs
+        if not chain:
+            return None
+        t = next((e.time for e in conn.handshake if e.type == 11 and e.sender == "server"), conn.start)
+        name = name_for(conn.sni, conn.server.ip)
+        key = (chain, name, self._regime(chain, t))
+        v = self._cache.get(key)
+        if v is None:
+            self.computed += 1
+            at = datetime.fromtimestamp(t, timezone.utc)
+            try:
+                v = verify_chain(chain, self.trust, at, name)
+            except MalformedError as e:  # a certificate OpenSSL could not parse either
+                v = Verdict("UNSPECIFIED", None, "unspecified certificate verification error",
+                            "unspecified certificate verification error", name, detail=str(e))
+            self._cache[key] = v
+        return v
