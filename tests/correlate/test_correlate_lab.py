@@ -135,3 +135,18 @@ def test_lab_timeline(name):
         alerts = df[(df.source == "capture") & (df.connection == cid) & (df.event == "alert")]
         if len(alerts):
             assert abs(alerts["epoch"].min() - row.epoch) < 0.05
+
+
+@pytest.mark.parametrize("name", [n for n in SCENARIOS if "midstream" in load(n)[0]])
+def test_capture_that_starts_mid_connection(name):
+    from pcaptls.analysis import analyse
+
+    manifest, _, _, events, _, expected = load(name)
+    conns = analyse(LAB / name / manifest["midstream"]["file"]).connections
+    by_tuple = {(c.client.ip, c.client.port, c.server.ip, c.server.port): i for i, c in enumerate(conns)}
+    ids = {c["id"]: by_tuple[(c["client"]["ip"], c["client"]["port"], c["server"]["ip"], c["server"]["port"])]
+           for c in manifest["connections"]}
+    corr = correlate(conns, list(events))
+    for link in corr.links:
+        x = expected[link.event.line_no]
+        assert link.connection == (ids[x["connection"]] if x["connection"] else None), (x, link.reason)
