@@ -181,7 +181,7 @@ def _ip_tcp(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flag
     return eth + ip + tcp + payload
 
 
-def tcp_flow(messages: Iterable[tuple[int, bytes]], ep: Endpoints = Endpoints(), t0: float = 1_700_000_000.0,
+def tcp_flow(messages: Iterable[tuple[int, bytes]], ep: Endpoints = Endpoints(), t0: float = 1_780_000_000.0,
              mss: int = MSS, syn: bool = True, fin: bool = True, isn: tuple[int, int] = (1000, 5000),
              rng: random.Random | None = None, reorder: float = 0.0, duplicate: float = 0.0, drop: float = 0.0,
              rst_by: int | None = None) -> list[Frame]:

@@ -1,0 +1,125 @@
+"""The `pcaptls` command as a user runs it: formats, exit statuses, bad input, help."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pcapgen
+from conftest import CAPTURES
+
+PCAPTLS = [sys.executable, "-m", "pcaptls.cli"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PCAPTLS, *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def failing_capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pcapgen.Pki]:
+    """One good handshake, one rejected self-signed ECDSA certificate on 6972."""
+    d = tmp_path_factory.mktemp("cli")
+    good = pcapgen.make_chain(cn="cucm.example.com")
+    bad = pcapgen.make_chain(cn="cucm.example.com", ecdsa=True, self_signed=True)
+    w1, _ = pcapgen.handshake_bytes(good, sni="cucm.example.com", app_data=b"GET /")
+    w2, err = pcapgen.handshake_bytes(bad, sni="cucm.example.com", trust_pem=good.ca_pem, request_client_cert=True)
+    assert err
+    frames = pcapgen.tcp_flow(w1, pcapgen.Endpoints(sport=8443)) + pcapgen.tcp_flow(
+        w2, pcapgen.Endpoints(cport=50001, sport=6972), t0=1_780_000_001.0)
+    p = d / "mra.pcap"
+    pcapgen.write_pcap(p, frames)
+    (d / "trust.pem").write_bytes(good.ca_pem)
+    return p, good
+
+
+def test_help_on_every_command() -> None:
+    for cmd in ([], ["inspect"], ["certs"], ["truststore"]):
+        r = run(*cmd, "--help")
+        assert r.returncode == 0 and "Usage:" in r.stdout
+
+
+def test_table_shows_failure_and_exit_1(failing_capture) -> None:  # type: ignore[no-untyped-def]
+    path, _ = failing_capture
+    r = run("inspect", str(path), "--trust-store", str(path.parent / "trust.pem"))
+    assert r.returncode == 1, r.stderr
+    assert "unknown_ca" in r.stdout and "DEPTH_ZERO_SELF_SIGNED_CERT" in r.stdout and "chain OK" in r.stdout
+    assert r.stderr == ""
+
+
+def test_jsonl_schema(failing_capture) -> None:  # type: ignore[no-untyped-def]
+    path, good = failing_capture
+    r = run("inspect", str(path), "--format", "jsonl", "--trust-store", str(path.parent / "trust.pem"))
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [x["server_port"] for x in recs] == [8443, 6972]
+    ok, bad = recs
+    for key in ("connection", "client_ip", "client_port", "server_ip", "server_port", "start", "sni", "version",
+                "version_id", "cipher", "cipher_id", "server_certs", "client_certs", "certificate_request", "alerts",
+                "closed_by", "verify"):
+        assert key in ok
+    assert ok["connection"] == "10.0.0.1:50000-10.0.0.2:8443" and ok["version_id"] == 0x0303
+    import hashlib
+
+    assert [c["sha256"] for c in ok["server_certs"]] == [hashlib.sha256(d).hexdigest() for d in good.chain_der]
+    assert ok["verify"]["error"] == "OK"
+    assert bad["certificate_request"] is True
+    assert bad["alerts"][0] | {"time": 0} == {"time": 0, "frame": bad["alerts"][0]["frame"], "sender": "client", "level": 2,
+                                               "code": 48, "description": "unknown_ca", "title": "Unknown CA"}
+    assert bad["verify"] == {"error": "DEPTH_ZERO_SELF_SIGNED_CERT", "depth": 0, "message": "self-signed certificate",
+                             "name": "cucm.example.com", "expressway_message": "self signed certificate"}
+    assert bad["server_certs"][0]["self_signed"] is True and bad["server_certs"][0]["key"] == "EC secp384r1"
+
+
+def test_csv_flattened(failing_capture) -> None:  # type: ignore[no-untyped-def]
+    path, _ = failing_capture
+    r = run("inspect", str(path), "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) == 2 and rows[1]["alerts"] == "client:fatal:unknown_ca"
+    assert rows[1]["server_cert_key"] == "EC secp384r1"
+
+
+def test_ipv6_connection_id(tmp_path: Path) -> None:
+    wire, _ = pcapgen.handshake_bytes(pcapgen.make_chain(), app_data=b"x")
+    p = tmp_path / "v6.pcap"
+    pcapgen.write_pcap(p, pcapgen.tcp_flow(wire, pcapgen.Endpoints("2001:db8::1", "2001:db8::2", 50000, 443)))
+    (rec,) = [json.loads(x) for x in run("inspect", str(p), "--format", "jsonl").stdout.splitlines()]
+    assert rec["connection"] == "[2001:db8::1]:50000-[2001:db8::2]:443"
+
+
+@pytest.mark.parametrize("content,needle", [
+    (None, "no such file"),
+    (b"", "empty"),
+    (b"GIF89a not a capture", "not a pcap"),
+])
+def test_bad_files_one_line_exit_2(tmp_path: Path, content: bytes | None, needle: str) -> None:
+    p = tmp_path / "input.pcap"
+    if content is not None:
+        p.write_bytes(content)
+    r = run("inspect", str(p))
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and needle in r.stderr and str(p) in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_truncated_file_reported_and_exit_2(failing_capture, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path, _ = failing_capture
+    data = path.read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[: len(data) - 200])
+    r = run("inspect", str(cut), "--format", "jsonl")
+    assert r.returncode == 2 and "ends early" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stdout.splitlines()) == 2  # both connections still reported
+
+
+def test_lab_capture_if_present() -> None:
+    cap = CAPTURES / "mra-login" / "capture.pcap"
+    if not cap.exists():
+        pytest.skip("lab capture not generated")
+    r = run("inspect", str(cap), "--trust-store", str(cap.parent / "truststore.pem"), "--format", "jsonl")
+    recs = [json.loads(x) for x in r.stdout.splitlines()]
+    assert any(x["verify"] and x["verify"]["error"] == "DEPTH_ZERO_SELF_SIGNED_CERT" and x["server_port"] == 6972 for x in recs)
