@@ -36,7 +36,8 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -211,10 +212,9 @@ class Scenario:
     log_offset: float = 0.0  # seconds the log's clock is ahead of the capture's
     midstream: bool = False
     want_disorder: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def scenarios(pki: Pki) -> dict[str, callable]:
+def scenarios(pki: Pki) -> dict[str, Callable[[], Scenario]]:
     """Scenario builders by directory name (built lazily so --only makes only what it needs)."""
 
     def cucm_8443() -> Server:
@@ -322,7 +322,8 @@ def scenarios(pki: Pki) -> dict[str, callable]:
             "IM&P XMPP on 5222: stream header, <starttls/>, <proceed/>, then TLS 1.2 with a "
             "CA-signed certificate: succeeds.",
             [Conn(imp_5222(), 0.0,
-                  why="chain imp.steven.lab <- Steven Lab Issuing CA 1 <- trusted root; name in SAN")],
+                  why="chain imp.steven.lab <- Steven Lab Issuing CA 1 <- trusted root; "
+                      "name in SAN")],
             pki.trust(),
         )
 
@@ -513,7 +514,8 @@ def run_scenario(sc: Scenario, work: Path) -> tuple[dict[str, Any], list[dict[st
                                        str(work / "mess.json")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             _wait_line(bridge, bridge.stdout, "READY", "bridge")
-        srv_proc = net.popen(net.s, [sys.executable, str(PEERS), "serve", str(work / "server.json")],
+        srv_proc = net.popen(net.s, [sys.executable, str(PEERS), "serve",
+                                     str(work / "server.json")],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _wait_line(srv_proc, srv_proc.stdout, "READY", "TLS servers")
         dump = net.popen(net.c, ["tcpdump", "-i", net.vc, "-s", "0", "-U", "-n", "-Z", "root",
@@ -997,7 +999,7 @@ def finish_scenario(sc: Scenario, results: dict[str, Any], records: list[dict[st
     return manifest
 
 
-def _messy_enough(pcap: Path, conns_spec: Scenario) -> tuple[bool, str]:
+def _messy_enough(pcap: Path) -> tuple[bool, str]:
     """At least one certificate flight out of order, and at least one retransmitted segment."""
     segs = _pcapfile.segments(_pcapfile.read(str(pcap))[1])
     dis = _pcapfile.disorder(segs)
@@ -1045,7 +1047,7 @@ def main(argv: list[str] | None = None) -> int:
                 work = Path(tmp)
                 results, records, pcap = run_scenario(sc, work)
                 if sc.want_disorder:
-                    enough, what = _messy_enough(pcap, sc)
+                    enough, what = _messy_enough(pcap)
                     if not enough and attempt < 4:
                         print(f"  {name}: not messy enough ({what}), again", file=sys.stderr)
                         continue

@@ -52,7 +52,8 @@ X509_CODES = {
 # Ports tshark dissects as TLS (or XMPP with STARTTLS) by itself.
 _TSHARK_KNOWS = {443, 5222}
 _FIELDS = [
-    "frame.number", "frame.time_epoch", "tcp.stream", "ip.src", "tcp.srcport", "ip.dst", "tcp.dstport", "tcp.seq",
+    "frame.number", "frame.time_epoch", "tcp.stream", "ip.src", "tcp.srcport", "ip.dst",
+    "tcp.dstport", "tcp.seq",
     "tls.record.content_type", "tls.handshake.type", "tls.handshake.extensions_server_name",
     "tls.handshake.version", "tls.handshake.extensions.supported_version",
     "tls.handshake.ciphersuite", "tls.alert_message.level", "tls.alert_message.desc",
