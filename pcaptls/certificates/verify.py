@@ -244,6 +244,8 @@ class _Facts:
     pathlen: int | None
     ku: x509.KeyUsage | None
     ns_ca: bool  # Netscape cert type with an "any CA" bit
+    ns_bits: int | None  # Netscape cert type's first octet, None when absent
+    eku: frozenset[str] | None  # extendedKeyUsage OIDs, None when absent
     unhandled_critical: bool
     proxy: bool
     self_issued: bool
@@ -290,6 +292,8 @@ def _facts(der: bytes) -> _Facts:
     aki_dirname = None
     bc_present = bc_ca = ns_ca = unhandled = proxy = False
     pathlen = None
+    ns_bits: int | None = None
+    eku: frozenset[str] | None = None
     ku = None
     ext_ok = True
     try:
@@ -319,7 +323,10 @@ def _facts(der: bytes) -> _Facts:
         elif oid == "2.16.840.1.113730.1.1":
             raw = getattr(v, "value", b"")
             # BIT STRING: 03 len unused bits; bits 5,6,7 (0x04 0x02 0x01) are the CA types
-            ns_ca = len(raw) >= 4 and raw[0] == 0x03 and bool(raw[3] & 0x07)
+            ns_bits = raw[3] if len(raw) >= 4 and raw[0] == 0x03 else 0
+            ns_ca = bool(ns_bits & 0x07)
+        elif oid == ExtensionOID.EXTENDED_KEY_USAGE.dotted_string:
+            eku = frozenset(o.dotted_string for o in v)
         elif oid == "1.3.6.1.5.5.7.1.14":
             proxy = True
 
@@ -328,7 +335,7 @@ def _facts(der: bytes) -> _Facts:
         der=der, cert=cert, subject=subject, issuer=issuer, not_before=nb, not_after=na,
         version=cert.version.value + 1, key_type=key_type, sig_key=sig_key, ski=ski,
         aki_keyid=aki_keyid, aki_serial=aki_serial, aki_dirname=aki_dirname, ext_ok=ext_ok,
-        bc_present=bc_present, bc_ca=bc_ca, pathlen=pathlen, ku=ku, ns_ca=ns_ca,
+        bc_present=bc_present, bc_ca=bc_ca, pathlen=pathlen, ku=ku, ns_ca=ns_ca, ns_bits=ns_bits, eku=eku,
         unhandled_critical=unhandled, proxy=proxy, self_issued=self_issued, self_signed=False,
     )
     if self_issued and _akid_ok(f, f) and _sig_alg_ok(f, f):
@@ -387,6 +394,32 @@ def _check_ca(f: _Facts) -> int:
     if f.ns_ca:
         return 5
     return 0
+
+
+_SERVER_AUTH = frozenset({
+    "1.3.6.1.5.5.7.3.1",  # id-kp-serverAuth
+    "2.16.840.1.113730.4.1",  # Netscape server gated crypto
+    "1.3.6.1.4.1.311.10.3.3",  # Microsoft server gated crypto
+})
+
+
+def _purpose_sslserver(f: _Facts, require_ca: bool) -> int:
+    """X509_check_purpose(x, X509_PURPOSE_SSL_SERVER, require_ca) (v3_purp.c)."""
+    if f.eku is not None and not (f.eku & _SERVER_AUTH):
+        return 0
+    if require_ca:
+        ret = _check_ca(f)
+        if ret == 0:
+            return 0
+        return 1 if ret != 5 or (f.ns_bits or 0) & 0x04 else 0
+    if f.ns_bits is not None and not f.ns_bits & 0x40:
+        return 0
+    if f.ku is not None and not (f.ku.digital_signature or f.ku.key_encipherment or f.ku.key_agreement):
+        return 0
+    return 1
+
+
+PURPOSES = ("sslserver",)
 
 
 # Public helpers for the trust store and reports.
@@ -623,11 +656,16 @@ def _best_issuer(candidates: Sequence[bytes], child: _Facts, t: int, exclude: Se
     return best.der if best else None
 
 
-def verify_chain(chain: Sequence[bytes], trust: TrustStore, at: datetime, name: str | None) -> Verdict:
+def verify_chain(
+    chain: Sequence[bytes], trust: TrustStore, at: datetime, name: str | None, purpose: str | None = None
+) -> Verdict:
     """OpenSSL's verdict on ``chain`` (DER, wire order, leaf first) at time ``at``.
 
     ``name`` is the host name or IP address the client wanted (the SNI, or without SNI the
     server's IP address); ``None`` skips the name check. ``at`` must be timezone-aware.
+    ``purpose`` is ``None`` (``openssl verify``'s default: no purpose check) or "sslserver"
+    (what a TLS client such as Expressway's traffic server checks: serverAuth in the leaf's
+    extendedKeyUsage where present, a key usage fit for TLS, no CA restricted to other uses).
     Raises :class:`MalformedError` when a certificate does not decode (OpenSSL would abort the
     handshake with decode_error before any verification) and ``ValueError`` for an empty chain
     or a naive time.
@@ -636,6 +674,8 @@ def verify_chain(chain: Sequence[bytes], trust: TrustStore, at: datetime, name: 
         raise ValueError("verify_chain() needs at least the server's certificate")
     if at.tzinfo is None:
         raise ValueError("verify_chain() needs an aware datetime")
+    if purpose is not None and purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose {purpose!r}")
     t = math.floor(at.timestamp())  # OpenSSL compares whole seconds
     facts = [_facts(d) for d in chain]
     leaf = facts[0]
@@ -718,6 +758,8 @@ def verify_chain(chain: Sequence[bytes], trust: TrustStore, at: datetime, name: 
         ret = _check_ca(f)
         if must_be_ca == 1 and (ret == 0 or (i + 1 < num and ret != 1)):
             return _verdict("INVALID_CA", i, name, ders, anchor)
+        if purpose == "sslserver" and _purpose_sslserver(f, must_be_ca > 0) == 0:
+            return _verdict("INVALID_PURPOSE", i, name, ders, anchor)
         if i > 1 and f.pathlen is not None and plen > f.pathlen:
             return _verdict("PATH_LENGTH_EXCEEDED", i, name, ders, anchor)
         if i > 0 and not f.self_issued:
@@ -772,9 +814,11 @@ def name_for(sni: str | None, server_ip: str) -> str:
 
 
 def verify_connection(conn, trust: TrustStore) -> Verdict | None:
-    """:func:`verify_chain` for a :class:`~pcaptls.model.TlsConnection`: its server chain, at its
-    start time, against the SNI (or the server's IP). ``None`` when no server certificate was
-    seen (TLS 1.3, or an incomplete capture)."""
+    """:func:`verify_chain` as a TLS client does it for a :class:`~pcaptls.model.TlsConnection`:
+    its server chain, at the time the Certificate message was seen, against the SNI (or the
+    server's IP), with purpose "sslserver" (libssl's default for a client). ``None`` when no
+    server certificate was seen (TLS 1.3, or an incomplete capture); an UNSPECIFIED verdict
+    with ``detail`` when a certificate does not decode."""
     if not conn.server_certs:
         return None
     # Judge at the moment the Certificate message was seen (else the connection's start).
@@ -782,7 +826,7 @@ def verify_connection(conn, trust: TrustStore) -> Verdict | None:
     at = datetime.fromtimestamp(t, timezone.utc)
     name = name_for(conn.sni, conn.server.ip)
     try:
-        return verify_chain(conn.server_certs, trust, at, name)
+        return verify_chain(conn.server_certs, trust, at, name, purpose="sslserver")
     except MalformedError as e:
         v = _verdict("UNSPECIFIED", None, name)
         return dataclasses.replace(v, detail=str(e))

@@ -109,6 +109,7 @@ def make(
     aki: bool = True,
     aki_from=None,
     critical_extra: bool = False,
+    eku: tuple[str, ...] | None = None,
 ) -> Issued:
     """One certificate. ``issuer=None`` makes it self-signed; ``ca=None`` omits basicConstraints;
     ``ku`` is "auto" (CA: keyCertSign+cRLSign, else digitalSignature+keyEncipherment), None
@@ -148,6 +149,8 @@ def make(
     if aki:
         src = aki_from if aki_from is not None else (issuer.key.public_key() if issuer else pub)
         b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(src), critical=False)
+    if eku is not None:
+        b = b.add_extension(x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in eku]), critical=False)
     if critical_extra:
         b = b.add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00"), critical=True)
     cert = b.sign(skey, _hash_for(skey))
@@ -353,6 +356,15 @@ def _cases(T: datetime) -> list[Case]:  # noqa: N803 - shadows the module's pinn
     mixed_leaf = make(name(host), key("leaf-p256", "p256"), mixed_ec, dns=(host,), aki=False)
     add(Case("same-name-roots-key-type", [mixed_leaf], [mixed_rsa, mixed_ec], host))
     add(Case("same-name-root-wrong-key-type", [mixed_leaf], [mixed_rsa], host))
+    # purpose (only judged with purpose "sslserver", as a TLS client does)
+    server_auth, client_auth, any_eku = "1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2", "2.5.29.37.0"
+    add(Case("eku-server-auth", [_leaf(host, inter, eku=(server_auth, client_auth)), inter], [root], host))
+    add(Case("eku-client-auth-only", [_leaf(host, inter, eku=(client_auth,)), inter], [root], host))
+    add(Case("eku-any-only", [_leaf(host, inter, eku=(any_eku,)), inter], [root], host))
+    eku_int = _int("ekuint", root, eku=(client_auth,))
+    add(Case("intermediate-eku-client-only", [_leaf(host, eku_int), eku_int], [root], host))
+    add(Case("leaf-ku-certsign-only", [_leaf(host, inter, ku="certsign"), inter], [root], host))
+    add(Case("eku-wrong-and-name-wrong", [_leaf(host, inter, eku=(client_auth,)), inter], [root], "x.example.com"))
     for c in out:
         if c.at is None:
             c.at = T
@@ -373,9 +385,10 @@ class OracleResult:
     raw: str
 
 
-def openssl_verify(leaf: bytes, untrusted: list[bytes], trust: list[bytes], at: datetime, name: str | None) -> OracleResult:
+def openssl_verify(leaf: bytes, untrusted: list[bytes], trust: list[bytes], at: datetime, name: str | None,
+                   purpose: str | None = None) -> OracleResult:
     """First verdict of ``openssl verify`` with defaults (no -partial_chain, no -x509_strict),
-    only the given CAs (no default CA path or store)."""
+    only the given CAs (no default CA path or store), and ``-purpose`` if given."""
     assert OPENSSL, "openssl CLI not installed"
     with tempfile.TemporaryDirectory() as d:
         p = Path(d)
@@ -389,6 +402,8 @@ def openssl_verify(leaf: bytes, untrusted: list[bytes], trust: list[bytes], at: 
         if untrusted:
             (p / "rest.pem").write_bytes(b"".join(_pem(c) for c in untrusted))
             args += ["-untrusted", str(p / "rest.pem")]
+        if purpose:
+            args += ["-purpose", purpose]
         if name is not None:
             try:
                 ip_address(name)

@@ -13,12 +13,13 @@ pytestmark = pytest.mark.skipif(certgen.OPENSSL is None, reason="openssl CLI not
 CASES = certgen.cases()
 
 
+@pytest.mark.parametrize("purpose", [None, "sslserver"])
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_verdict_matches_openssl(case: certgen.Case) -> None:
+def test_verdict_matches_openssl(case: certgen.Case, purpose: str | None) -> None:
     wire = case.wire
-    oracle = certgen.openssl_verify(wire[0], wire[1:], case.trust_der, case.at, case.name)
+    oracle = certgen.openssl_verify(wire[0], wire[1:], case.trust_der, case.at, case.name, purpose)
     store = TrustStore.from_certs(case.trust_der, "test")
-    ours = verify_chain(wire, store, case.at, case.name)
+    ours = verify_chain(wire, store, case.at, case.name, purpose)
     assert (ours.error, ours.depth) == (oracle.error, oracle.depth), oracle.raw
     assert ours.message == oracle.message
 

@@ -4,7 +4,8 @@
 A Python ``ssl`` server per case (one port each) presents the case's chain; a Python ``ssl``
 client connects with the case's SNI (none for an IP address, as Expressway does), without
 verifying. The captured chain must be the chain sent, and pcaptls' verdict on it, at the
-captured handshake time with the captured name, must equal ``openssl verify``'s.
+captured handshake time with the captured name, must equal ``openssl verify -purpose sslserver``'s
+(:func:`verify_connection` judges as a TLS client does, with purpose "sslserver").
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ WANTED = [
     "leaf-int-root-trusted", "int-trusted-root-missing", "expired-leaf", "not-yet-valid-leaf",
     "wrong-name", "ecdsa-p384-self-signed", "ecdsa-p384-self-signed-trusted", "non-ca-intermediate",
     "wildcard *.example.com vs a.example.com", "wildcard *.example.com vs a.b.example.com",
-    "cn-fallback-no-san", "expired-intermediate",
+    "cn-fallback-no-san", "expired-intermediate", "eku-client-auth-only",
 ]
 
 
@@ -161,5 +162,5 @@ def test_captured_chains_are_judged_like_openssl(captured) -> None:
         at = datetime.fromtimestamp(
             next((e.time for e in conn.handshake if e.type == 11 and e.sender == "server"), conn.start),
             timezone.utc)
-        oracle = certgen.openssl_verify(case.wire[0], case.wire[1:], case.trust_der, at, ours.name)
+        oracle = certgen.openssl_verify(case.wire[0], case.wire[1:], case.trust_der, at, ours.name, "sslserver")
         assert (ours.error, ours.depth) == (oracle.error, oracle.depth), (case.id, oracle.raw)

@@ -3,7 +3,8 @@
 Chains are extracted with tshark (independent of pcaptls' own TLS parser): for each TCP stream the
 first Certificate message sent by the side that did not send the ClientHello, the handshake's
 time, and the SNI (without SNI the server's IP address, as Expressway checks). Each is verified
-with the system CA bundle at the capture time by pcaptls and by ``openssl verify``.
+with the system CA bundle at the capture time by pcaptls and by ``openssl verify``, once with
+its defaults and once with ``-purpose sslserver`` (as a TLS client judges).
 
 Agreement must be at least 95%; differences are listed in the failure message. Measured: 47 of
 48 server chains agree (97.9%), verdicts OK, UNABLE_TO_GET_ISSUER_CERT_LOCALLY at depths 0-2,
@@ -77,15 +78,16 @@ def server_chains(path: Path) -> list[tuple[str, float, str, list[bytes]]]:
     return out
 
 
-def test_corpus_verdicts_agree_with_openssl() -> None:
+@pytest.mark.parametrize("purpose", [None, "sslserver"])
+def test_corpus_verdicts_agree_with_openssl(purpose: str | None) -> None:
     store = load(SYSTEM_CAS)
     total, diffs = 0, []
     for path in sorted(CORPUS.glob("*.pcap*")):
         for ident, t, name, chain in server_chains(path):
             at = datetime.fromtimestamp(t, timezone.utc)
-            oracle = certgen.openssl_verify(chain[0], chain[1:], list(store.certs), at, name)
+            oracle = certgen.openssl_verify(chain[0], chain[1:], list(store.certs), at, name, purpose)
             try:
-                v = verify_chain(chain, store, at, name)
+                v = verify_chain(chain, store, at, name, purpose)
                 ours: tuple[str, int | None] = (v.error, v.depth)
             except MalformedError:
                 ours = ("undecodable", None)
