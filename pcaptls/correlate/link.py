@@ -32,6 +32,7 @@ from ..logs.events import EventKind, LogEvent
 from ..model import TlsConnection
 
 WINDOW = 900.0  # seconds either side in which a pair may propose an offset
+MAX_ESTIMATORS = 500  # records used to estimate the offset
 VOTE_TOLERANCE = 0.05  # seconds: proposals this close agree (log ms vs capture: a few ms)
 TOLERANCE = 2.0  # seconds: farthest a linked event may be from its connection (after the offset)
 NOT_FAILED_PENALTY = 1.0  # seconds added when a failure record is matched to a connection that worked
@@ -84,18 +85,17 @@ class Correlation:
 
 # --- connection facts ---------------------------------------------------------------------------
 
-
-def _fatal_alert_time(c: TlsConnection) -> float | None:
-    return min((a.time for a in c.alerts if a.fatal), default=None)
-
-
-def _failed(c: TlsConnection) -> bool:
-    return _fatal_alert_time(c) is not None or not c.handshake_done
+_FAILURE_KINDS = frozenset(k for k in EventKind if k.is_failure)
+# Records written when the handshake was decided (not when the connection opened).
+_AT_VERDICT = _FAILURE_KINDS | {EventKind.CONNECT_FAILED_502, EventKind.RESPONSE}
+_LOOKBACK = 256  # connections to one server scanned back for a keep-alive one holding a request
+_MAX_HANDSHAKE = 60.0  # seconds from a connection's start to its verdict, at most
 
 
 def _verdict_time(c: TlsConnection) -> float:
-    """When the client decided about the server's certificate: its alert, else the last hello."""
-    t = _fatal_alert_time(c)
+    """When the client decided about the server's certificate: the first fatal alert, else the
+    last handshake message, else the last packet."""
+    t = min((a.time for a in c.alerts if a.fatal), default=None)
     if t is not None:
         return t
     if c.handshake:
@@ -105,57 +105,77 @@ def _verdict_time(c: TlsConnection) -> float:
 
 def anchor(c: TlsConnection, kind: EventKind) -> float:
     """The moment in a connection a record of this kind is written at."""
-    if kind.is_failure or kind is EventKind.CONNECT_FAILED_502:
-        return _verdict_time(c)
-    if kind is EventKind.RESPONSE:
-        return _verdict_time(c)
-    return c.start
-
-
-def _distance(c: TlsConnection, kind: EventKind, t: float) -> float:
-    if kind.is_failure or kind is EventKind.CONNECT_FAILED_502:
-        return abs(t - _verdict_time(c))
-    # A request may travel on a connection opened earlier (keep-alive): inside it is distance 0.
-    if c.start - 0.05 <= t <= c.end + 0.05:
-        return 0.0
-    return min(abs(t - c.start), abs(t - c.end))
+    return _verdict_time(c) if kind in _AT_VERDICT else c.start
 
 
 class _Index:
-    """Connections by server address, address and port, and SNI."""
+    """Connections by server (address and port, address, SNI), in start order, with the times
+    correlation needs computed once."""
 
     def __init__(self, conns: Sequence[TlsConnection]) -> None:
         self.conns = conns
-        self.by_addr: dict[tuple[str, int], list[int]] = defaultdict(list)
-        self.by_ip: dict[str, list[int]] = defaultdict(list)
-        self.by_sni: dict[str, list[int]] = defaultdict(list)
-        for i, c in enumerate(conns):
+        self.start = [c.start for c in conns]
+        self.end = [c.end for c in conns]
+        self.verdict = [_verdict_time(c) for c in conns]
+        self.failed = [
+            any(a.fatal for a in c.alerts) or not c.handshake_done for c in conns
+        ]
+        lists: dict[tuple[str, object], list[int]] = defaultdict(list)
+        for i in sorted(range(len(conns)), key=lambda i: (self.start[i], i)):
+            c = conns[i]
             ip = c.server.ip.lower()
-            self.by_addr[(ip, c.server.port)].append(i)
-            self.by_ip[ip].append(i)
+            lists[("addr", (ip, c.server.port))].append(i)
+            lists[("ip", ip)].append(i)
             if c.sni:
-                self.by_sni[c.sni.lower().rstrip(".")].append(i)
+                name = c.sni.lower().rstrip(".")
+                lists[("sni", (name, None))].append(i)
+                lists[("sni", (name, c.server.port))].append(i)
+        self.lists = dict(lists)
+        self.starts = {k: [self.start[i] for i in v] for k, v in self.lists.items()}
 
-    def candidates(self, e: LogEvent) -> tuple[tuple[str, object], list[int]]:
-        """``(server key, connection indexes)`` for the server an event names."""
+    def anchor(self, i: int, kind: EventKind) -> float:
+        return self.verdict[i] if kind in _AT_VERDICT else self.start[i]
+
+    def distance(self, i: int, kind: EventKind, t: float) -> float:
+        if kind in _AT_VERDICT:
+            return abs(t - self.verdict[i])
+        # A request may travel on a connection opened earlier (keep-alive): inside it is distance 0.
+        if self.start[i] - 0.05 <= t <= self.end[i] + 0.05:
+            return 0.0
+        return min(abs(t - self.start[i]), abs(t - self.end[i]))
+
+    def key(self, e: LogEvent) -> tuple[str, object] | None:
+        """The server an event names, as a key of :attr:`lists` that has connections."""
         ip = e.server_ip.lower() if e.server_ip else None
         port = e.server_port
-        if ip and port:
-            found = self.by_addr.get((ip, port), [])
-            if found:
-                return ("addr", (ip, port)), found
-        if ip and not port:
-            found = self.by_ip.get(ip, [])
-            if found:
-                return ("ip", ip), found
+        if ip and port and ("addr", (ip, port)) in self.lists:
+            return ("addr", (ip, port))
+        if ip and not port and ("ip", ip) in self.lists:
+            return ("ip", ip)
         if e.server_name:
-            name = e.server_name.rstrip(".")
-            found = self.by_sni.get(name, [])
-            if port:
-                found = [i for i in found if self.conns[i].server.port == port]
-            if found:
-                return ("sni", (name, port)), found
-        return ("none", None), []
+            k = ("sni", (e.server_name.rstrip("."), port))
+            if k in self.lists:
+                return k
+        return None
+
+    def around(self, key: tuple[str, object], lo: float, hi: float) -> list[int]:
+        """Connections of ``key`` that started between ``lo`` and ``hi``."""
+        starts = self.starts[key]
+        return self.lists[key][bisect.bisect_left(starts, lo):bisect.bisect_right(starts, hi)]
+
+    def nearest(self, key: tuple[str, object], kind: EventKind, t: float) -> int | None:
+        """The connection of ``key`` nearest to a record at ``t``; ``None`` if there is none."""
+        starts, idx = self.starts[key], self.lists[key]
+        pos = bisect.bisect_right(starts, t + TOLERANCE + 1.0)
+        lo = max(0, pos - _LOOKBACK)
+        if pos < len(idx):
+            pos += 1  # the first one starting after the window, for a report of "too far"
+        best: tuple[float, float, int] | None = None
+        for i in idx[lo:pos]:
+            cand = (self.distance(i, kind, t), abs(t - self.start[i]), i)
+            if best is None or cand < best:
+                best = cand
+        return None if best is None else best[2]
 
 
 # --- the clock offset ---------------------------------------------------------------------------
@@ -170,15 +190,18 @@ def estimate_offset(
 ) -> ClockOffset:
     """The log clock minus the capture clock that most events agree on (see module docstring)."""
     index = _Index(conns)
+    usable = [k for k, e in enumerate(events) if e.kind in _ESTIMATORS and index.key(e) is not None]
+    # A few hundred records agree on an offset as well as a million: sample evenly.
+    usable = usable[:: max(1, len(usable) // MAX_ESTIMATORS)]
     pairs: list[tuple[float, int]] = []
-    for k, e in enumerate(events):
-        if e.kind not in _ESTIMATORS:
-            # A response comes whenever the server has answered: no fixed moment to pair with.
-            continue
-        _, cand = index.candidates(e)
+    for k in usable:
+        e = events[k]
+        key = index.key(e)
+        assert key is not None
         t = e.timestamp
-        for i in cand:
-            d = t - anchor(conns[i], e.kind)
+        lo = t - window - (_MAX_HANDSHAKE if e.kind in _AT_VERDICT else 0.0)
+        for i in index.around(key, lo, t + window):
+            d = t - index.anchor(i, e.kind)
             if abs(d) <= window:
                 pairs.append((d, k))
     if not pairs:
@@ -222,31 +245,32 @@ def estimate_offset(
 @dataclass(slots=True)
 class _Attempt:
     key: tuple[str, object]
-    candidates: list[int]
     events: list[int]  # indexes into events
     time: float  # first record's time on the capture clock
     terminal: bool = False
     kinds: set[EventKind] = field(default_factory=set)
 
 
-def _attempts(events: Sequence[LogEvent], times: Sequence[float], index: _Index) -> tuple[list[_Attempt], dict[int, str]]:
+def _attempts(events: Sequence[LogEvent], times: Sequence[float], index: _Index
+              ) -> tuple[list[_Attempt], dict[int, str]]:
     """Group failure records into one attempt per failed handshake."""
     attempts: list[_Attempt] = []
     open_by: dict[object, _Attempt] = {}
     unlinked: dict[int, str] = {}
-    order = sorted((k for k, e in enumerate(events) if e.kind.is_failure), key=lambda k: (times[k], k))
+    order = sorted((k for k, e in enumerate(events) if e.kind in _FAILURE_KINDS), key=lambda k: (times[k], k))
     for k in order:
         e = events[k]
-        key, cand = index.candidates(e)
-        if not cand:
+        key = index.key(e)
+        if key is None:
             unlinked[k] = "no_candidate" if e.names_server else "no_server"
             continue
         # Without a transaction, traffic_server's thread keeps concurrent handshakes apart.
         group = (e.transaction, key) if e.transaction else (e.process, e.pid, e.thread, key)
         a = open_by.get(group)
         # A new attempt when the last one ended (its ERROR came), repeats a WARNING, or is old.
-        if a is None or a.terminal or e.kind in a.kinds and e.kind not in _TERMINAL or times[k] - a.time > 1.0:
-            a = _Attempt(key, cand, [], times[k])
+        if (a is None or a.terminal or (e.kind in a.kinds and e.kind not in _TERMINAL)
+                or times[k] - a.time > 1.0):
+            a = _Attempt(key, [], times[k])
             attempts.append(a)
             open_by[group] = a
         a.events.append(k)
@@ -256,11 +280,9 @@ def _attempts(events: Sequence[LogEvent], times: Sequence[float], index: _Index)
     return attempts, unlinked
 
 
-def _clusters(attempts: list[_Attempt], conns: Sequence[TlsConnection], cand: list[int],
-              tol: float) -> list[tuple[list[_Attempt], list[int]]]:
-    """Split time-sorted attempts where no connection can reach across: the alignment is
-    quadratic, a day of logs is many short bursts."""
-    times = sorted((_verdict_time(conns[i]), i) for i in cand)
+def _clusters(attempts: list[_Attempt], index: _Index, tol: float) -> list[tuple[list[_Attempt], list[int]]]:
+    """Split time-sorted attempts of one server where no connection can reach across: the
+    alignment is quadratic, and a day of logs is many short bursts."""
     parts: list[tuple[list[_Attempt], list[int]]] = []
     for a in attempts:
         if parts and a.time - parts[-1][0][-1].time <= 2 * tol:
@@ -268,43 +290,38 @@ def _clusters(attempts: list[_Attempt], conns: Sequence[TlsConnection], cand: li
         else:
             parts.append(([a], []))
     for part, cs in parts:
-        lo = bisect.bisect_left(times, (part[0].time - tol, -1))
-        hi = bisect.bisect_right(times, (part[-1].time + tol, len(conns)))
-        cs.extend(i for _, i in times[lo:hi])
+        cs.extend(i for i in index.around(part[0].key, part[0].time - tol - _MAX_HANDSHAKE, part[-1].time + tol)
+                  if part[0].time - tol <= index.verdict[i] <= part[-1].time + tol)
     return parts
 
 
-def _align(attempts: list[_Attempt], conns: Sequence[TlsConnection], cand: list[int], tol: float,
+def _align(attempts: list[_Attempt], index: _Index, cand: list[int], tol: float,
            used: set[int]) -> list[int | None]:
-    """Order-preserving match of attempts to connections minimising total time distance."""
-    cs = sorted((i for i in cand if i not in used), key=lambda i: (_verdict_time(conns[i]), i))
+    """Order-preserving match of attempts to connections minimising the total time distance;
+    a connection that did not fail costs ``NOT_FAILED_PENALTY`` more."""
+    cs = sorted((i for i in cand if i not in used), key=lambda i: (index.verdict[i], i))
     n, m = len(attempts), len(cs)
     inf = float("inf")
     skip = tol + NOT_FAILED_PENALTY + 1.0  # leaving an attempt unlinked costs more than any match
-
-    def cost(a: _Attempt, i: int) -> float:
-        d = abs(a.time - _verdict_time(conns[i]))
-        if d > tol:
-            return inf
-        return d + (0.0 if _failed(conns[i]) else NOT_FAILED_PENALTY)
-
+    vt = [index.verdict[i] for i in cs]
+    pen = [0.0 if index.failed[i] else NOT_FAILED_PENALTY for i in cs]
     dp = [[0.0] * (m + 1) for _ in range(n + 1)]
-    for i in range(1, n + 1):
-        dp[i][0] = dp[i - 1][0] + skip
     move = [[0] * (m + 1) for _ in range(n + 1)]  # 0 skip conn, 1 skip attempt, 2 match
     for i in range(1, n + 1):
-        move[i][0] = 1
-        a = attempts[i - 1]
-        # Only connections within the tolerance can match: bound the inner work.
+        dp[i][0], move[i][0] = dp[i - 1][0] + skip, 1
+        at = attempts[i - 1].time
+        row, prev, mv_row = dp[i], dp[i - 1], move[i]
         for j in range(1, m + 1):
-            best, mv = dp[i][j - 1], 0
-            s = dp[i - 1][j] + skip
+            best, mv = row[j - 1], 0
+            s = prev[j] + skip
             if s < best:
                 best, mv = s, 1
-            c = cost(a, cs[j - 1])
-            if c < inf and dp[i - 1][j - 1] + c < best:
-                best, mv = dp[i - 1][j - 1] + c, 2
-            dp[i][j], move[i][j] = best, mv
+            d = abs(at - vt[j - 1])
+            if d <= tol:
+                c = prev[j - 1] + d + pen[j - 1]
+                if c < best:
+                    best, mv = c, 2
+            row[j], mv_row[j] = best, mv
     out: list[int | None] = [None] * n
     i, j = n, m
     while i > 0:
@@ -317,6 +334,12 @@ def _align(attempts: list[_Attempt], conns: Sequence[TlsConnection], cand: list[
         else:
             j -= 1
     return out
+
+
+def _follow(seq: list[tuple[float, int]], t: float) -> int:
+    """The connection of a transaction's linked record at or before ``t`` (else its first)."""
+    pos = bisect.bisect_right(seq, (t, float("inf")))
+    return seq[pos - 1][1] if pos > 0 else seq[0][1]
 
 
 def correlate(
@@ -342,8 +365,7 @@ def correlate(
     result: dict[int, tuple[int | None, str]] = {}
 
     attempts, unlinked = _attempts(events, times, index)
-    for k, why in unlinked.items():
-        result[k] = (None, why)
+    result.update((k, (None, why)) for k, why in unlinked.items())
     # Known ports first: their connections are then not handed to a port-less warning as well.
     groups: dict[tuple[str, object], list[_Attempt]] = defaultdict(list)
     for a in attempts:
@@ -352,42 +374,36 @@ def correlate(
     for key in sorted(groups, key=lambda g: (g[0] != "addr", str(g))):
         group = sorted(groups[key], key=lambda a: a.time)
         matched: list[int | None] = []
-        for part, cand in _clusters(group, conns, group[0].candidates, tolerance):
-            matched.extend(_align(part, conns, cand, tolerance, used))
+        for part, cand in _clusters(group, index, tolerance):
+            matched.extend(_align(part, index, cand, tolerance, used))
         for a, ci in zip(group, matched):
             if ci is not None:
                 used.add(ci)
             for k in a.events:
                 result[k] = (ci, "attempt" if ci is not None else "too_far")
 
-    # Transactions: requests before the first failed attempt, 502 after the last.
+    # Transactions that failed: a request goes with the first attempt, the 502 with the last.
     txn_attempts: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for k, (ci, _) in result.items():
-        e = events[k]
-        if ci is not None and e.transaction:
-            txn_attempts[e.transaction].append((times[k], ci))
+        if ci is not None and events[k].transaction:
+            txn_attempts[events[k].transaction].append((times[k], ci))  # type: ignore[index]
     for v in txn_attempts.values():
         v.sort()
 
     for k, e in enumerate(events):
         if k in result:
             continue
-        t = times[k]
-        if e.transaction and e.transaction in txn_attempts:
-            seq = txn_attempts[e.transaction]
-            pos = bisect.bisect_right(seq, (t, float("inf")))
-            ci = seq[pos - 1][1] if pos > 0 else seq[0][1]
-            result[k] = (ci, "transaction")
+        if e.transaction in txn_attempts:
+            result[k] = (_follow(txn_attempts[e.transaction], times[k]), "transaction")  # type: ignore[index]
             continue
         if not e.names_server:
             result[k] = (None, "no_server")
             continue
-        _, cand = index.candidates(e)
-        if not cand:
+        key = index.key(e)
+        best = None if key is None else index.nearest(key, e.kind, times[k])
+        if best is None:
             result[k] = (None, "no_candidate")
-            continue
-        best = min(cand, key=lambda i: (_distance(conns[i], e.kind, t), abs(t - conns[i].start), i))
-        if _distance(conns[best], e.kind, t) > tolerance:
+        elif index.distance(best, e.kind, times[k]) > tolerance:
             result[k] = (None, "too_far")
         else:
             result[k] = (best, "nearest")
@@ -409,19 +425,19 @@ def correlate(
     txn_links: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for k, (ci, _) in result.items():
         if ci is not None and events[k].transaction:
-            txn_links[events[k].transaction].append((times[k], ci))
+            txn_links[events[k].transaction].append((times[k], ci))  # type: ignore[index]
+    for v in txn_links.values():
+        v.sort()
     for k, e in enumerate(events):
         ci, why = result[k]
         if ci is None and e.transaction in txn_links and why in ("no_server", "no_candidate"):
-            seq = sorted(txn_links[e.transaction])  # type: ignore[index]
-            pos = bisect.bisect_right(seq, (times[k], float("inf")))
-            result[k] = (seq[pos - 1][1] if pos > 0 else seq[0][1], "transaction")
+            result[k] = (_follow(txn_links[e.transaction], times[k]), "transaction")  # type: ignore[index]
 
     links = []
     by_conn: dict[int, list[Link]] = defaultdict(list)
     for k, e in enumerate(events):
         ci, why = result[k]
-        delta = None if ci is None else round(times[k] - anchor(conns[ci], e.kind), 6)
+        delta = None if ci is None else round(times[k] - index.anchor(ci, e.kind), 6)
         link = Link(e, ci, None if ci is None else conns[ci].id, times[k], delta, why)
         links.append(link)
         if ci is not None:
