@@ -132,6 +132,7 @@ class _Index:
                 lists[("sni", (name, c.server.port))].append(i)
         self.lists = dict(lists)
         self.starts = {k: [self.start[i] for i in v] for k, v in self.lists.items()}
+        self.longest = {k: max(self.end[i] - self.start[i] for i in v) for k, v in self.lists.items()}
 
     def anchor(self, i: int, kind: EventKind) -> float:
         return self.verdict[i] if kind in _AT_VERDICT else self.start[i]
@@ -166,12 +167,20 @@ class _Index:
     def nearest(self, key: tuple[str, object], kind: EventKind, t: float) -> int | None:
         """The connection of ``key`` nearest to a record at ``t``; ``None`` if there is none."""
         starts, idx = self.starts[key], self.lists[key]
-        pos = bisect.bisect_right(starts, t + TOLERANCE + 1.0)
-        lo = max(0, pos - _LOOKBACK)
-        if pos < len(idx):
-            pos += 1  # the first one starting after the window, for a report of "too far"
+        pos = bisect.bisect_right(starts, t)
+        # Back from t while a connection could still be open at t (none lasted longer than
+        # ``longest``), at most _LOOKBACK; forward, the first one starting after t.
+        oldest = t - self.longest[key] - TOLERANCE - 0.1
         best: tuple[float, float, int] | None = None
-        for i in idx[lo:pos]:
+        for n, j in enumerate(range(pos - 1, -1, -1)):
+            if n >= _LOOKBACK or (starts[j] < oldest and best is not None):
+                break
+            i = idx[j]
+            cand = (self.distance(i, kind, t), abs(t - self.start[i]), i)
+            if best is None or cand < best:
+                best = cand
+        for j in range(pos, min(pos + 2, len(idx))):
+            i = idx[j]
             cand = (self.distance(i, kind, t), abs(t - self.start[i]), i)
             if best is None or cand < best:
                 best = cand
