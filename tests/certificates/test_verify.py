@@ -75,3 +75,88 @@ def test_ip_rules_match_openssl(ips: list[str], dns: list[str], cn: str | None, 
     oracle = certgen.openssl_verify(leaf.der, [], [leaf.der], certgen.T, ip)
     ours = verify_chain([leaf.der], TrustStore.from_certs([leaf.der], "t"), certgen.T, ip)
     assert (ours.error, ours.depth) == (oracle.error, oracle.depth), (ips, dns, cn, ip, oracle.raw)
+
+
+# --------------------------------------------------------------------------------------------
+# The Verdict record, the Expressway wording, argument errors, hostile input
+
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+from pcaptls.certificates.verify import Verdict, openssl1_message, verify_connection  # noqa: E402
+from pcaptls.errors import MalformedError  # noqa: E402
+from pcaptls.model import Endpoint, HandshakeEvent, TlsConnection  # noqa: E402
+
+_BY_ID = {c.id: c for c in CASES}
+
+
+def _judge(case_id: str, **kw) -> Verdict:
+    c = _BY_ID[case_id]
+    return verify_chain(c.wire, TrustStore.from_certs(c.trust_der, "t"), kw.get("at", c.at), kw.get("name", c.name))
+
+
+def test_verdict_record_and_expressway_wording() -> None:
+    v = _judge("self-signed-leaf")
+    assert v.to_dict() == {"error": "DEPTH_ZERO_SELF_SIGNED_CERT", "depth": 0,
+                           "message": "self-signed certificate", "name": "cucm.example.com"}
+    assert v.expressway_message == "self signed certificate"  # the traffic_server log's words
+    assert not v.ok and v.anchor is None and len(v.path) == 1
+    v = _judge("leaf-int-root-untrusted")
+    assert v.expressway_message == "self signed certificate in certificate chain"
+    ok = _judge("leaf-int-root-trusted")
+    assert ok.ok and ok.depth is None and ok.anchor == certgen.sha256(_BY_ID["leaf-int-root-trusted"].trust[0].der)
+    assert len(ok.path) == 3
+    assert openssl1_message("HOSTNAME_MISMATCH") == "Hostname mismatch"
+    assert openssl1_message("UNABLE_TO_GET_ISSUER_CERT_LOCALLY") == "unable to get local issuer certificate"
+
+
+def test_time_is_compared_in_whole_seconds() -> None:
+    c = _BY_ID["expires-exactly-now"]
+    assert _judge(c.id, at=c.at + timedelta(milliseconds=999)).error == "CERT_HAS_EXPIRED"
+    assert _judge(c.id, at=c.at - timedelta(milliseconds=1)).ok
+
+
+def test_argument_errors() -> None:
+    store = TrustStore.from_certs([], "empty")
+    with pytest.raises(ValueError):
+        verify_chain([], store, certgen.T, None)
+    with pytest.raises(ValueError):
+        verify_chain(_BY_ID["self-signed-leaf"].wire, store, certgen.T.replace(tzinfo=None), None)
+    with pytest.raises(ValueError):
+        verify_chain(_BY_ID["self-signed-leaf"].wire, store, certgen.T, None, purpose="smime")
+    with pytest.raises(MalformedError):
+        verify_chain([b"\x30\x00"], store, certgen.T, None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.integers(0, 2000), st.binary(max_size=8))
+def test_hostile_bytes_raise_only_malformed(junk: bytes, pos: int, patch: bytes) -> None:
+    leaf = _BY_ID["leaf-int-root-trusted"].wire[0]
+    mutated = leaf[:pos] + patch + leaf[pos + len(patch):]
+    store = TrustStore.from_certs(_BY_ID["leaf-int-root-trusted"].trust_der, "t")
+    for chain in ([junk], [mutated], [mutated, junk]):
+        try:
+            verify_chain(chain, store, certgen.T, "cucm.example.com")
+        except MalformedError:
+            pass
+
+
+def _conn(certs: tuple[bytes, ...], sni: str | None, ip: str, t: float) -> TlsConnection:
+    return TlsConnection(
+        client=Endpoint("10.0.0.1", 40000), server=Endpoint(ip, 8443), start=t - 5, end=t + 1, first_frame=1,
+        sni=sni, server_certs=certs, handshake=(HandshakeEvent(t, 4, "server", 11),),
+    )
+
+
+def test_verify_connection_uses_sni_or_ip_and_certificate_time() -> None:
+    c = _BY_ID["expires-exactly-now"]
+    store = TrustStore.from_certs(c.trust_der, "t")
+    t = c.at.timestamp()
+    # the connection started before expiry, the Certificate message came at expiry: expired
+    v = verify_connection(_conn(tuple(c.wire), "cucm.example.com", "10.48.36.215", t), store)
+    assert v is not None and v.error == "CERT_HAS_EXPIRED"
+    ip = _BY_ID["ip-not-in-san"]
+    v = verify_connection(_conn(tuple(ip.wire), None, "10.48.36.216", ip.at.timestamp()), TrustStore.from_certs(ip.trust_der, "t"))
+    assert v is not None and (v.error, v.name) == ("IP_ADDRESS_MISMATCH", "10.48.36.216")
+    assert verify_connection(_conn((), "x", "10.0.0.2", t), store) is None
+    bad = verify_connection(_conn((b"\x30\x03\x02\x01\x01",), "x", "10.0.0.2", t), store)
+    assert bad is not None and bad.error == "UNSPECIFIED" and bad.detail
