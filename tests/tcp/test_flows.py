@@ -1,0 +1,62 @@
+"""Connections: port reuse, who closed, STARTTLS upgrades of every protocol pcaptls names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import pcapgen
+from pcaptls.analysis import analyse
+
+
+@pytest.fixture(scope="module")
+def wire() -> list[tuple[int, bytes]]:
+    w, err = pcapgen.handshake_bytes(pcapgen.make_chain(), app_data=b"ping")
+    assert err is None
+    return w
+
+
+def test_port_reuse_starts_new_connection(tmp_path: Path, wire) -> None:  # type: ignore[no-untyped-def]
+    ep = pcapgen.Endpoints()
+    frames = (pcapgen.tcp_flow(wire, ep, isn=(100, 200))
+              + pcapgen.tcp_flow(wire, ep, t0=1_780_000_010.0, isn=(9000, 7000), rst_by=1))
+    p = tmp_path / "reuse.pcap"
+    pcapgen.write_pcap(p, frames)
+    a, b = analyse(p).connections
+    assert a.id == b.id and a.start < b.start
+    assert (a.closed_by, a.close_kind) == ("client", "FIN")
+    assert (b.closed_by, b.close_kind) == ("server", "RST")
+    assert a.status == b.status == "ok"
+
+
+def test_capture_without_syn(tmp_path: Path, wire) -> None:  # type: ignore[no-untyped-def]
+    p = tmp_path / "nosyn.pcap"
+    pcapgen.write_pcap(p, pcapgen.tcp_flow(wire, syn=False))
+    (c,) = analyse(p).connections
+    assert c.sni == "server.example.com" and c.status == "ok"
+    assert c.anomalies[0].kind == "no_syn"
+
+
+PREFIXES = {
+    "smtp": (b"EHLO x\r\nSTARTTLS\r\n", b"220 mx ESMTP\r\n250 STARTTLS\r\n220 go ahead\r\n"),
+    "imap": (b"a1 STARTTLS\r\n", b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\na1 OK Begin TLS\r\n"),
+    "pop3": (b"STLS\r\n", b"+OK POP3 ready\r\n+OK Begin TLS\r\n"),
+    "ftp": (b"AUTH TLS\r\n", b"220 FTP ready\r\n234 AUTH TLS OK\r\n"),
+    "xmpp": (b"<stream:stream to='imp.example.com'><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+             b"<stream:stream><stream:features><starttls/></stream:features><proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"),
+    "ldap": (b"0\x1d\x02\x01\x01w\x18\x80\x161.3.6.1.4.1.1466.20037", b"0\x0c\x02\x01\x01x\x07\n\x01\x00\x04\x00\x04\x00"),
+    "postgresql": (b"\x00\x00\x00\x08\x04\xd2\x16\x2f", b"S"),
+    "mysql": (b"\x20\x00\x00\x01\x0f\xae\x00\x00" + b"\0" * 28, b"\x4a\x00\x00\x00\x0a8.0.36\x00" + b"\0" * 60),
+}
+
+
+@pytest.mark.parametrize("proto", sorted(PREFIXES))
+def test_starttls_upgrades(tmp_path: Path, wire, proto: str) -> None:  # type: ignore[no-untyped-def]
+    client, server = PREFIXES[proto]
+    msgs = [(1, server[: len(server) // 2]), (0, client), (1, server[len(server) // 2 :]), *wire]
+    p = tmp_path / f"{proto}.pcap"
+    pcapgen.write_pcap(p, pcapgen.tcp_flow(msgs, pcapgen.Endpoints(sport=4000)))
+    (c,) = analyse(p).connections
+    assert c.starttls == proto and c.sni == "server.example.com" and c.status == "ok"
+    assert c.client.port == 50000  # the side that sent the ClientHello, even though the server spoke first
