@@ -207,7 +207,7 @@ class LineParser:
             time = parse_eventlog_time(flds["Time"], self.tz)
             local = local or flds["Time"]
         generic_msg: str | None = None
-        if time is None and m is None and not flds:
+        if time is None and m is None and not local:
             g = ISO_SEARCH.search(head, 0, 128)
             if g is not None:
                 time = from_match(g, self.tz)

@@ -401,3 +401,10 @@ def test_a_retry_within_the_transaction_stays_in_it():
     ]
     evs, _ = parse_lines(lines)
     assert {e.transaction for e in evs} == {evs[0].transaction}
+
+
+def test_generic_line_with_key_value_pairs_but_no_expressway_clock():
+    ev = one('2024-03-01 10:00:00.250 proxy: level="warn" upstream="10.0.0.5:443" msg="handshake failed"',
+             log_tz="-05:00")
+    assert ev.time == datetime(2024, 3, 1, 15, 0, 0, 250000, tzinfo=UTC)
+    assert ev.fields["upstream"] == "10.0.0.5:443"
