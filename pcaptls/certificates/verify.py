@@ -163,7 +163,9 @@ _SUPPORTED_CRITICAL = frozenset({
     "2.5.29.17",  # subject alt name
     "2.5.29.19",  # basic constraints
     "2.5.29.32",  # certificate policies
+    "2.5.29.31",  # CRL distribution points
     "2.5.29.37",  # extended key usage
+    "1.3.6.1.5.5.7.48.1.5",  # OCSP no check
     "1.3.6.1.5.5.7.1.7",  # sbgp-ipAddrBlock
     "1.3.6.1.5.5.7.1.8",  # sbgp-autonomousSysNum
     "2.5.29.36",  # policy constraints

@@ -160,3 +160,45 @@ def test_verify_connection_uses_sni_or_ip_and_certificate_time() -> None:
     assert verify_connection(_conn((), "x", "10.0.0.2", t), store) is None
     bad = verify_connection(_conn((b"\x30\x03\x02\x01\x01",), "x", "10.0.0.2", t), store)
     assert bad is not None and bad.error == "UNSPECIFIED" and bad.detail
+
+
+# --------------------------------------------------------------------------------------------
+# Critical extensions: the ones OpenSSL 3.0 handles (X509_supported_extension) and some it does not
+
+from cryptography import x509 as cx509  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.x509.oid import AuthorityInformationAccessOID  # noqa: E402
+
+_URI = cx509.UniformResourceIdentifier
+_CRITICAL = {
+    "crl-distribution-points": cx509.CRLDistributionPoints([cx509.DistributionPoint([_URI("http://x/crl")], None, None, None)]),
+    "ocsp-no-check": cx509.OCSPNoCheck(),
+    "certificate-policies": cx509.CertificatePolicies([cx509.PolicyInformation(cx509.ObjectIdentifier("2.5.29.32.0"), None)]),
+    "extended-key-usage": cx509.ExtendedKeyUsage([cx509.ObjectIdentifier("1.3.6.1.5.5.7.3.1")]),
+    "issuer-alt-name": cx509.IssuerAlternativeName([cx509.DNSName("x.example")]),
+    "authority-info-access": cx509.AuthorityInformationAccess(
+        [cx509.AccessDescription(AuthorityInformationAccessOID.OCSP, _URI("http://ocsp"))]),
+    "tls-feature": cx509.TLSFeature([cx509.TLSFeatureType.status_request]),
+    "precert-poison": cx509.PrecertPoison(),
+    "freshest-crl": cx509.FreshestCRL([cx509.DistributionPoint([_URI("http://x/d")], None, None, None)]),
+    "inhibit-any-policy": cx509.InhibitAnyPolicy(0),
+    "policy-constraints": cx509.PolicyConstraints(0, None),
+}
+
+
+@pytest.mark.parametrize("ext", list(_CRITICAL), ids=list(_CRITICAL))
+def test_critical_extensions_match_openssl(ext: str) -> None:
+    root = certgen._root("critical")
+    k = certgen.key("leaf-rsa")
+    cert = (
+        cx509.CertificateBuilder().subject_name(certgen.name("h.example.com")).issuer_name(root.cert.subject)
+        .public_key(k.public_key()).serial_number(77).not_valid_before(certgen.T - certgen.DAY)
+        .not_valid_after(certgen.T + certgen.DAY)
+        .add_extension(cx509.SubjectAlternativeName([cx509.DNSName("h.example.com")]), False)
+        .add_extension(_CRITICAL[ext], True)
+        .sign(root.key, hashes.SHA256())
+    )
+    der = cert.public_bytes(serialization.Encoding.DER)
+    oracle = certgen.openssl_verify(der, [], [root.der], certgen.T, "h.example.com")
+    ours = verify_chain([der], TrustStore.from_certs([root.der], "t"), certgen.T, "h.example.com")
+    assert (ours.error, ours.depth) == (oracle.error, oracle.depth), oracle.raw
