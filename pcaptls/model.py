@@ -104,6 +104,8 @@ class TlsConnection:
     client_hello_seen: bool = False
     server_hello_seen: bool = False
     appdata: tuple[int, int] = (0, 0)  # application-data records (client, server)
+    client_appdata_first: float | None = None
+    server_appdata_last: float | None = None
     anomalies: tuple[Anomaly, ...] = field(default_factory=tuple)
 
     @property
@@ -134,7 +136,12 @@ class TlsConnection:
         if not self.server_hello_seen:
             return False
         if self.is_tls13:
-            return self.appdata[0] > 0 and self.appdata[1] > 0
+            # The client's first encrypted record is its Finished, or its (encrypted) alert when it
+            # rejects the server: success shows as more client data, or the server answering it.
+            if self.appdata[0] >= 2:
+                return True
+            first, last = self.client_appdata_first, self.server_appdata_last
+            return first is not None and last is not None and last > first
         ccs = {e.sender for e in self.handshake if e.type == -1}
         return len(ccs) == 2 or (self.appdata[0] > 0 and self.appdata[1] > 0)
 
@@ -157,6 +164,9 @@ class TlsConnection:
             return f"{a.sender} sent fatal alert {a.description} ({a.code})"
         if self.handshake_done:
             return "handshake completed"
+        if self.is_tls13 and self.closed_by is not None and self.appdata[0] == 1:
+            return (f"{self.closed_by} closed the connection ({self.close_kind}) right after the client's first "
+                    "encrypted record: likely a TLS 1.3 alert (certificate rejected?); it is encrypted, not visible")
         if self.closed_by is not None:
             stage = "after ServerHello" if self.server_hello_seen else "before ServerHello"
             return f"{self.closed_by} closed the connection ({self.close_kind}) {stage}, handshake unfinished"

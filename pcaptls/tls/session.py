@@ -52,7 +52,7 @@ class TlsSession:
 
     __slots__ = (
         "readers", "client_side", "tls", "ch", "sh", "certs", "cert_request", "kex_group",
-        "alerts", "events", "anomalies", "plain", "hrr", "appdata", "ccs", "server_side_hint",
+        "alerts", "events", "anomalies", "plain", "hrr", "appdata", "appdata_first", "appdata_last", "ccs", "server_side_hint",
         "sslv2_version", "version13",
     )
 
@@ -72,6 +72,8 @@ class TlsSession:
         self.plain: list[bytes] = [b"", b""]
         self.hrr = False
         self.appdata = [0, 0]
+        self.appdata_first: list[float | None] = [None, None]
+        self.appdata_last: list[float | None] = [None, None]
         self.ccs = [0, 0]
         self.sslv2_version: int | None = None
         self.version13 = False
@@ -169,6 +171,9 @@ class TlsSession:
 
     def on_appdata(self, side: int, t: float, frame: int) -> None:
         self.appdata[side] += 1
+        if self.appdata_first[side] is None:
+            self.appdata_first[side] = t
+        self.appdata_last[side] = t
 
     def on_anomaly(self, side: int, kind: str, detail: str, t: float | None) -> None:
         self._anomaly(kind, detail, t, side)
@@ -252,5 +257,7 @@ class TlsSession:
             client_hello_seen=ch is not None,
             server_hello_seen=sh is not None or self.sslv2_version is not None,
             appdata=(self.appdata[cs], self.appdata[1 - cs]),
+            client_appdata_first=self.appdata_first[cs],
+            server_appdata_last=self.appdata_last[1 - cs],
             anomalies=anomalies,
         )

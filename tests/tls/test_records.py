@@ -141,3 +141,18 @@ def test_fuzz_session_mutated_real_handshake(tls12, data) -> None:  # type: igno
         cut = data.draw(st.integers(0, len(b)))
         s.readers[side].data(bytes(b[:cut]), 0.0, 1)
     s.build(ENDS, 0, 1, 1, 0, None, [])
+
+
+def test_tls13_rejection_is_a_failure_not_success() -> None:
+    """OpenSSL's client alerts in clear before its keys change; other stacks encrypt it (it then
+    looks like one application-data record). Either way the connection must read as failed."""
+    pki = pcapgen.make_chain(cn="cucm.example.com", ecdsa=True, self_signed=True)
+    wire, err = pcapgen.handshake_bytes(pki, sni="cucm.example.com", tls13=True, trust_pem=pcapgen.make_chain().ca_pem)
+    assert err and wire[-1][1][:1] == b"\x15"  # the plaintext alert OpenSSL sends
+    encrypted_alert = b"\x17\x03\x03\x00\x13" + bytes(19)
+    for last, reason in ((wire[-1][1], "unknown_ca"), (encrypted_alert, "TLS 1.3 alert")):
+        s = TlsSession()
+        for i, (side, data) in enumerate([*wire[:-1], (0, last)]):
+            s.readers[side].data(data, float(i), i + 1)
+        c = s.build(ENDS, 0.0, 9.0, 1, 0, (0, "FIN"), [])
+        assert c.is_tls13 and c.status == "failed" and reason in c.reason
