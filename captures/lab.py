@@ -722,7 +722,8 @@ def build_connections(sc: Scenario, results: dict[str, Any], records: list[dict[
             "why": why,
             "http_request": None if c.server.app == "xmpp" else f"GET {c.path} HTTP/1.1",
             "http_status": res.get("status_line"),
-            "times": {k: res[k] for k in ("t_connect", "t_hello", "t_handshake_end", "t_closed")},
+            "times": {k: res.get(k) for k in ("t_connect", "t_hello", "t_handshake_end",
+                                               "t_request", "t_response", "t_closed")},
         })
     return conns
 
@@ -833,12 +834,12 @@ def write_log(sc: Scenario, conns: list[dict[str, Any]], path: Path) -> list[dic
              "Accept: */*"])
         if c["outcome"] == "ok":
             status = c["http_status"]
-            log.add(t["t_handshake_end"] + 0.002, _ts_line(
+            log.add(t["t_response"], _ts_line(
                 f'Detail="Receive Response" Txn-id="{txn}" TrackingID="{tracking}" '
                 f'Src-ip="{ip}" Src-port="{port}" Msg="{status}"'),
                 cid, "receive_response",
                 [status, "Content-Type: text/xml", "Connection: close"])
-            log.add(t["t_handshake_end"] + 0.003, _ts_line(
+            log.add(t["t_response"] + 0.001, _ts_line(
                 f'Detail="Sending Response" Txn-id="{txn}" TrackingID="" Dst-ip="127.0.0.1" '
                 f'Dst-port="{edge_port}" Msg="{status}"'),
                 cid, "sending_response")
