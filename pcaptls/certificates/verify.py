@@ -19,6 +19,12 @@ OpenSSL reports, which depends on the order of its checks (``crypto/x509/x509_vf
 4. ``internal_verify``, top down: key usage of the issuer, signature, then notBefore/notAfter of
    each certificate (so an expired root is reported before an expired leaf).
 
+With ``purpose="sslserver"`` the extension checks also apply libssl's TLS-client purpose
+(INVALID_PURPOSE). With ``names="traffic_server"`` step 3 is replaced by Apache Traffic Server's
+own name check after step 4, which is what Expressway's traffic server does (its verify callback
+checks the name at depth 0 once OpenSSL is content; the log then says "SNI (...) not in
+certificate"): CN always consulted, IP addresses compared as text with DNS entries.
+
 Name constraints, revocation, policy and security-level checks are not modelled: ``openssl
 verify`` does not apply them by default and Expressway's failures are not about them.
 
@@ -626,6 +632,84 @@ def ip_matches(der: bytes, ip: str) -> bool:
     return any(getattr(a, "packed", None) == want for a in ips)
 
 
+# Apache Traffic Server's own name check (X509HostnameValidator.cc, validate_hostname), which
+# Expressway's traffic server runs from its verify callback at depth 0 instead of OpenSSL's.
+
+
+def _ats_wildcard(p: bytes, idna_subject: bool) -> int | None:
+    """find_wildcard_in_hostname(): a '*' starting or ending the first of at least three labels."""
+    n = len(p)
+    if n < 5:
+        return None
+    final_dot = 0
+    for i in range(n - 2, 1, -1):
+        if p[i] == 0x2E:
+            final_dot = i
+            break
+    if final_dot < 3:
+        return None
+    pos = -1
+    for i in range(final_dot):
+        if p[i] == 0x2A:
+            if pos != -1:
+                return None
+            if i == 0 or (i < final_dot - 1 and p[i + 1] == 0x2E):
+                if idna_subject and (i != 0 or p[i + 1] != 0x2E):
+                    return None
+                pos = i
+            else:
+                return None
+        if p[i] == 0x2E:
+            return pos if pos != -1 else None
+    return None
+
+
+def _ats_equal_wildcard(pattern: bytes, subject: bytes) -> bool:
+    is_idna = len(subject) > 4 and _lower(subject[:4]) == b"xn--"
+    star = None
+    if len(subject) > 5 and subject[:1] != b".":
+        star = _ats_wildcard(pattern, is_idna)
+    if star is None:
+        return len(pattern) == len(subject) and _lower(pattern) == _lower(subject)
+    prefix, suffix = pattern[:star], pattern[star + 1 :]
+    if len(subject) < len(prefix) + len(suffix):
+        return False
+    if _lower(subject[: len(prefix)]) != _lower(prefix):
+        return False
+    ws, we = len(prefix), len(subject) - len(suffix)
+    if _lower(subject[we:]) != _lower(suffix):
+        return False
+    if not prefix and suffix[:1] == b"." and ws == we:
+        return False
+    if we == ws + 1 and subject[ws] == 0x2A:
+        return True
+    return all(_alnum(c) or c in (0x2D, 0x5F) for c in subject[ws:we])
+
+
+def traffic_server_name_matches(der: bytes, name: str) -> bool:
+    """Apache Traffic Server's validate_hostname(cert, name, is_ip=false), as its verify callback
+    calls it: ``name`` (an IP address too) is compared *as text* with the DNS SAN entries (ATS
+    wildcard rules), then with the first subject CN, which is consulted even when there are
+    SANs. IP address SAN entries are never consulted."""
+    chk = name.encode("utf-8", "surrogateescape")
+    cert = _facts(der).cert
+    try:
+        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        dns = [_raw_dns(g) for g in san if isinstance(g, x509.DNSName)]
+    except Exception:
+        dns = []
+    if any(d and _ats_equal_wildcard(d, chk) for d in dns):
+        return True
+    try:
+        cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except Exception:
+        return False
+    if not cns:
+        return False
+    v = cns[0].value if isinstance(cns[0].value, str) else cns[0].value.decode("latin-1")
+    return bool(v) and _ats_equal_wildcard(v.encode("utf-8"), chk)
+
+
 def is_ip(name: str) -> bool:
     try:
         ipaddress.ip_address(name)
@@ -658,8 +742,16 @@ def _best_issuer(candidates: Sequence[bytes], child: _Facts, t: int, exclude: Se
     return best.der if best else None
 
 
+NAME_CHECKS = ("openssl", "traffic_server")
+
+
 def verify_chain(
-    chain: Sequence[bytes], trust: TrustStore, at: datetime, name: str | None, purpose: str | None = None
+    chain: Sequence[bytes],
+    trust: TrustStore,
+    at: datetime,
+    name: str | None,
+    purpose: str | None = None,
+    names: str = "openssl",
 ) -> Verdict:
     """OpenSSL's verdict on ``chain`` (DER, wire order, leaf first) at time ``at``.
 
@@ -668,6 +760,11 @@ def verify_chain(
     ``purpose`` is ``None`` (``openssl verify``'s default: no purpose check) or "sslserver"
     (what a TLS client such as Expressway's traffic server checks: serverAuth in the leaf's
     extendedKeyUsage where present, a key usage fit for TLS, no CA restricted to other uses).
+    ``names`` chooses the name check: "openssl" (X509_check_host / X509_check_ip between the
+    extension checks and the signatures, as ``openssl verify -verify_hostname/-verify_ip``) or
+    "traffic_server" (Apache Traffic Server's own check, which Expressway's traffic server runs
+    after OpenSSL found the chain good: see :func:`traffic_server_name_matches`; so an expired
+    certificate with a wrong name is reported as expired).
     Raises :class:`MalformedError` when a certificate does not decode (OpenSSL would abort the
     handshake with decode_error before any verification) and ``ValueError`` for an empty chain
     or a naive time.
@@ -678,6 +775,8 @@ def verify_chain(
         raise ValueError("verify_chain() needs an aware datetime")
     if purpose is not None and purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}")
+    if names not in NAME_CHECKS:
+        raise ValueError(f"unknown name check {names!r}")
     t = math.floor(at.timestamp())  # OpenSSL compares whole seconds
     facts = [_facts(d) for d in chain]
     leaf = facts[0]
@@ -769,7 +868,7 @@ def verify_chain(
         must_be_ca = 1
 
     # ---- check_id
-    if name is not None:
+    if name is not None and names == "openssl":
         if is_ip(name):
             if not ip_matches(leaf.der, name):
                 return _verdict("IP_ADDRESS_MISMATCH", 0, name, ders, anchor)
@@ -801,6 +900,8 @@ def verify_chain(
         n -= 1
         if n >= 0:
             xi, xs = xs, path[n]
+    if name is not None and names == "traffic_server" and not traffic_server_name_matches(leaf.der, name):
+        return _verdict("IP_ADDRESS_MISMATCH" if is_ip(name) else "HOSTNAME_MISMATCH", 0, name, ders, anchor)
     return _verdict("OK", None, name, ders, anchor)
 
 
@@ -815,7 +916,7 @@ def name_for(sni: str | None, server_ip: str) -> str:
     return sni if sni else server_ip
 
 
-def verify_connection(conn, trust: TrustStore) -> Verdict | None:
+def verify_connection(conn, trust: TrustStore, names: str = "openssl") -> Verdict | None:
     """:func:`verify_chain` as a TLS client does it for a :class:`~pcaptls.model.TlsConnection`:
     its server chain, at the time the Certificate message was seen, against the SNI (or the
     server's IP), with purpose "sslserver" (libssl's default for a client). ``None`` when no
@@ -828,7 +929,7 @@ def verify_connection(conn, trust: TrustStore) -> Verdict | None:
     at = datetime.fromtimestamp(t, timezone.utc)
     name = name_for(conn.sni, conn.server.ip)
     try:
-        return verify_chain(conn.server_certs, trust, at, name, purpose="sslserver")
+        return verify_chain(conn.server_certs, trust, at, name, purpose="sslserver", names=names)
     except MalformedError as e:
         v = _verdict("UNSPECIFIED", None, name)
         return dataclasses.replace(v, detail=str(e))

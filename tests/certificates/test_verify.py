@@ -202,3 +202,60 @@ def test_critical_extensions_match_openssl(ext: str) -> None:
     oracle = certgen.openssl_verify(der, [], [root.der], certgen.T, "h.example.com")
     ours = verify_chain([der], TrustStore.from_certs([root.der], "t"), certgen.T, "h.example.com")
     assert (ours.error, ours.depth) == (oracle.error, oracle.depth), oracle.raw
+
+
+# --------------------------------------------------------------------------------------------
+# names="traffic_server": OpenSSL's chain verdict without a name, then Apache Traffic Server's
+# own name check (X509HostnameValidator.cc) at depth 0, as Expressway's traffic server does
+
+from pcaptls.certificates.verify import traffic_server_name_matches  # noqa: E402
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_traffic_server_order_matches_openssl_without_name(case: certgen.Case) -> None:
+    wire = case.wire
+    oracle = certgen.openssl_verify(wire[0], wire[1:], case.trust_der, case.at, None, "sslserver")
+    ours = verify_chain(wire, TrustStore.from_certs(case.trust_der, "t"), case.at, case.name, "sslserver",
+                        names="traffic_server")
+    if oracle.error != "OK" or case.name is None:
+        assert (ours.error, ours.depth) == (oracle.error, oracle.depth), oracle.raw
+    elif traffic_server_name_matches(wire[0], case.name):
+        assert ours.ok
+    else:
+        assert ours.error in ("HOSTNAME_MISMATCH", "IP_ADDRESS_MISMATCH") and ours.depth == 0
+
+
+@pytest.mark.parametrize("dns,cn,name,expected", [
+    (("cucm.example.com",), "cucm.example.com", "cucm.example.com", True),
+    (("imp.example.com",), "cucm.example.com", "cucm.example.com", True),  # CN counts despite SANs
+    ((), "10.48.36.215", "10.48.36.215", True),  # an IP address is compared as text
+    (("10.48.36.215",), None, "10.48.36.215", True),
+    ((), None, "10.48.36.215", False),
+    (("*.example.com",), None, "a.example.com", True),
+    (("*.example.com",), None, "a_b.example.com", True),  # '_' allowed under an ATS wildcard
+    (("*.example.com",), None, "a.b.example.com", False),
+    (("*.example.com",), None, "example.com", False),
+    (("f*.example.com",), None, "foo.example.com", True),
+    (("*o.example.com",), None, "foo.example.com", True),
+    (("f*o.example.com",), None, "foo.example.com", False),
+    (("*.com",), None, "a.com", False),
+    (("*.example.com",), None, "xn--bcher-kva.example.com", True),
+    (("x*.example.com",), None, "xn--bcher-kva.example.com", False),
+    (("*.ab",), None, "x.ab", False),
+    (("*.example.com",), "*.example.com", "ab.cd", False),
+    (("CUCM.Example.com",), None, "cucm.example.COM", True),
+])
+def test_traffic_server_name_rules(dns: tuple[str, ...], cn: str | None, name: str, expected: bool) -> None:
+    leaf = certgen.make(certgen.name(cn, "ats"), certgen.key("names", "p256"), dns=dns, ca=None, ku=None)
+    assert traffic_server_name_matches(leaf.der, name) is expected
+
+
+def test_traffic_server_ignores_ip_san_entries() -> None:
+    leaf = certgen.make(certgen.name("cucm.example.com"), certgen.key("names", "p256"), dns=("cucm.example.com",),
+                        ips=("10.48.36.215",), ca=None, ku=None)
+    store = TrustStore.from_certs([leaf.der], "t")
+    assert verify_chain([leaf.der], store, certgen.T, "10.48.36.215").ok
+    v = verify_chain([leaf.der], store, certgen.T, "10.48.36.215", names="traffic_server")
+    assert (v.error, v.depth) == ("IP_ADDRESS_MISMATCH", 0)
+    with pytest.raises(ValueError):
+        verify_chain([leaf.der], store, certgen.T, None, names="gnutls")
