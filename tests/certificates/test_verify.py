@@ -259,3 +259,16 @@ def test_traffic_server_ignores_ip_san_entries() -> None:
     assert (v.error, v.depth) == ("IP_ADDRESS_MISMATCH", 0)
     with pytest.raises(ValueError):
         verify_chain([leaf.der], store, certgen.T, None, names="gnutls")
+
+
+def test_explain_and_fix() -> None:
+    from pcaptls.certificates.verify import explain, fix
+
+    v = _judge("self-signed-leaf")
+    assert explain(v) == "the server's own certificate is self-signed and not in the trust store"
+    assert "trust store" in (fix(v) or "")
+    v = _judge("wrong-name")
+    assert "imp.example.com" in explain(v) and "SAN" in (fix(v) or "")
+    v = _judge("expired-intermediate")
+    assert explain(v, "main Issuing CA") == "main Issuing CA had expired at the time of the handshake"
+    assert fix(_judge("leaf-int-root-trusted")) is None
