@@ -76,7 +76,9 @@ class Link:
 class Correlation:
     offset: ClockOffset
     links: tuple[Link, ...]  # one per event, in the order given
-    by_connection: Mapping[int, tuple[Link, ...]] = field(hash=False, default_factory=lambda: MappingProxyType({}))
+    by_connection: Mapping[int, tuple[Link, ...]] = field(
+        hash=False, default_factory=lambda: MappingProxyType({})
+    )
 
     @property
     def linked(self) -> int:
@@ -299,8 +301,9 @@ def _clusters(attempts: list[_Attempt], index: _Index, tol: float) -> list[tuple
         else:
             parts.append(([a], []))
     for part, cs in parts:
-        cs.extend(i for i in index.around(part[0].key, part[0].time - tol - _MAX_HANDSHAKE, part[-1].time + tol)
-                  if part[0].time - tol <= index.verdict[i] <= part[-1].time + tol)
+        lo, hi = part[0].time - tol, part[-1].time + tol
+        cs.extend(i for i in index.around(part[0].key, lo - _MAX_HANDSHAKE, hi)
+                  if lo <= index.verdict[i] <= hi)
     return parts
 
 

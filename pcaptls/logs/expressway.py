@@ -29,7 +29,9 @@ _VERIFY_FAILED = re.compile(r"certificate verification failed for \((?P<name>[^)
 _SNI = re.compile(r"\bSNI \((?P<name>[^)]*)\) not in certificate", re.I | re.A)
 _HOSTNAME = re.compile(r"Hostname verification failed for \((?P<name>[^)]*)\)", re.I | re.A)
 _IPVERIFY = re.compile(r"\bIP verification failed for \((?P<name>[^)]*)\)", re.I | re.A)
-_SSL_FAILED = re.compile(r"SSL connection failed for '(?P<name>[^']*)'\s*:?\s*(?P<reason>.*)", re.I | re.S | re.A)
+_SSL_FAILED = re.compile(
+    r"SSL connection failed for '(?P<name>[^']*)'\s*:?\s*(?P<reason>.*)", re.I | re.S | re.A
+)
 _SERVER = re.compile(r"\bserver=(?P<name>[^\s(]+)(?:\((?P<ip>[^)\s]*)\))?", re.A)
 _ERROR = re.compile(r"\bError=(?P<err>.*?)(?=\s+\w+=|$)", re.S | re.A)
 _DEPTH = re.compile(r"\bdepth=(?P<d>\d{1,4})\b", re.A)

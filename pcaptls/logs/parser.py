@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from types import MappingProxyType
@@ -32,7 +33,9 @@ _LEVEL_WORD = re.compile(
     r"\b(EMERG|ALERT|CRIT(?:ICAL)?|ERR(?:OR)?|WARN(?:ING)?|NOTICE|INFO|DEBUG|TRACE|FATAL|SEVERE)\b", re.A
 )
 _LEVEL_ALIASES = {"WARN": "WARNING", "ERR": "ERROR", "CRIT": "CRITICAL", "SEVERE": "ERROR"}
-_URL_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://(?P<host>\[[^\]]+\]|[^/:?#\s]+)(?::(?P<port>\d{1,5}))?", re.I | re.A)
+_URL_HOST = re.compile(
+    r"^[a-z][a-z0-9+.-]*://(?P<host>\[[^\]]+\]|[^/:?#\s]+)(?::(?P<port>\d{1,5}))?", re.I | re.A
+)
 _ADDRESS = re.compile(r"\[?(?P<ip>[0-9A-Fa-f:.]+?)\]?:(?P<port>\d{1,5})", re.A)
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]", re.A)
 _LOOPBACK = ("127.", "::1")
@@ -405,13 +408,22 @@ class LineParser:
             d.popitem(last=False)
 
 
-def parse_lines(lines: object, source: str = "<log>", **options: object) -> tuple[list[LogEvent], ParseSummary]:
-    """Parse an iterable of lines (or one string) in memory: ``(events, summary)``."""
-    parser = LineParser(source, **options)  # type: ignore[arg-type]
+def parse_lines(
+    lines: str | Iterable[str],
+    source: str = "<log>",
+    *,
+    log_tz: str | tzinfo | None = None,
+    max_line: int = MAX_LINE,
+    max_block: int = MAX_BLOCK,
+    txn_window: float = TXN_WINDOW,
+) -> tuple[list[LogEvent], ParseSummary]:
+    """Parse lines (or one string, split at line ends) in memory: ``(events, summary)``."""
+    parser = LineParser(source, log_tz=log_tz, max_line=max_line, max_block=max_block,
+                        txn_window=txn_window)
     if isinstance(lines, str):
         lines = lines.splitlines()
     out: list[LogEvent] = []
-    for line in lines:  # type: ignore[attr-defined]
+    for line in lines:
         out.extend(parser.feed(line))
     out.extend(parser.close())
     return out, parser.summary

@@ -45,7 +45,7 @@ def iter_lines(stream: IO[bytes], max_line: int = MAX_LINE) -> Iterator[tuple[st
 
     Memory stays at one capped line whatever the input (a gigabyte without a newline included).
     """
-    buffered = stream if isinstance(stream, io.BufferedIOBase) else io.BufferedReader(stream)  # type: ignore[arg-type]
+    buffered = stream if isinstance(stream, io.BufferedIOBase) else io.BufferedReader(stream)  # type: ignore
     head = buffered.peek(512)[:512] if hasattr(buffered, "peek") else b""
     encoding = _sniff(head)
     if encoding != "utf-8":
@@ -164,7 +164,8 @@ class LogReader:
                         continue
                     yield from self._parse(os.path.basename(member.name), fh, f"{path}:{member.name}")
             except _READ_ERRORS as e:
-                self.summary = self.summary + ParseSummary(0, 0, 0, problems=(f"{path}: bundle cut short ({e})",))
+                cut = ParseSummary(0, 0, 0, problems=(f"{path}: bundle cut short ({e})",))
+                self.summary = self.summary + cut
 
     def _parse(self, name: str, stream: IO[bytes], where: str) -> Iterator[LogEvent]:
         parser = LineParser(name, log_tz=self.tz, max_line=self.max_line)

@@ -27,7 +27,9 @@ ISO_AT_START = re.compile(_ISO, re.A)
 ISO_SEARCH = re.compile(r"(?<!\d)" + _ISO, re.A)
 # Expressway event-log Time="2022/07/11-16:55:25"
 EVENTLOG_TIME = re.compile(
-    r"(?P<Y>\d{4})/(?P<M>\d\d)/(?P<D>\d\d)-(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)(?:[.,](?P<f>\d{1,9}))?(?P<z>(?!))?$", re.A
+    r"(?P<Y>\d{4})/(?P<M>\d\d)/(?P<D>\d\d)-(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
+    r"(?:[.,](?P<f>\d{1,9}))?(?P<z>(?!))?$",  # z: never matches, so every pattern has the group
+    re.A,
 )
 
 
