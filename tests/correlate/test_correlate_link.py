@@ -252,3 +252,19 @@ def test_concurrent_failures_to_one_server_port_interleaved_in_the_log():
         ("cert_verify_failed", "ET_NET 0", 0), ("cert_verify_failed", "ET_NET 1", 1),
         ("ssl_connection_failed", "ET_NET 0", 0), ("ssl_connection_failed", "ET_NET 1", 1),
     ]
+
+
+def test_empty_inputs_and_connections_without_handshake():
+    assert correlate([], []).links == ()
+    log = Log()
+    c = conn(40000, CUCM, 6972, T0)
+    log.request(c)
+    events = log.events()
+    corr = correlate([], events)
+    assert corr.linked == 0 and corr.offset.method == "none"
+    assert {k.reason for k in corr.links} <= {"no_candidate", "no_server"}
+    bare = TlsConnection(client=Endpoint(EXPC, 40000), server=Endpoint(CUCM, 6972), start=T0, end=T0 + 0.01,
+                         first_frame=1)
+    corr = correlate([bare], events)
+    fails = [k for k in corr.links if k.event.kind.is_failure]
+    assert all(k.connection == 0 for k in fails)
