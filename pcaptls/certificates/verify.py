@@ -26,7 +26,8 @@ checks the name at depth 0 once OpenSSL is content; the log then says "SNI (...)
 certificate"): CN always consulted, IP addresses compared as text with DNS entries.
 
 Name constraints, revocation, policy and security-level checks are not modelled: ``openssl
-verify`` does not apply them by default and Expressway's failures are not about them.
+verify`` does not apply them by default, and Expressway's failures are not about them (it
+accepts SHA-1-signed CUCM certificates, which OpenSSL 3.0 at security level 1 would refuse).
 
 The time is always given (the handshake's capture time), never "now".
 """
@@ -468,6 +469,12 @@ def issued_by(subject: bytes, issuer: bytes) -> bool:
 
 
 def _signature_ok(subject: _Facts, issuer: _Facts) -> bool:
+    return _signature_ok_der(subject.der, issuer.der)
+
+
+@lru_cache(maxsize=4096)  # the same chain arrives on many connections: check each signature once
+def _signature_ok_der(subject_der: bytes, issuer_der: bytes) -> bool:
+    subject, issuer = _facts(subject_der), _facts(issuer_der)
     try:
         subject.cert.verify_directly_issued_by(issuer.cert)
         return True

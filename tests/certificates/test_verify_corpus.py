@@ -21,6 +21,7 @@ SELF_SIGNED_CERT_IN_CHAIN at 2, IP_ADDRESS_MISMATCH at 0. The one known differen
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from datetime import datetime, timezone
@@ -33,7 +34,7 @@ from pcaptls.certificates.truststore import load
 from pcaptls.certificates.verify import verify_chain
 from pcaptls.errors import MalformedError
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+CORPUS = Path(os.environ.get("PCAPTLS_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus"))
 SYSTEM_CAS = Path("/etc/ssl/certs/ca-certificates.crt")
 TSHARK = shutil.which("tshark")
 KNOWN = {"tls__CVE-2015-3194.pcap#0"}  # see the module docstring
