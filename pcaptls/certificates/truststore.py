@@ -30,10 +30,23 @@ from .x509 import CertInfo
 # Files larger than this are not trust stores (a Mozilla bundle is ~250 KB).
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN (TRUSTED |X509 )?CERTIFICATE-----\s*(.*?)-----END (?:TRUSTED |X509 )?CERTIFICATE-----",
-    re.S,
-)
+_PEM_BEGIN = re.compile(rb"-----BEGIN (TRUSTED |X509 )?CERTIFICATE-----")
+_PEM_END = re.compile(rb"-----END (?:TRUSTED |X509 )?CERTIFICATE-----")
+
+
+def _pem_blocks(data: bytes):
+    """(kind, base64 body) of each certificate block; linear even in hostile input (a BEGIN
+    without an END ends the search instead of rescanning the rest of the file)."""
+    pos = 0
+    while True:
+        b = _PEM_BEGIN.search(data, pos)
+        if b is None:
+            return
+        e = _PEM_END.search(data, b.end())
+        if e is None:
+            return
+        yield b.group(1), data[b.end() : e.start()]
+        pos = e.end()
 _CA_MEMBER = re.compile(r"(^|/)ca_[^/]*\.pem$")
 
 
@@ -112,12 +125,12 @@ def parse_certificates(data: bytes, origin: str) -> list[TrustEntry]:
     """
     if b"-----BEGIN" in data:
         out: list[TrustEntry] = []
-        for n, m in enumerate(_PEM_BLOCK.finditer(data), 1):
+        for n, (kind, body) in enumerate(_pem_blocks(data), 1):
             try:
-                der = base64.b64decode(re.sub(rb"\s+", b"", m.group(2)), validate=True)
+                der = base64.b64decode(re.sub(rb"\s+", b"", body), validate=True)
             except (binascii.Error, ValueError) as e:
                 raise InputError(f"{origin}: certificate block {n} is not valid base64") from e
-            if m.group(1) == b"TRUSTED ":
+            if kind == b"TRUSTED ":
                 der = _first_der_element(der, origin, n)
             try:
                 x509mod.decode(der)

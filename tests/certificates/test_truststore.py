@@ -190,3 +190,32 @@ def test_lint_on_real_bundle_runs() -> None:
     store = load(None)
     findings = lint(store, T + timedelta(days=3650))
     assert any(f.kind == "expired" for f in findings)
+
+
+# --------------------------------------------------------------------------------------------
+# hostile input: a value or InputError, nothing else, and no quadratic blow-up
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PIECES = [b"-----BEGIN CERTIFICATE-----\n", b"-----END CERTIFICATE-----\n", b"-----BEGIN TRUSTED CERTIFICATE-----\n",
+           b"MIIB", b"\n", b"====", b"\x30\x82\x01\x00", b"garbage"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_PIECES), st.binary(max_size=40)), max_size=20).map(b"".join))
+def test_parse_certificates_hostile(data: bytes) -> None:
+    try:
+        out = parse_certificates(data, "fuzz")
+    except InputError:
+        return
+    assert isinstance(out, list)
+
+
+def test_many_unterminated_blocks_are_fast() -> None:
+    import time
+
+    data = b"-----BEGIN CERTIFICATE-----\nAAAA\n" * 200_000
+    t = time.perf_counter()
+    assert parse_certificates(data, "big") == []
+    assert time.perf_counter() - t < 2
