@@ -2,17 +2,17 @@
 
 ``python _mess.py CONFIG.json`` runs inside the lab's middle namespace, bound with AF_PACKET
 sockets to two veths (``client_if`` towards Expressway-C, ``server_if`` towards the servers),
-and forwards every frame from one to the other. Server-to-client TCP segments that carry new
-data are numbered 1, 2, 3 ... in arrival order, and the rules in the config act on that number:
+and forwards every frame from one to the other. Connections are numbered 1, 2, 3 ... in the
+order their SYNs pass; within each, the server-to-client segments that carry new data are
+numbered 1, 2, 3 ... The config's ``rules`` act on (connection, segment):
 
-- ``drop_every``/``drop_offset``: the first transmission is dropped (the sender retransmits; the
-  retransmission passes);
-- ``hold_every``/``hold_offset``: the segment is held back and sent after the next data segment
+- ``drop``: the first transmission is lost (the server retransmits; the retransmission passes);
+- ``hold``: the segment is held back and sent right after the connection's next data segment
   (or after ``hold_ms`` if none comes), so it arrives out of order;
-- ``dup_every``/``dup_offset``: the segment is sent twice.
+- ``dup``: the segment is sent twice.
 
-The lab uses this instead of ``tc netem``: the rules are counters, not random draws, so the same
-traffic is made messy the same way on every run, and no kernel qdisc module is needed.
+The lab uses this instead of ``tc netem``: rules are counters, not random draws, so every run
+damages the same segments of the same connections, and no kernel qdisc module is needed.
 On SIGTERM it writes what it did to ``report``.
 """
 
@@ -28,24 +28,21 @@ from typing import Any
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
+_SYN, _ACK = 0x02, 0x10
 
 
-def _tcp_data(frame: bytes) -> tuple[bytes, int, int] | None:
-    """(flow bytes, sequence number, payload length) of an IPv4/TCP frame with payload."""
+def _tcp(frame: bytes) -> tuple[bytes, bytes, int, int, int] | None:
+    """(flow key, reverse flow key, seq, payload length, flags) of an IPv4/TCP frame."""
     if len(frame) < 54 or frame[12:14] != b"\x08\x00" or frame[23] != 6:
         return None
     ihl = (frame[14] & 0x0F) * 4
     total = int.from_bytes(frame[16:18], "big")
     tcp = 14 + ihl
     doff = (frame[tcp + 12] >> 4) * 4
-    if total - ihl - doff <= 0:
-        return None
-    flow = frame[26:34] + frame[tcp:tcp + 4]  # addresses and ports
-    return flow, int.from_bytes(frame[tcp + 4:tcp + 8], "big"), total - ihl - doff
-
-
-def _hit(n: int, every: int, offset: int) -> bool:
-    return every > 0 and n % every == offset
+    src, dst = frame[26:30], frame[30:34]
+    sport, dport = frame[tcp:tcp + 2], frame[tcp + 2:tcp + 4]
+    return (src + sport + dst + dport, dst + dport + src + sport,
+            int.from_bytes(frame[tcp + 4:tcp + 8], "big"), total - ihl - doff, frame[tcp + 13])
 
 
 def run(config: dict[str, Any]) -> None:
@@ -53,58 +50,56 @@ def run(config: dict[str, Any]) -> None:
     srv = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     cli.bind((config["client_if"], 0))
     srv.bind((config["server_if"], 0))
-    top: dict[bytes, int] = {}  # per flow: end of the highest data seen (no wrap in the lab)
-    stats = {"forwarded": 0, "data_segments": 0, "dropped": 0, "held": 0, "duplicated": 0}
-    held: list[tuple[float, bytes]] = []
+    rules = {(r["connection"], r["segment"]): r["action"] for r in config["rules"]}
+    number: dict[bytes, int] = {}  # server-to-client flow -> connection number
+    count: dict[bytes, int] = {}  # new data segments so far, per flow
+    top: dict[bytes, int] = {}  # end of the highest data seen, per flow (no wrap in the lab)
+    held: dict[bytes, tuple[float, bytes]] = {}
+    done: list[dict[str, Any]] = []
     hold_s = config.get("hold_ms", 25) / 1000
 
     def stop(signum, frame):  # noqa: ARG001
         with open(config["report"], "w", encoding="utf-8") as fh:
-            json.dump(stats, fh)
+            json.dump(done, fh)
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
     print("READY", flush=True)
     while True:
-        timeout = max(0.0, held[0][0] - time.monotonic()) if held else None
-        ready, _, _ = select.select([cli, srv], [], [], timeout)
-        if not ready:
-            for _, f in held:
-                cli.send(f)
-            held.clear()
-            continue
-        for sock in ready:
+        now = time.monotonic()
+        for flow in [f for f, (due, _) in held.items() if due <= now]:
+            cli.send(held.pop(flow)[1])
+        timeout = max(0.0, min(due for due, _ in held.values()) - now) if held else None
+        for sock in select.select([cli, srv], [], [], timeout)[0]:
             frame, addr = sock.recvfrom(65535)
             if addr[2] == PACKET_OUTGOING:
                 continue
+            tcp = _tcp(frame)
             if sock is cli:
+                if tcp and tcp[4] & (_SYN | _ACK) == _SYN and tcp[1] not in number:
+                    number[tcp[1]] = len(number) + 1
                 srv.send(frame)
-                stats["forwarded"] += 1
                 continue
-            data = _tcp_data(frame)
-            if data is None or data[1] < top.get(data[0], 0):
-                # Not new data (ACKs, handshakes, retransmissions): always passes.
-                cli.send(frame)
-                stats["forwarded"] += 1
+            if tcp is None or tcp[3] <= 0 or tcp[2] < top.get(tcp[0], 0):
+                cli.send(frame)  # not new data (handshake, ACK, retransmission): passes
                 continue
-            top[data[0]] = data[1] + data[2]
-            stats["data_segments"] += 1
-            n = stats["data_segments"]
-            if _hit(n, config.get("drop_every", 0), config.get("drop_offset", 0)):
-                stats["dropped"] += 1
+            flow = tcp[0]
+            top[flow] = tcp[2] + tcp[3]
+            count[flow] = count.get(flow, 0) + 1
+            conn, seg = number.get(flow, 0), count[flow]
+            action = rules.get((conn, seg))
+            if action:
+                done.append({"connection": conn, "segment": seg, "action": action})
+            if action == "drop":
                 continue
-            if _hit(n, config.get("hold_every", 0), config.get("hold_offset", 0)):
-                held.append((time.monotonic() + hold_s, frame))
-                stats["held"] += 1
+            if action == "hold":
+                held[flow] = (time.monotonic() + hold_s, frame)
                 continue
             cli.send(frame)
-            stats["forwarded"] += 1
-            if _hit(n, config.get("dup_every", 0), config.get("dup_offset", 0)):
+            if action == "dup":
                 cli.send(frame)
-                stats["duplicated"] += 1
-            for _, f in held:  # a held segment goes out right after the one that overtook it
-                cli.send(f)
-            held.clear()
+            if flow in held:  # the held segment goes out right after the one that overtook it
+                cli.send(held.pop(flow)[1])
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import functools
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import ssl
@@ -208,7 +209,7 @@ class Scenario:
     description: str
     conns: list[Conn]
     trust: tuple[Issued, ...]
-    mess: dict[str, int] | None = None  # rules for _mess.py's bridge; None: a plain veth
+    mess: dict[str, Any] | None = None  # config for _mess.py's bridge; None: a plain veth
     log_offset: float = 0.0  # seconds the log's clock is ahead of the capture's
     midstream: bool = False
     want_disorder: bool = False
@@ -332,19 +333,27 @@ def scenarios(pki: Pki) -> dict[str, Callable[[], Scenario]]:
         untrusted = "issuer of 'Partner Telecom Issuing CA' is not in the trust store"
         return Scenario(
             "08-messy-network",
-            "Several multi-segment handshakes, two at a time, through a bridge that drops, "
-            "holds back and duplicates server-to-client data segments by counter "
-            "(deterministic): certificate segments arrive out of order and are retransmitted. "
+            "Five multi-segment handshakes, partly two at a time, through a bridge that drops, "
+            "holds back and duplicates chosen server-to-client data segments of chosen "
+            "connections (deterministic): certificate segments arrive out of order and are "
+            "retransmitted; the failing connection (c3) only sees a duplicate. "
             "midstream.pcap is the same traffic with the capture starting mid-connection.",
+            # c1 runs alone, so that midstream.pcap's cut (inside c1) leaves c2..c5 whole.
             [Conn(srv, 0.0, "/cucm-uds/user/emusk", why=ok_8443),
-             Conn(srv, 0.05, "/cucm-uds/user/emusk/devices", why=ok_8443),
-             Conn(bad, 0.7, "/cucm-uds/version", expect="UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+             Conn(srv, 0.4, "/cucm-uds/user/emusk/devices", why=ok_8443),
+             Conn(bad, 0.45, "/cucm-uds/version", expect="UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
                   why=untrusted),
-             Conn(srv, 0.75, "/cucm-uds/servers", why=ok_8443),
-             Conn(srv, 1.4, "/cucm-uds/user/emusk/credentials", why=ok_8443)],
+             Conn(srv, 1.0, "/cucm-uds/servers", why=ok_8443),
+             Conn(srv, 1.05, "/cucm-uds/user/emusk/credentials", why=ok_8443)],
             pki.trust(),
-            mess={"drop_every": 7, "drop_offset": 3, "hold_every": 4, "hold_offset": 2,
-                  "dup_every": 9, "dup_offset": 6, "hold_ms": 25},
+            mess={"hold_ms": 25, "rules": [
+                {"connection": 1, "segment": 2, "action": "hold"},  # Certificate: 1, 3, 2
+                {"connection": 2, "segment": 2, "action": "drop"},  # 1, 3, retransmitted 2
+                {"connection": 3, "segment": 1, "action": "dup"},
+                {"connection": 4, "segment": 1, "action": "hold"},  # ServerHello after 2
+                {"connection": 4, "segment": 5, "action": "dup"},
+                {"connection": 5, "segment": 3, "action": "drop"},  # flight's tail: TLP/RTO
+                {"connection": 5, "segment": 4, "action": "dup"}]},
             midstream=True,
             want_disorder=True,
         )
@@ -453,15 +462,20 @@ class Netns:
             sh("ip", "netns", "del", ns, check=False)
 
 
-def _wait_line(proc: subprocess.Popen, stream: Any, want: str, what: str) -> None:
+def _wait_line(proc: subprocess.Popen, stream: Any, want: str, what: str,
+               errors: Path | None = None) -> None:
+    """Wait (10 s at most) until ``proc`` writes a line containing ``want`` to ``stream``."""
     deadline = time.time() + 10
-    while time.time() < deadline:
+    while (left := deadline - time.time()) > 0:
+        if not select.select([stream], [], [], left)[0]:
+            break
         line = stream.readline()
         if want in line:
             return
         if not line and proc.poll() is not None:
             break
-    raise LabError(f"{what} did not start (exit {proc.poll()})")
+    detail = errors.read_text().strip()[-2000:] if errors and errors.exists() else ""
+    raise LabError(f"{what} did not start (exit {proc.poll()}) {detail}")
 
 
 # ------------------------------------------------------------------------- running a scenario
@@ -510,14 +524,16 @@ def run_scenario(sc: Scenario, work: Path) -> tuple[dict[str, Any], list[dict[st
             (work / "mess.json").write_text(json.dumps(
                 {**sc.mess, "client_if": net.rc, "server_if": net.rs,
                  "report": str(work / "mess-report.json")}))
-            bridge = net.popen(net.r, [sys.executable, str(HERE / "_mess.py"),
-                                       str(work / "mess.json")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            _wait_line(bridge, bridge.stdout, "READY", "bridge")
-        srv_proc = net.popen(net.s, [sys.executable, str(PEERS), "serve",
-                                     str(work / "server.json")],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        _wait_line(srv_proc, srv_proc.stdout, "READY", "TLS servers")
+            with open(work / "bridge.err", "w") as err_fh:
+                bridge = net.popen(net.r, [sys.executable, str(HERE / "_mess.py"),
+                                           str(work / "mess.json")],
+                                   stdout=subprocess.PIPE, stderr=err_fh, text=True)
+            _wait_line(bridge, bridge.stdout, "READY", "bridge", work / "bridge.err")
+        with open(work / "server.err", "w") as err_fh:
+            srv_proc = net.popen(net.s, [sys.executable, str(PEERS), "serve",
+                                         str(work / "server.json")],
+                                 stdout=subprocess.PIPE, stderr=err_fh, text=True)
+        _wait_line(srv_proc, srv_proc.stdout, "READY", "TLS servers", work / "server.err")
         dump = net.popen(net.c, ["tcpdump", "-i", net.vc, "-s", "0", "-U", "-n", "-Z", "root",
                                  "--immediate-mode", "-w", str(pcap)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -931,21 +947,27 @@ def _midstream(pcap: Path, out: Path, conns: list[dict[str, Any]]) -> dict[str, 
     cli = (c1["client"]["ip"], c1["client"]["port"])
     cut = next(s.index for s in segs if s.src == srv and s.dst == cli and s.payload)
     _pcapfile.write(str(out), header, records[cut + 1:])
-    partial, first = [], {}
+    partial, lost, first = [], {}, {}
     for c in conns:
-        key = {(c["client"]["ip"], c["client"]["port"]), (c["server"]["ip"], c["server"]["port"])}
-        idx = [s.index for s in segs if {s.src, s.dst} == key]
-        if idx and min(idx) <= cut:
+        cli_ep = (c["client"]["ip"], c["client"]["port"])
+        srv_ep = (c["server"]["ip"], c["server"]["port"])
+        mine = [s for s in segs if {s.src, s.dst} == {cli_ep, srv_ep}]
+        if mine and mine[0].index <= cut:
             partial.append(c["id"])
-        left = [i for i in idx if i > cut]
+            cli_data = next((s.index for s in mine if s.src == cli_ep and s.payload), None)
+            srv_data = next((s.index for s in mine if s.src == srv_ep and s.payload), None)
+            lost[c["id"]] = ["syn"] + [
+                part for part, i in (("client_hello", cli_data), ("server_hello", srv_data))
+                if i is not None and i <= cut]
+        left = [s.index for s in mine if s.index > cut]
         if left:
-            first[c["id"]] = min(left) - cut
+            first[c["id"]] = left[0] - cut
     return {"file": out.name, "dropped_frames": cut + 1, "partial_connections": partial,
-            "first_frames": first,
+            "lost": lost, "first_frames": first,
             "note": "the first frames are cut up to and including the first server data segment "
                     "of c1 (its ServerHello and the start of its Certificate); connections listed "
-                    "as partial lost their start, all others are whole and read as in "
-                    "capture.pcap"}
+                    "as partial lost their start ('lost' says which parts: syn, client_hello, "
+                    "server_hello), all others are whole and read as in capture.pcap"}
 
 
 def finish_scenario(sc: Scenario, results: dict[str, Any], records: list[dict[str, Any]],
@@ -984,8 +1006,9 @@ def finish_scenario(sc: Scenario, results: dict[str, Any], records: list[dict[st
         "network": {
             "impairment": sc.mess and {
                 "how": "captures/_mess.py: userspace Ethernet bridge between Expressway-C and the "
-                       "servers; rules count new server-to-client data segments",
-                "rules": sc.mess, "done": _read_json(work / "mess-report.json")},
+                       "servers; connections numbered in SYN order (c1 = 1), segments = "
+                       "server-to-client segments with new data, numbered per connection",
+                **sc.mess, "done": _read_json(work / "mess-report.json")},
             "server_to_client_disorder": {
                 f"{k[0][0]}:{k[0][1]}->{k[1][0]}:{k[1][1]}": v
                 for k, v in disorder.items() if k[0][0] != EXPC_IP and any(v.values())},

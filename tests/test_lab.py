@@ -213,15 +213,23 @@ def check_midstream(folder: Path, manifest: dict[str, Any]) -> list[str]:
     problems = []
     if sum(s.frames for s in view.values()) == sum(s.frames for s in full.values()):
         problems.append("midstream.pcap holds as many TCP frames as capture.pcap")
-    if not mid["partial_connections"]:
-        problems.append("no connection starts before the cut")
+    if not any("server_hello" in lost for lost in mid["lost"].values()):
+        problems.append("no connection loses its ServerHello to the cut")
     for conn in conns:
         seen = view.get(frozenset(_endpoints(conn)))
         if conn["id"] in mid["partial_connections"]:
+            lost = mid["lost"][conn["id"]]
             if seen is None:
                 problems.append(f"{conn['id']}: partial connection missing from midstream.pcap")
-            elif seen.client_hellos or seen.server_hellos:
-                problems.append(f"{conn['id']}: partial, yet tshark sees its hellos")
+                continue
+            if ("client_hello" in lost) == bool(seen.client_hellos):
+                problems.append(f"{conn['id']}: lost {lost}, tshark sees ClientHellos "
+                                f"{seen.client_hellos}")
+            if ("server_hello" in lost) == bool(seen.server_hellos):
+                problems.append(f"{conn['id']}: lost {lost}, tshark sees ServerHellos "
+                                f"{seen.server_hellos}")
+            if "server_hello" in lost and seen.chains:
+                problems.append(f"{conn['id']}: its Certificate was cut, tshark sees a chain")
         elif seen is None:
             problems.append(f"{conn['id']}: whole connection missing from midstream.pcap")
         else:
