@@ -6,6 +6,14 @@ Log rows are the :class:`~pcaptls.correlate.link.Link` s, placed on the capture'
 clock offset applied), with the connection they were linked to. Times are aware UTC ``datetime``
 inside the frame (column ``time_utc``) and ISO-8601 text with microseconds in ``time``, the
 form the CSV carries.
+
+Columns: ``time``, ``source`` (``capture`` or the log file's name), ``event`` (``ClientHello``,
+``alert``, ``RST``... or the log record's kind), ``connection`` (``TlsConnection.id``; for a log
+row the linked connection, empty if none), ``server``, ``sni``, ``detail`` (for a log row the
+text to read), then ``frame``, ``sender``, ``line`` (in the log file), ``level``, ``link`` (how
+the log row was linked: attempt, transaction, nearest, or why not), ``log_time`` (as the log
+wrote it, its own clock), ``delta`` (seconds from the connection's moment the record belongs
+to), ``time_utc`` and ``epoch``. Text cells are raw: writers neutralise them for their medium.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from .link import Correlation
 
 COLUMNS = [
     "time", "source", "event", "connection", "server", "sni", "detail",
-    "frame", "sender", "line", "level", "kind", "log_time", "delta", "time_utc", "epoch",
+    "frame", "sender", "line", "level", "link", "log_time", "delta", "time_utc", "epoch",
 ]
 
 
@@ -82,7 +90,7 @@ def build_timeline(
                 "server": str(c.server) if c is not None else e.server,
                 "sni": (c.sni or "") if c is not None else "",
                 "detail": e.message, "line": e.line_no, "level": e.level or "",
-                "kind": link.reason, "log_time": e.local_time, "delta": link.delta,
+                "link": link.reason, "log_time": e.local_time, "delta": link.delta,
             })
     df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("time", "time_utc")])
     if df.empty:
@@ -93,6 +101,6 @@ def build_timeline(
     df["time"] = [iso(t) for t in df["epoch"]]
     df["frame"] = df["frame"].astype("Int64")
     df["line"] = df["line"].astype("Int64")
-    for col in ("connection", "server", "sni", "detail", "sender", "level", "kind", "log_time"):
+    for col in ("connection", "server", "sni", "detail", "sender", "level", "link", "log_time"):
         df[col] = df[col].fillna("")
     return df[COLUMNS]
