@@ -234,17 +234,19 @@ def tcp_flow(messages: Iterable[tuple[int, bytes]], ep: Endpoints = Endpoints(),
     return frames
 
 
-def write_pcap(path: str | Path, frames: Iterable[Frame], linktype: int = 1, nanos: bool = False, big_endian: bool = False) -> None:
+def write_pcap(path: str | Path, frames: Iterable[Frame], linktype: int = 1, nanos: bool = False, big_endian: bool = False,
+               snaplen: int = 262144) -> None:
     o = ">" if big_endian else "<"
     magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
     scale = 1e9 if nanos else 1e6
     with open(path, "wb") as f:
-        f.write(struct.pack(o + "IHHiIII", magic, 2, 4, 0, 0, 262144, linktype))
+        f.write(struct.pack(o + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
         for t, data in frames:
             sec = int(t)
             frac = int(round((t - sec) * scale))
-            f.write(struct.pack(o + "IIII", sec, frac, len(data), len(data)))
-            f.write(data)
+            kept = data[:snaplen]
+            f.write(struct.pack(o + "IIII", sec, frac, len(kept), len(data)))
+            f.write(kept)
 
 
 def pcap_bytes(frames: Iterable[Frame], linktype: int = 1) -> bytes:

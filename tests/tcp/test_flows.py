@@ -60,3 +60,14 @@ def test_starttls_upgrades(tmp_path: Path, wire, proto: str) -> None:  # type: i
     (c,) = analyse(p).connections
     assert c.starttls == proto and c.sni == "server.example.com" and c.status == "ok"
     assert c.client.port == 50000  # the side that sent the ClientHello, even though the server spoke first
+
+
+def test_snaplen_capture_is_marked_not_misread(tmp_path: Path, wire) -> None:  # type: ignore[no-untyped-def]
+    """tcpdump -s 200: hellos survive partly, certificates do not; nothing is invented."""
+    p = tmp_path / "snap.pcap"
+    pcapgen.write_pcap(p, pcapgen.tcp_flow(wire), snaplen=200)
+    a = analyse(p)
+    assert a.stats.snapped > 0
+    (c,) = a.connections
+    assert c.server_certs == ()
+    assert any(x.kind == "gap" for x in c.anomalies)
