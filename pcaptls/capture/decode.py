@@ -27,6 +27,10 @@ LINKTYPE_LINUX_SLL = 113
 LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
 LINKTYPE_LINUX_SLL2 = 276
+LINKTYPES = frozenset({
+    LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_PPP, LINKTYPE_RAW_OLD, LINKTYPE_RAW_OPENBSD, LINKTYPE_PPP_ETHER,
+    LINKTYPE_RAW, LINKTYPE_LOOP, LINKTYPE_LINUX_SLL, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL2,
+})  # the link types decode() reads; frames of any other are counted as unknown_link
 
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
@@ -46,6 +50,9 @@ VXLAN_PORT = 4789
 GENEVE_PORT = 6081
 
 _TCP = struct.Struct("!HHIIBB")
+# Ethernet II + IPv4 without options + TCP, the shape of nearly every frame: one unpack reads
+# ethertype, version/IHL, total length, fragment field, protocol, addresses and the TCP header.
+_ETH_IP4_TCP = struct.Struct("!12xHBxH2xHxB2x4s4sHHIIBB")
 _HH = struct.Struct("!HH")
 _MAX_DEPTH = 4  # tunnels inside tunnels beyond this are not worth following
 
@@ -59,6 +66,13 @@ def new_counts() -> dict[str, int]:
 def decode(linktype: int, data: bytes, counts: dict[str, int]) -> Optional[Segment]:
     """Decode one frame to a TCP segment tuple, or ``None`` (and count why)."""
     if linktype == LINKTYPE_ETHERNET:
+        if len(data) >= 54:  # fast path; anything unusual goes the general way below
+            etype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = _ETH_IP4_TCP.unpack_from(data)
+            if etype == ETH_IPV4 and vihl == 0x45 and proto == IPPROTO_TCP and not frag & 0x3FFF:
+                stop = 14 + total
+                pstart = 34 + (doff >> 4) * 4
+                if doff >= 0x50 and pstart <= stop <= len(data):
+                    return (src, dst, sport, dport, seq, ack, flags, data[pstart:stop], 0)
         return _ether(data, 0, counts, 0)
     if linktype == LINKTYPE_LINUX_SLL:
         if len(data) < 16:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import traceback
 import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
@@ -27,6 +28,7 @@ class ReadStats:
     snapped: int = 0  # frames captured shorter than on the wire (snaplen)
     linktypes: set[int] = field(default_factory=set)
     truncated: str | None = None  # why the file ended early, if it did
+    trace: str | None = field(default=None, repr=False)  # traceback of the error behind ``truncated`` (--debug)
     errors: list[str] = field(default_factory=list)
 
 
@@ -35,14 +37,29 @@ class _GzipSource:
 
     def __init__(self, raw: BinaryIO) -> None:
         self._gz = gzip.GzipFile(fileobj=raw, mode="rb")
+        self._error: PcaptlsError | None = None
 
     def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes. Data decompressed before damage is returned first; the error is
+        raised by the next call (``GzipFile.read`` would drop that data with the exception)."""
+        if self._error is not None:
+            raise self._error
+        out = bytearray()
         try:
-            return self._gz.read(n)
+            while len(out) < n:
+                b = self._gz.read1(n - len(out))
+                if not b:
+                    break
+                out += b
         except EOFError as e:  # stream ended before the end-of-stream marker
-            raise TruncatedError(f"gzip stream ends early: {e}") from e
+            self._error = TruncatedError(f"gzip stream ends early: {e}")
+            self._error.__cause__ = e
         except (OSError, zlib.error) as e:
-            raise MalformedError(f"gzip data is corrupt: {e}") from e
+            self._error = MalformedError(f"gzip data is corrupt: {e}")
+            self._error.__cause__ = e
+        if self._error is not None and not out:
+            raise self._error
+        return bytes(out)
 
 
 def open_capture(path: str | os.PathLike[str]) -> tuple[BinaryIO, str]:
@@ -113,8 +130,10 @@ def iter_frames(path: str | os.PathLike[str], stats: ReadStats | None = None) ->
         yield from fmt.frames(_chunks(src, st), st)
     except TruncatedError as e:
         st.truncated = str(e)
+        st.trace = traceback.format_exc()
     except MalformedError as e:
         st.truncated = f"corrupt data: {e}"
+        st.trace = traceback.format_exc()
     finally:
         close = getattr(src, "close", None)
         if close:

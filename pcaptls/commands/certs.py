@@ -13,7 +13,7 @@ from ..analysis import analyse
 from ..certificates.export import connection_chains, export
 from ..report.safe import csv_cell
 from ..report.table import render
-from .common import EXIT_OK, debug_option, fail, format_option, handle_errors
+from .common import EXIT_INPUT, EXIT_OK, debug_option, fail_input, format_option, handle_errors, unread_link_types
 
 
 @click.command("certs")
@@ -34,8 +34,15 @@ def certs(capture: str, export_dir: str, der: bool, fmt: str, debug: bool) -> No
     TLS 1.3 encrypts certificates: those connections contribute nothing.
     """
     result = analyse(capture)
+    status = EXIT_OK
     if result.truncated:
-        fail(f"{capture}: file ends early ({result.truncated}); exporting what came before the cut")
+        fail_input(capture, f"file ends early ({result.truncated}); exporting what came before the cut", debug,
+                   result.stats.trace)
+        status = EXIT_INPUT
+    unread = unread_link_types(result)
+    if unread:
+        fail_input(capture, unread, debug)
+        status = EXIT_INPUT
     written = export(connection_chains(result.connections), export_dir, der=der)
     out = sys.stdout
     if fmt == "jsonl":
@@ -56,4 +63,4 @@ def certs(capture: str, export_dir: str, der: bool, fmt: str, debug: bool) -> No
                      ", ".join(w.servers), w.sha256[:16]) for w in written]
             out.write(render(["FILE", "KIND", "SUBJECT", "SERVERS", "SHA256"], rows, {2: 60, 3: 40}) + "\n")
     out.flush()
-    sys.exit(EXIT_OK)
+    sys.exit(status)

@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence, TypeVar
 import click
 
 from ..analysis import Analysis, analyse
+from ..capture.decode import LINKTYPES
 from ..errors import PcaptlsError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,6 +30,25 @@ debug_option = click.option("--debug", is_flag=True, help="Show tracebacks for e
 def fail(message: str) -> None:
     """One line on stderr; the caller exits 2."""
     click.echo(f"pcaptls: {message}", err=True)
+
+
+def fail_input(path: str, problem: PcaptlsError | str, debug: bool, trace: str | None = None) -> None:
+    """A file that could not be read (wholly or in part): its traceback with ``--debug``, then one line."""
+    if debug:
+        if isinstance(problem, BaseException):
+            traceback.print_exception(problem)
+        elif trace:
+            sys.stderr.write(trace)
+    fail(str(problem) if isinstance(problem, BaseException) else f"{path}: {problem}")
+
+
+def unread_link_types(a: Analysis) -> str | None:
+    """Why some frames were not looked at (link types decode() does not read), or ``None``."""
+    n = a.counts.get("unknown_link", 0)
+    if not n:
+        return None
+    kinds = ", ".join(str(k) for k in sorted(a.stats.linktypes - LINKTYPES)) or "?"
+    return f"{n} frames of unsupported link type {kinds} not analysed"
 
 
 def handle_errors(fn: F) -> F:

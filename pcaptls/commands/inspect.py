@@ -12,7 +12,8 @@ from ..report import inspect_view as view
 from ..certificates import truststore
 from ..certificates.judge import Judge
 from ..report.records import connection_record, verdict_record
-from .common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, fail, format_option, handle_errors
+from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, fail_input, format_option,
+                     handle_errors, unread_link_types)
 
 
 @click.command("inspect")
@@ -41,12 +42,16 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int, failed_only: bool, t
     analyses: list[Analysis] = []
     for path, res in zip(captures, results):
         if isinstance(res, PcaptlsError):
-            fail(str(res))
+            fail_input(path, res, debug)
             status = EXIT_INPUT
             continue
         analyses.append(res)
         if res.truncated:
-            fail(f"{path}: file ends early ({res.truncated}); reporting what came before the cut")
+            fail_input(path, f"file ends early ({res.truncated}); reporting what came before the cut", debug, res.stats.trace)
+            status = EXIT_INPUT
+        unread = unread_link_types(res)
+        if unread:
+            fail_input(path, unread, debug)
             status = EXIT_INPUT
         for c in res.connections:
             rec = connection_record(c, verdict_record(judge.verdict(c)), with_verify=True)
