@@ -18,16 +18,18 @@ OpenSSL reports, which depends on the order of its checks (``crypto/x509/x509_vf
    SAN) or IP address (SAN IP only), at depth 0.
 4. ``internal_verify``, top down: key usage of the issuer, signature, then notBefore/notAfter of
    each certificate (so an expired root is reported before an expired leaf).
+5. ``check_name_constraints``: subject, SAN entries (and a host-like CN when there is no DNS
+   SAN) against the constraints of every CA above, reported at the constrained certificate.
 
 With ``purpose="sslserver"`` the extension checks also apply libssl's TLS-client purpose
 (INVALID_PURPOSE). With ``names="traffic_server"`` step 3 is replaced by Apache Traffic Server's
-own name check after step 4, which is what Expressway's traffic server does (its verify callback
-checks the name at depth 0 once OpenSSL is content; the log then says "SNI (...) not in
-certificate"): CN always consulted, IP addresses compared as text with DNS entries.
+own name check between steps 4 and 5, which is what Expressway's traffic server does (its verify
+callback checks the name at depth 0 once OpenSSL is content there; the log then says "SNI (...)
+not in certificate"): CN always consulted, IP addresses compared as text with DNS entries.
 
-Name constraints, revocation, policy and security-level checks are not modelled: ``openssl
-verify`` does not apply them by default, and Expressway's failures are not about them (it
-accepts SHA-1-signed CUCM certificates, which OpenSSL 3.0 at security level 1 would refuse).
+Revocation, policy and security-level checks are not modelled: ``openssl verify`` does not apply
+them by default, and Expressway's failures are not about them (it accepts SHA-1-signed CUCM
+certificates, which OpenSSL 3.0 at security level 1 would refuse).
 
 The time is always given (the handshake's capture time), never "now".
 """
@@ -65,7 +67,8 @@ ERROR_CODES: dict[int, str] = {
     25: "PATH_LENGTH_EXCEEDED", 26: "INVALID_PURPOSE", 27: "CERT_UNTRUSTED", 28: "CERT_REJECTED",
     32: "KEYUSAGE_NO_CERTSIGN", 34: "UNHANDLED_CRITICAL_EXTENSION", 37: "INVALID_NON_CA",
     40: "PROXY_CERTIFICATES_NOT_ALLOWED", 41: "INVALID_EXTENSION", 47: "PERMITTED_VIOLATION",
-    48: "EXCLUDED_VIOLATION", 55: "PATH_LOOP", 62: "HOSTNAME_MISMATCH", 63: "EMAIL_MISMATCH",
+    48: "EXCLUDED_VIOLATION", 49: "SUBTREE_MINMAX", 51: "UNSUPPORTED_CONSTRAINT_TYPE",
+    52: "UNSUPPORTED_CONSTRAINT_SYNTAX", 53: "UNSUPPORTED_NAME_SYNTAX", 55: "PATH_LOOP", 62: "HOSTNAME_MISMATCH", 63: "EMAIL_MISMATCH",
     64: "IP_ADDRESS_MISMATCH", 66: "EE_KEY_TOO_SMALL", 67: "CA_KEY_TOO_SMALL",
     68: "CA_MD_TOO_WEAK", 76: "UNSUPPORTED_SIGNATURE_ALGORITHM",
     77: "SIGNATURE_ALGORITHM_MISMATCH", 79: "INVALID_CA", 94: "EC_KEY_EXPLICIT_PARAMS",
@@ -101,6 +104,10 @@ MESSAGES: dict[str, str] = {  # X509_verify_cert_error_string() of OpenSSL 3.0
     "INVALID_EXTENSION": "invalid or inconsistent certificate extension",
     "PERMITTED_VIOLATION": "permitted subtree violation",
     "EXCLUDED_VIOLATION": "excluded subtree violation",
+    "SUBTREE_MINMAX": "name constraints minimum and maximum not supported",
+    "UNSUPPORTED_CONSTRAINT_TYPE": "unsupported name constraint type",
+    "UNSUPPORTED_CONSTRAINT_SYNTAX": "unsupported or invalid name constraint syntax",
+    "UNSUPPORTED_NAME_SYNTAX": "unsupported or invalid name syntax",
     "PATH_LOOP": "path loop",
     "HOSTNAME_MISMATCH": "hostname mismatch",
     "EMAIL_MISMATCH": "email address mismatch",
@@ -255,6 +262,7 @@ class _Facts:
     ns_ca: bool  # Netscape cert type with an "any CA" bit
     ns_bits: int | None  # Netscape cert type's first octet, None when absent
     eku: frozenset[str] | None  # extendedKeyUsage OIDs, None when absent
+    nc: x509.NameConstraints | None
     unhandled_critical: bool
     proxy: bool
     self_issued: bool
@@ -303,6 +311,7 @@ def _facts(der: bytes) -> _Facts:
     pathlen = None
     ns_bits: int | None = None
     eku: frozenset[str] | None = None
+    nc = None
     ku = None
     ext_ok = True
     try:
@@ -338,13 +347,15 @@ def _facts(der: bytes) -> _Facts:
             eku = frozenset(o.dotted_string for o in v)
         elif oid == "1.3.6.1.5.5.7.1.14":
             proxy = True
+        elif oid == ExtensionOID.NAME_CONSTRAINTS.dotted_string:
+            nc = v
 
     self_issued = subject is not None and subject == issuer
     f = _Facts(
         der=der, cert=cert, subject=subject, issuer=issuer, not_before=nb, not_after=na,
         version=cert.version.value + 1, key_type=key_type, sig_key=sig_key, ski=ski,
         aki_keyid=aki_keyid, aki_serial=aki_serial, aki_dirname=aki_dirname, ext_ok=ext_ok,
-        bc_present=bc_present, bc_ca=bc_ca, pathlen=pathlen, ku=ku, ns_ca=ns_ca, ns_bits=ns_bits, eku=eku,
+        bc_present=bc_present, bc_ca=bc_ca, pathlen=pathlen, ku=ku, ns_ca=ns_ca, ns_bits=ns_bits, eku=eku, nc=nc,
         unhandled_critical=unhandled, proxy=proxy, self_issued=self_issued, self_signed=False,
     )
     if self_issued and _akid_ok(f, f) and _sig_alg_ok(f, f):
@@ -729,6 +740,161 @@ def is_ip(name: str) -> bool:
 # The chain
 
 
+# Name constraints (crypto/x509/v3_ncons.c: NAME_CONSTRAINTS_check, nc_match, nc_dns ...)
+
+_NC_VIOLATION = "PERMITTED_VIOLATION"  # nc_match_single's "no match"
+
+
+def _nc_dns(dns: bytes, base: bytes) -> str | None:
+    if not base:
+        return None
+    if len(dns) < len(base):
+        return _NC_VIOLATION
+    if len(dns) > len(base):
+        if base[:1] != b"." and dns[len(dns) - len(base) - 1 : len(dns) - len(base)] != b".":
+            return _NC_VIOLATION
+        dns = dns[len(dns) - len(base) :]
+    return None if _lower(dns) == _lower(base) else _NC_VIOLATION
+
+
+def _nc_email(eml: bytes, base: bytes) -> str | None:
+    emlat = eml.rfind(b"@")
+    if emlat < 0:
+        return "UNSUPPORTED_NAME_SYNTAX"
+    baseat = base.rfind(b"@")
+    if baseat < 0 and base[:1] == b".":
+        if len(eml) > len(base) and _lower(eml[len(eml) - len(base) :]) == _lower(base):
+            return None
+        return _NC_VIOLATION
+    host = base
+    if baseat >= 0:
+        if baseat > 0 and base[:baseat] != eml[:emlat]:
+            return _NC_VIOLATION
+        host = base[baseat + 1 :]
+    return None if _lower(host) == _lower(eml[emlat + 1 :]) else _NC_VIOLATION
+
+
+def _nc_uri(uri: bytes, base: bytes) -> str | None:
+    p = uri.find(b":")
+    if p < 0 or len(uri) - p < 3 or uri[p + 1 : p + 3] != b"//":
+        return "UNSUPPORTED_NAME_SYNTAX"
+    rest = uri[p + 3 :]
+    end = rest.find(b":")
+    if end < 0:
+        end = rest.find(b"/")
+    host = rest if end < 0 else rest[:end]
+    if not host:
+        return "UNSUPPORTED_NAME_SYNTAX"
+    if base[:1] == b".":
+        return None if len(host) > len(base) and _lower(host[-len(base) :]) == _lower(base) else _NC_VIOLATION
+    return None if _lower(host) == _lower(base) else _NC_VIOLATION
+
+
+def _nc_single(name: x509.GeneralName, base: x509.GeneralName) -> str | None:
+    if isinstance(name, x509.DirectoryName):
+        nm, bs = _canon_name(name.value), _canon_name(base.value)
+        return None if nm[: len(bs)] == bs else _NC_VIOLATION
+    if isinstance(name, x509.DNSName):
+        return _nc_dns(name.value.encode("utf-8"), base.value.encode("utf-8"))
+    if isinstance(name, x509.RFC822Name):
+        return _nc_email(name.value.encode("utf-8"), base.value.encode("utf-8"))
+    if isinstance(name, x509.UniformResourceIdentifier):
+        return _nc_uri(name.value.encode("utf-8"), base.value.encode("utf-8"))
+    if isinstance(name, x509.IPAddress):
+        net = base.value
+        if not isinstance(net, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+            return "UNSUPPORTED_NAME_SYNTAX"
+        host = name.value.packed if hasattr(name.value, "packed") else b""
+        if len(host) not in (4, 16):
+            return "UNSUPPORTED_NAME_SYNTAX"
+        if len(host) != len(net.network_address.packed):
+            return _NC_VIOLATION
+        mask = net.netmask.packed
+        base_ip = net.network_address.packed
+        return None if all((h & m) == (b & m) for h, b, m in zip(host, base_ip, mask)) else _NC_VIOLATION
+    return "UNSUPPORTED_CONSTRAINT_TYPE"
+
+
+def _nc_match(name: x509.GeneralName, nc: x509.NameConstraints) -> str | None:
+    """nc_match(): a permitted subtree of the name's type must match, no excluded one may."""
+    kind = type(name)
+    match = 0
+    for sub in nc.permitted_subtrees or ():
+        if type(sub) is not kind:
+            continue
+        if match == 2:
+            continue
+        match = 1
+        r = _nc_single(name, sub)
+        if r is None:
+            match = 2
+        elif r != _NC_VIOLATION:
+            return r
+    if match == 1:
+        return "PERMITTED_VIOLATION"
+    for sub in nc.excluded_subtrees or ():
+        if type(sub) is not kind:
+            continue
+        r = _nc_single(name, sub)
+        if r is None:
+            return "EXCLUDED_VIOLATION"
+        if r != _NC_VIOLATION:
+            return r
+    return None
+
+
+def _cn_dnsid(cn: str) -> bytes | None:
+    """cn2dnsid(): the CN as a DNS name if it looks like one (two labels or more), else None."""
+    v = cn.encode("utf-8").rstrip(b"\x00")
+    if b"\x00" in v:
+        return None
+    isdns = False
+    n = len(v)
+    for i, c in enumerate(v):
+        if _alnum(c) or c == 0x5F:
+            continue
+        if 0 < i < n - 1:
+            if c == 0x2D:
+                continue
+            if c == 0x2E and v[i + 1] != 0x2E and v[i - 1] != 0x2D and v[i + 1] != 0x2D:
+                isdns = True
+                continue
+        return None
+    return v if isdns else None
+
+
+def _name_constraints_violation(x: _Facts, nc: x509.NameConstraints, leaf: bool) -> str | None:
+    """NAME_CONSTRAINTS_check() (and, for a leaf without DNS SAN, NAME_CONSTRAINTS_check_CN())."""
+    cert = x.cert
+    try:
+        subject = cert.subject
+        san = list(cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value)
+    except x509.ExtensionNotFound:
+        san = []
+    except Exception:
+        return None
+    if len(subject) > 0:
+        r = _nc_match(x509.DirectoryName(subject), nc)
+        if r:
+            return r
+        for a in subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS):
+            r = _nc_match(x509.RFC822Name(a.value), nc)
+            if r:
+                return r
+    for g in san:
+        r = _nc_match(g, nc)
+        if r:
+            return r
+    if leaf and not any(isinstance(g, x509.DNSName) for g in san):
+        for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+            dnsid = _cn_dnsid(a.value if isinstance(a.value, str) else "")
+            if dnsid:
+                r = _nc_match(x509.DNSName(dnsid.decode("ascii", "replace")), nc)
+                if r:
+                    return r
+    return None
+
+
 _MAX_DEPTH = 100  # X509_VERIFY_PARAM default depth, as in TLS and `openssl verify`
 
 
@@ -909,6 +1075,18 @@ def verify_chain(
             xi, xs = xs, path[n]
     if name is not None and names == "traffic_server" and not traffic_server_name_matches(leaf.der, name):
         return _verdict("IP_ADDRESS_MISMATCH" if is_ip(name) else "HOSTNAME_MISMATCH", 0, name, ders, anchor)
+
+    # ---- check_name_constraints (top down; self-issued intermediates are exempt)
+    for i in range(num - 1, -1, -1):
+        x = path[i]
+        if i != 0 and x.self_issued:
+            continue
+        for j in range(num - 1, i, -1):
+            nc = path[j].nc
+            if nc is not None:
+                err = _name_constraints_violation(x, nc, i == 0)
+                if err:
+                    return _verdict(err, i, name, ders, anchor)
     return _verdict("OK", None, name, ders, anchor)
 
 

@@ -110,6 +110,8 @@ def make(
     aki_from=None,
     critical_extra: bool = False,
     eku: tuple[str, ...] | None = None,
+    nc: x509.NameConstraints | None = None,
+    extra_san: tuple[x509.GeneralName, ...] = (),
 ) -> Issued:
     """One certificate. ``issuer=None`` makes it self-signed; ``ca=None`` omits basicConstraints;
     ``ku`` is "auto" (CA: keyCertSign+cRLSign, else digitalSignature+keyEncipherment), None
@@ -141,14 +143,16 @@ def make(
         b = b.add_extension(_ku(digital_signature=True, crl_sign=True), critical=True)
     elif ku == "certsign":
         b = b.add_extension(_ku(cert_sign=True), critical=True)
-    if dns or ips:
-        gns = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ip_address(i)) for i in ips]
+    if dns or ips or extra_san:
+        gns = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ip_address(i)) for i in ips] + list(extra_san)
         b = b.add_extension(x509.SubjectAlternativeName(gns), critical=False)
     if ski:
         b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
     if aki:
         src = aki_from if aki_from is not None else (issuer.key.public_key() if issuer else pub)
         b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(src), critical=False)
+    if nc is not None:
+        b = b.add_extension(nc, critical=True)
     if eku is not None:
         b = b.add_extension(x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in eku]), critical=False)
     if critical_extra:
@@ -365,6 +369,43 @@ def _cases(T: datetime) -> list[Case]:  # noqa: N803 - shadows the module's pinn
     add(Case("intermediate-eku-client-only", [_leaf(host, eku_int), eku_int], [root], host))
     add(Case("leaf-ku-certsign-only", [_leaf(host, inter, ku="certsign"), inter], [root], host))
     add(Case("eku-wrong-and-name-wrong", [_leaf(host, inter, eku=(client_auth,)), inter], [root], "x.example.com"))
+    # name constraints (checked last, at the constrained certificate)
+    from ipaddress import ip_network
+
+    def ncs(permitted=None, excluded=None) -> x509.NameConstraints:
+        return x509.NameConstraints(permitted_subtrees=permitted, excluded_subtrees=excluded)
+
+    nc_dns = _int("ncdns", root, nc=ncs([x509.DNSName("example.com")]))
+    add(Case("nc-dns-permitted", [_leaf(host, nc_dns), nc_dns], [root], host))
+    add(Case("nc-dns-outside", [_leaf("cucm.other.com", nc_dns), nc_dns], [root], "cucm.other.com"))
+    add(Case("nc-dns-outside-wrong-name", [_leaf("cucm.other.com", nc_dns), nc_dns], [root], host))
+    add(Case("nc-dns-outside-expired", [_leaf("cucm.other.com", nc_dns, not_after=T - DAY), nc_dns], [root], "cucm.other.com"))
+    add(Case("nc-dns-cn-only-outside", [_leaf("cucm.other.com", nc_dns, dns=()), nc_dns], [root], "cucm.other.com"))
+    add(Case("nc-dns-cn-only-inside", [_leaf(host, nc_dns, dns=()), nc_dns], [root], host))
+    add(Case("nc-dns-cn-outside-with-san", [make(name("cucm.other.com"), key("leaf-rsa"), nc_dns, dns=(host,)), nc_dns], [root], host))
+    nc_dot = _int("ncdot", root, nc=ncs([x509.DNSName(".example.com")]))
+    add(Case("nc-dot-subdomain", [_leaf(host, nc_dot), nc_dot], [root], host))
+    add(Case("nc-dot-apex", [_leaf("example.com", nc_dot), nc_dot], [root], "example.com"))
+    nc_ex = _int("ncex", root, nc=ncs(None, [x509.DNSName("bad.example.com")]))
+    add(Case("nc-dns-excluded", [_leaf("x.bad.example.com", nc_ex), nc_ex], [root], "x.bad.example.com"))
+    add(Case("nc-dns-not-excluded", [_leaf("xbad.example.com", nc_ex), nc_ex], [root], "xbad.example.com"))
+    nc_ip = _int("ncip", root, nc=ncs([x509.IPAddress(ip_network("10.0.0.0/8"))]))
+    add(Case("nc-ip-inside", [_leaf(host, nc_ip, ips=("10.48.36.215",)), nc_ip], [root], "10.48.36.215"))
+    add(Case("nc-ip-outside", [_leaf(host, nc_ip, ips=("192.168.1.1",)), nc_ip], [root], "192.168.1.1"))
+    add(Case("nc-ip-v6-vs-v4", [_leaf(host, nc_ip, ips=("2001:db8::1",)), nc_ip], [root], "2001:db8::1"))
+    nc_dn = _root("ncdn", nc=ncs([x509.DirectoryName(name(None, "pcaptls test"))]))
+    nc_dn_int = _int("ncdnint", nc_dn)
+    add(Case("nc-dirname-intermediate-inside", [_leaf(host, nc_dn_int), nc_dn_int], [nc_dn], host))
+    add(Case("nc-dirname-leaf-outside", [make(name(host, "Elsewhere"), key("leaf-rsa"), nc_dn_int, dns=(host,)), nc_dn_int], [nc_dn], host))
+    nc_dn_other = _root("ncdnother", nc=ncs([x509.DirectoryName(name(None, "Other Org"))]))
+    nc_other_int = _int("ncother", nc_dn_other)
+    add(Case("nc-dirname-intermediate-outside", [make(name(host, "Other Org"), key("leaf-rsa"), nc_other_int, dns=(host,)), nc_other_int], [nc_dn_other], host))
+    nc_mail = _int("ncmail", root, nc=ncs([x509.RFC822Name("example.com")]))
+    add(Case("nc-email-outside", [_leaf(host, nc_mail, extra_san=(x509.RFC822Name("a@example.org"),)), nc_mail], [root], host))
+    add(Case("nc-email-inside", [_leaf(host, nc_mail, extra_san=(x509.RFC822Name("a@example.com"),)), nc_mail], [root], host))
+    nc_uri = _int("ncuri", root, nc=ncs([x509.UniformResourceIdentifier(".example.com")]))
+    add(Case("nc-uri-outside", [_leaf(host, nc_uri, extra_san=(x509.UniformResourceIdentifier("https://x.other.com/a"),)), nc_uri], [root], host))
+    add(Case("nc-uri-inside", [_leaf(host, nc_uri, extra_san=(x509.UniformResourceIdentifier("https://x.example.com:8443/"),)), nc_uri], [root], host))
     for c in out:
         if c.at is None:
             c.at = T
