@@ -395,7 +395,7 @@ def _cases(T: datetime) -> list[Case]:  # noqa: N803 - shadows the module's pinn
     add(Case("nc-ip-v6-vs-v4", [_leaf(host, nc_ip, ips=("2001:db8::1",)), nc_ip], [root], "2001:db8::1"))
     nc_dn = _root("ncdn", nc=ncs([x509.DirectoryName(name(None, "pcaptls test"))]))
     nc_dn_int = _int("ncdnint", nc_dn)
-    add(Case("nc-dirname-intermediate-inside", [_leaf(host, nc_dn_int), nc_dn_int], [nc_dn], host))
+    add(Case("nc-dirname-leaf-without-the-org", [_leaf(host, nc_dn_int), nc_dn_int], [nc_dn], host))
     add(Case("nc-dirname-leaf-outside", [make(name(host, "Elsewhere"), key("leaf-rsa"), nc_dn_int, dns=(host,)), nc_dn_int], [nc_dn], host))
     nc_dn_other = _root("ncdnother", nc=ncs([x509.DirectoryName(name(None, "Other Org"))]))
     nc_other_int = _int("ncother", nc_dn_other)
