@@ -207,8 +207,10 @@ def test_name_only_records_link_by_sni_and_unknown_servers_stay_unlinked():
 
 
 def test_port_less_warning_prefers_the_failed_connection():
-    ok = conn(40000, CUCM, 8443, T0, failed=False)
-    bad = conn(40002, CUCM, 6972, T0 + 0.001)
+    # The warning (at .007) is nearer the working connection's last message (.007) than the
+    # failed one's alert (.006): the failure still goes to the connection that failed.
+    ok = conn(40000, CUCM, 8443, T0 + 0.001, failed=False)
+    bad = conn(40002, CUCM, 6972, T0)
     line = (f"2022-07-11T18:55:26.007+02:00 vcsc traffic_server[1]: [ET_NET 0] WARNING: SNI ({CUCM}) not in "
             f"certificate. Action=Terminate server={CUCM}({CUCM})")
     events, _ = parse_lines([line])
