@@ -12,8 +12,10 @@ Three steps, all pure functions of the inputs:
    handshake (a verification WARNING and its "SSL connection failed" ERROR are one attempt). Per
    server, attempts and connections are both in time order, so they are matched by an
    order-preserving alignment that prefers connections that failed: ten failures against the
-   same server:port go to ten connections, not all to the nearest. Other records (requests,
-   responses, the 502) follow their transaction's attempt, or else go to the nearest connection.
+   same server:port go to ten connections, not all to the nearest. Other records follow their
+   transaction: a failed one's request goes with its first attempt and its 502 with the last; a
+   successful one goes with the connection its Sending Request was linked to (the nearest).
+   Records outside any transaction go to the nearest connection within ``tolerance``.
 
 ``clock_offset`` is the log's clock minus the capture's, in seconds (positive: the log is ahead);
 capture time = log time - offset.
@@ -74,6 +76,9 @@ class Link:
 
 @dataclass(frozen=True, slots=True)
 class Correlation:
+    """The clock offset used, and one :class:`Link` per log event; ``by_connection`` maps a
+    connection index to the links that landed on it, in event order."""
+
     offset: ClockOffset
     links: tuple[Link, ...]  # one per event, in the order given
     by_connection: Mapping[int, tuple[Link, ...]] = field(
