@@ -14,6 +14,7 @@ import fnmatch
 import gzip
 import io
 import os
+import stat
 import tarfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -90,6 +91,13 @@ def _sniff(head: bytes) -> str:
     return "utf-8"
 
 
+def _regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 class LogReader:
     """Events of all log sources under ``paths``, one source after another, and a summary.
 
@@ -121,6 +129,8 @@ class LogReader:
                     dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                     for f in sorted(files):
                         full = os.path.join(root, f)
+                        if not _regular(full):
+                            continue  # a FIFO named x.log would block the read for ever
                         if is_bundle_name(f):
                             yield from self._bundle(full)
                         elif is_log_name(f):

@@ -137,3 +137,13 @@ def test_binary_garbage_between_records(tmp_path):
 def test_iter_lines_on_a_stream():
     out = list(iter_lines(io.BytesIO(b"a\nbb\r\n" + b"c" * 10 + b"\nd"), max_line=4))
     assert out == [("a\n", False), ("bb\r\n", False), ("cccc", True), ("d", False)]
+
+
+def test_folder_skips_fifos_and_follows_no_symlink_loops(tmp_path):
+    import os
+
+    (tmp_path / "a.log").write_bytes(FIXTURE)
+    os.mkfifo(tmp_path / "pipe.log")
+    (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)
+    evs, s = read_logs(tmp_path)
+    assert len(evs) == N_EVENTS
