@@ -194,6 +194,10 @@ def traffic_server_message(msg: str) -> TrafficServerLine:
     d = _DEPTH.search(msg)
     depth = int(d.group("d")) if d else None
     code = x509_error_code(error) if error else None
+    if code == "DEPTH_ZERO_SELF_SIGNED_CERT" and depth:
+        # "self signed certificate" about a certificate above the leaf: a self-signed root
+        # that is not trusted, which OpenSSL itself reports as SELF_SIGNED_CERT_IN_CHAIN.
+        code = "SELF_SIGNED_CERT_IN_CHAIN"
     if kind is EventKind.HOSTNAME_VERIFY_FAILED and code is None:
         code = "HOSTNAME_MISMATCH"
     elif kind is EventKind.IP_VERIFY_FAILED and code is None:

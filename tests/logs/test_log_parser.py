@@ -80,6 +80,7 @@ def test_verify_failed_self_signed_depth_zero():
     [
         ("self signed certificate", 0, "DEPTH_ZERO_SELF_SIGNED_CERT"),
         ("self-signed certificate", 0, "DEPTH_ZERO_SELF_SIGNED_CERT"),  # OpenSSL 3 wording
+        ("self signed certificate", 1, "SELF_SIGNED_CERT_IN_CHAIN"),  # depth > 0: an untrusted root
         ("self signed certificate in certificate chain", 2, "SELF_SIGNED_CERT_IN_CHAIN"),
         ("self-signed certificate in certificate chain", 1, "SELF_SIGNED_CERT_IN_CHAIN"),
         ("unable to get local issuer certificate", 1, "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"),
