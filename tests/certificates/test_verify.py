@@ -277,3 +277,50 @@ def test_explain_and_fix() -> None:
     v = _judge("expired-intermediate")
     assert explain(v, "main Issuing CA") == "main Issuing CA had expired at the time of the handshake"
     assert fix(_judge("leaf-int-root-trusted")) is None
+
+
+# --------------------------------------------------------------------------------------------
+# Generated chains: random wire contents (any order, extras, duplicates), random trust stores,
+# names and times over a small PKI with renewed, expired, cross-signed and non-CA look-alikes
+
+
+def _pool() -> dict[str, certgen.Issued]:
+    T, DAY = certgen.T, certgen.DAY
+    k = certgen.key
+    r1 = certgen.make(certgen.name("Pool Root", "pool"), k("pool-r1"), ca=True)
+    r1_old = certgen.make(certgen.name("Pool Root", "pool"), k("pool-r1"), ca=True, not_after=T - DAY)
+    r2 = certgen.make(certgen.name("Other Root", "pool"), k("pool-r2", "p256"), ca=True)
+    i1 = certgen.make(certgen.name("Pool CA", "pool"), k("pool-i1"), r1, ca=True)
+    i1_old = certgen.make(certgen.name("Pool CA", "pool"), k("pool-i1"), r1, ca=True, not_after=T - 10 * DAY)
+    i1_noca = certgen.make(certgen.name("Pool CA", "pool"), k("pool-i1"), r1, ca=False, ku=None)
+    i1_cross = certgen.make(certgen.name("Pool CA", "pool"), k("pool-i1"), r2, ca=True)
+    leaf = certgen.make(certgen.name("cucm.example.com"), k("pool-leaf"), i1, dns=("cucm.example.com",),
+                        ips=("10.0.0.1",), not_after=T + 100 * DAY)
+    selfsigned = certgen.make(certgen.name("cucm.example.com"), k("pool-ss", "p384"), ca=True, dns=("cucm.example.com",))
+    other = certgen.make(certgen.name("Unrelated"), k("pool-x"), ca=True)
+    return {"r1": r1, "r1_old": r1_old, "r2": r2, "i1": i1, "i1_old": i1_old, "i1_noca": i1_noca,
+            "i1_cross": i1_cross, "leaf": leaf, "selfsigned": selfsigned, "other": other}
+
+
+_POOL = _pool()
+_EXTRA = ["r1", "r1_old", "r2", "i1", "i1_old", "i1_noca", "i1_cross", "other", "leaf"]
+_TRUST = ["r1", "r1_old", "r2", "i1", "i1_cross", "selfsigned", "leaf", "other"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    leaf=st.sampled_from(["leaf", "leaf", "leaf", "selfsigned"]),
+    extra=st.lists(st.sampled_from(_EXTRA), max_size=5),
+    trust=st.lists(st.sampled_from(_TRUST), max_size=4).flatmap(
+        lambda t: st.sampled_from([t, t + ["r1"], ["r1"] + t])),
+    name=st.sampled_from([None, "cucm.example.com", "imp.example.com", "10.0.0.1", "10.0.0.2"]),
+    days=st.sampled_from([0, -40, 50, 150, 400]),
+    purpose=st.sampled_from([None, "sslserver"]),
+)
+def test_generated_chains_match_openssl(leaf, extra, trust, name, days, purpose) -> None:
+    wire = [_POOL[leaf].der] + [_POOL[e].der for e in extra]
+    trusted = [_POOL[t].der for t in trust]
+    at = certgen.T + certgen.DAY * days
+    oracle = certgen.openssl_verify(wire[0], wire[1:], trusted, at, name, purpose)
+    ours = verify_chain(wire, TrustStore.from_certs(trusted, "t"), at, name, purpose)
+    assert (ours.error, ours.depth) == (oracle.error, oracle.depth), (leaf, extra, trust, name, days, oracle.raw)
