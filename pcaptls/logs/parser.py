@@ -101,6 +101,8 @@ class LineParser:
         self._problems: list[str] = []
         self._txns: OrderedDict[str, _Txn] = OrderedDict()
         self._tracking: OrderedDict[str, str] = OrderedDict()
+        # (stream, thread) -> (time, name, ip, port) of the last WARNING with no transaction
+        self._warned: OrderedDict[object, tuple[float, str | None, str | None, int | None]] = OrderedDict()
 
     # -- feeding -----------------------------------------------------------------------------
 
@@ -351,7 +353,7 @@ class LineParser:
             terminal = kind in (EventKind.SSL_CONNECTION_FAILED, EventKind.ALERT_RECEIVED)
             txn = self._find_txn(stream, t, ip, name, terminal, thread)
             if txn is None:
-                return None, name, ip, port
+                return (None, *self._same_thread(stream, thread, t, terminal, name, ip, port))
             if txn.pending is None or not terminal:
                 txn.failures += 1
             txn.pending = None if terminal else thread
@@ -372,6 +374,20 @@ class LineParser:
         elif detail.startswith("Sending Response"):
             txn.closed = True
         return txn.key, name or txn.server_name, ip or txn.server_ip, port or txn.port
+
+    def _same_thread(self, stream: tuple[str | None, int | None], thread: str | None, t: float,
+                     terminal: bool, name: str | None, ip: str | None, port: int | None
+                     ) -> tuple[str | None, str | None, int | None]:
+        """Without a transaction (a log without the request lines), an ERROR still belongs to the
+        WARNING its thread wrote just before: it takes the server that one named."""
+        key = (stream, thread)
+        if not terminal:
+            self._remember(self._warned, key, (t, name, ip, port))  # type: ignore[arg-type]
+            return name, ip, port
+        w = self._warned.pop(key, None)  # type: ignore[call-overload]
+        if w is not None and t - w[0] <= 1.0 and ((name and name == w[1]) or (ip and ip == w[2])):
+            return name or w[1], ip or w[2], port or w[3]
+        return name, ip, port
 
     def _find_txn(self, stream: tuple[str | None, int | None], t: float, ip: str | None,
                   name: str | None, terminal: bool, thread: str | None) -> _Txn | None:

@@ -270,3 +270,17 @@ def test_empty_inputs_and_connections_without_handshake():
     corr = correlate([bare], events)
     fails = [k for k in corr.links if k.event.kind.is_failure]
     assert all(k.connection == 0 for k in fails)
+
+
+def test_log_with_only_warning_and_error_lines():
+    # Diagnostic logging at a level without the request lines: no transactions, no ports.
+    ok = conn(40000, CUCM, 8443, T0, failed=False)
+    bad = conn(40002, CUCM, 6972, T0 + 0.2)
+    log = Log(-2.0)
+    log.request(bad, "cucm.steven.lab")
+    log.lines = [x for x in log.lines if "[ET_NET" in x]
+    events = log.events()
+    assert [e.server_port for e in events] == [None, None]
+    assert events[1].server_ip == CUCM  # the ERROR names only the host; its thread's WARNING the address
+    corr = correlate([ok, bad], events, clock_offset=-2.0)
+    assert [(k.connection, k.reason) for k in corr.links] == [(1, "attempt"), (1, "attempt")]

@@ -409,3 +409,18 @@ def test_generic_line_with_key_value_pairs_but_no_expressway_clock():
              log_tz="-05:00")
     assert ev.time == datetime(2024, 3, 1, 15, 0, 0, 250000, tzinfo=UTC)
     assert ev.fields["upstream"] == "10.0.0.5:443"
+
+
+def test_error_takes_the_server_of_its_threads_warning_without_request_lines():
+    lines = [
+        "2024-05-01T10:00:01.010Z e traffic_server[7]: [ET_NET 3] WARNING: Core server certificate verification "
+        "failed for (cucm.lab). Action=Terminate Error=certificate has expired server=cucm.lab(10.0.0.5) depth=0",
+        "2024-05-01T10:00:01.011Z e traffic_server[7]: [ET_NET 1] ERROR: SSL connection failed for 'other.lab': "
+        "error:0A000086:SSL routines::certificate verify failed",
+        "2024-05-01T10:00:01.011Z e traffic_server[7]: [ET_NET 3] ERROR: SSL connection failed for 'cucm.lab': "
+        "error:0A000086:SSL routines::certificate verify failed",
+    ]
+    evs, _ = parse_lines(lines)
+    assert (evs[2].server_name, evs[2].server_ip) == ("cucm.lab", "10.0.0.5")
+    assert (evs[1].server_name, evs[1].server_ip) == ("other.lab", None)
+    assert all(e.transaction is None for e in evs)
