@@ -23,6 +23,7 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 TIMEOUT = 6.0
@@ -32,10 +33,14 @@ _CT_HEADER = 0x100  # OpenSSL's pseudo content type for a record header (tells w
 XMPP_NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
 
 
-def _recorder(events: list[tuple[str, int, int, str, float]]):
+Event = tuple[str, int, int, str, float]
+
+
+def _recorder(events: list[Event]) -> Callable[..., None]:
     """A msg_callback that appends (direction, content_type, msg_type, data hex, time)."""
 
-    def callback(conn, direction, version, content_type, msg_type, data):  # noqa: ARG001
+    def callback(conn: Any, direction: str, version: Any, content_type: int, msg_type: int,
+                 data: bytes) -> None:  # noqa: ARG001
         ct = int(content_type)
         if ct in (_CT_CCS, _CT_ALERT, _CT_HANDSHAKE, _CT_HEADER):
             events.append((str(direction), ct, int(msg_type), bytes(data).hex(), time.time()))
@@ -97,7 +102,7 @@ class _Server:
             threading.Thread(target=self.handle, args=(spec, raw, addr), daemon=True).start()
 
     def handle(self, spec: dict[str, Any], raw: socket.socket, addr: tuple[str, int]) -> None:
-        events: list[tuple[str, int, int, str, float]] = []
+        events: list[Event] = []
         ctx = self.context(spec)
         ctx._msg_callback = _recorder(events)  # type: ignore[attr-defined]
         record: dict[str, Any] = {
@@ -177,7 +182,7 @@ def _connect_one(plan: dict[str, Any], item: dict[str, Any], t0: float) -> dict[
     delay = t0 + item["start_at"] - time.time()
     if delay > 0:
         time.sleep(delay)
-    events: list[tuple[str, int, int, str, float]] = []
+    events: list[Event] = []
     # Expressway-C's traffic server: verify chain and name whatever "TLS verify mode" says.
     ctx = ssl.create_default_context(cafile=plan["truststore"])
     ctx.check_hostname = True
