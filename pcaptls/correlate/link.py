@@ -209,42 +209,45 @@ def estimate_offset(
     usable = [k for k, e in enumerate(events) if e.kind in _ESTIMATORS and index.key(e) is not None]
     # A few hundred records agree on an offset as well as a million: sample evenly.
     usable = usable[:: max(1, len(usable) // MAX_ESTIMATORS)]
-    pairs: list[tuple[float, int]] = []
+    pairs: list[tuple[float, int, float]] = []  # (proposed offset, event, weight)
     for k in usable:
         e = events[k]
         key = index.key(e)
         assert key is not None
         t = e.timestamp
         lo = t - window - (_MAX_HANDSHAKE if e.kind in _AT_VERDICT else 0.0)
+        failure = e.kind in _FAILURE_KINDS
         for i in index.around(key, lo, t + window):
             d = t - index.anchor(i, e.kind)
             if abs(d) <= window:
-                pairs.append((d, k))
+                # A failure record is about a connection that failed far more often than not.
+                pairs.append((d, k, 0.5 if failure and not index.failed[i] else 1.0))
     if not pairs:
         return ClockOffset(0.0, "none")
     pairs.sort()
-    ds = [d for d, _ in pairs]
-    # Score every proposal as a centre: each event counts once, with its nearest proposal, the
-    # closer the more (1 at 0, 0 at the tolerance). A centre all events hit exactly beats one
-    # they hit roughly, which tells apart retries a few ms apart; equal scores: smaller offset.
+    ds = [d for d, _, _ in pairs]
+    # Score every proposal as a centre: each event counts once, with its best proposal, the
+    # closer the more (1 at 0, 0 at the tolerance; half for a failure record paired with a
+    # connection that worked). A centre all events hit exactly beats one they hit roughly, which
+    # tells apart retries a few ms apart; equal scores: the smaller offset.
     step = max(1, len(pairs) // 5000)  # bounded work on huge logs: a sample of centres
     best_score, centre = -1.0, 0.0
     for c in ds[::step]:
         lo = bisect.bisect_left(ds, c - vote_tolerance)
         hi = bisect.bisect_right(ds, c + vote_tolerance)
         near: dict[int, float] = {}
-        for d, k in pairs[lo:hi]:
-            x = abs(d - c)
-            if x < near.get(k, vote_tolerance + 1):
-                near[k] = x
-        score = sum(1.0 - (x / vote_tolerance) ** 2 for x in near.values())
+        for d, k, w in pairs[lo:hi]:
+            v = w * (1.0 - ((d - c) / vote_tolerance) ** 2)
+            if v > near.get(k, 0.0):
+                near[k] = v
+        score = sum(near.values())
         if score > best_score + 1e-9 or (abs(score - best_score) <= 1e-9 and abs(c) < abs(centre)):
             best_score, centre = score, c
     nearest: dict[int, float] = {}
     for _ in range(2):
         # Each event votes once, with its proposal nearest the centre.
         nearest = {}
-        for d, k in pairs[bisect.bisect_left(ds, centre - vote_tolerance):
+        for d, k, _ in pairs[bisect.bisect_left(ds, centre - vote_tolerance):
                           bisect.bisect_right(ds, centre + vote_tolerance)]:
             if k not in nearest or abs(d - centre) < abs(nearest[k] - centre):
                 nearest[k] = d
