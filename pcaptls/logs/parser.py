@@ -273,7 +273,8 @@ class LineParser:
                 server_name, uip = xw.split_host_ip(u.group("host"))
                 server_ip = server_ip or uip
                 server_port = server_port or xw.parse_port(u.group("port"))
-            target = xw.proxy_target(msg_field or "") or (xw.proxy_target(block) if block else None)
+            if kind is EventKind.REQUEST:  # only requests carry the proxied URL
+                target = xw.proxy_target(msg_field or "") or (xw.proxy_target(block) if block else None)
         elif ts is None and ("fail" in message or "SNI" in message):
             # A generic log may still carry traffic_server's sentences.
             ts = xw.traffic_server_message(message)
