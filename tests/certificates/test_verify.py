@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from cryptography import x509 as cx509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import AuthorityInformationAccessOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import certgen
 from pcaptls.certificates.truststore import TrustStore
-from pcaptls.certificates.verify import verify_chain
+from pcaptls.certificates.verify import (
+    Verdict,
+    openssl1_message,
+    traffic_server_name_matches,
+    verify_chain,
+    verify_connection,
+)
+from pcaptls.errors import MalformedError
+from pcaptls.model import Endpoint, HandshakeEvent, TlsConnection
 
 pytestmark = pytest.mark.skipif(certgen.OPENSSL is None, reason="openssl CLI not installed")
 
@@ -27,8 +42,6 @@ def test_verdict_matches_openssl(case: certgen.Case, purpose: str | None) -> Non
 # --------------------------------------------------------------------------------------------
 # Name matching, generated: SAN/CN combinations against `openssl verify -verify_hostname/-verify_ip`
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 _PATTERN_LABELS = ["a", "b", "foo", "f*", "*", "*o", "f*o", "**", "xn--bcher-kva", "xn--*", "x*",
                    "-a", "a-", "A", "Example", "example", "com", "1", "a_b", "", "ex-ample"]
@@ -80,11 +93,6 @@ def test_ip_rules_match_openssl(ips: list[str], dns: list[str], cn: str | None, 
 # --------------------------------------------------------------------------------------------
 # The Verdict record, the Expressway wording, argument errors, hostile input
 
-from datetime import datetime, timedelta, timezone  # noqa: E402
-
-from pcaptls.certificates.verify import Verdict, openssl1_message, verify_connection  # noqa: E402
-from pcaptls.errors import MalformedError  # noqa: E402
-from pcaptls.model import Endpoint, HandshakeEvent, TlsConnection  # noqa: E402
 
 _BY_ID = {c.id: c for c in CASES}
 
@@ -165,9 +173,6 @@ def test_verify_connection_uses_sni_or_ip_and_certificate_time() -> None:
 # --------------------------------------------------------------------------------------------
 # Critical extensions: the ones OpenSSL 3.0 handles (X509_supported_extension) and some it does not
 
-from cryptography import x509 as cx509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.x509.oid import AuthorityInformationAccessOID  # noqa: E402
 
 _URI = cx509.UniformResourceIdentifier
 _CRITICAL = {
@@ -207,8 +212,6 @@ def test_critical_extensions_match_openssl(ext: str) -> None:
 # --------------------------------------------------------------------------------------------
 # names="traffic_server": OpenSSL's chain verdict without a name, then Apache Traffic Server's
 # own name check (X509HostnameValidator.cc) at depth 0, as Expressway's traffic server does
-
-from pcaptls.certificates.verify import traffic_server_name_matches  # noqa: E402
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
