@@ -15,8 +15,10 @@ SNI, IP check). What its OpenSSL said is the ground truth for the Expressway-for
 
 Written per scenario into ``DIR/<scenario>/`` (default: this folder): ``capture.pcap``,
 ``truststore.pem``, ``expressway.log``, ``manifest.json`` (and ``midstream.pcap`` for the messy
-network). Certificates are made fresh on every run, so fingerprints and times change; the shape
-(connections, verdicts, alerts, log lines) does not.
+network). For the scenarios in ``EXTRAS`` also ``truststore-duplicate-cn.pem`` and
+``diagnostic_bundle.tar.gz`` (see ``_extras.py``; ``--extras-only`` rewrites just those from the
+folders already there, without root). Certificates are made fresh on every run, so fingerprints
+and times change; the shape (connections, verdicts, alerts, log lines) does not.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import _extras
 import _pcapfile
 import _pki
 from _pki import Issued
@@ -54,6 +57,8 @@ EXPC_IP = "10.48.36.10"
 PREFIX = 24
 
 LOG_TZ = dt.timezone(dt.timedelta(hours=2))
+# Scenarios that also get a duplicate-CN trust store and an Expressway diagnostic bundle.
+EXTRAS = ("mra-login",)
 TS_PID, XCP_PID, TVCS_PID = 18242, 3916, 2871
 
 # OpenSSL X509_V_ERR codes (stable across 1.1 and 3.x) for the verdicts the lab produces.
@@ -1041,7 +1046,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=HERE, help="where scenario folders go")
     ap.add_argument("--only", action="append", default=[], metavar="SCENARIO",
                     help="run only this scenario (repeatable)")
+    ap.add_argument("--extras-only", action="store_true",
+                    help=f"only rewrite the derived files of {', '.join(EXTRAS)} (duplicate-CN "
+                         "trust store, diagnostic bundle) from the existing folders; no root needed")
     args = ap.parse_args(argv)
+    if args.extras_only:
+        for name in args.only or EXTRAS:
+            if name not in EXTRAS:
+                print(f"lab.py: {name} has no extras; those with: {list(EXTRAS)}", file=sys.stderr)
+                return 2
+            written = _extras.write_extras(args.out / name)
+            print(f"{name}: " + ", ".join(p.name for p in written))
+        return 0
     if os.geteuid() != 0:
         print("lab.py: needs root (network namespaces, tcpdump)", file=sys.stderr)
         return 2
@@ -1077,6 +1093,8 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                 manifest = finish_scenario(sc, results, records, pcap, work, args.out / name)
             break
+        if name in EXTRAS:
+            _extras.write_extras(args.out / name, pki.now)
         verdicts = ", ".join(f"{c['id']} {c['outcome']}"
                              + ("" if c["outcome"] == "ok" else f" {c['verify']['result']}")
                              for c in manifest["connections"])
