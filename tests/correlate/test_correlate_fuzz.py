@@ -12,7 +12,8 @@ from pcaptls.correlate import build_timeline, correlate
 from pcaptls.logs import EventKind
 from test_correlate_link import CUCM, T0, Log, conn
 
-N = int(os.environ.get("PCAPTLS_FUZZ_EXAMPLES", "150"))
+# A loaded profile (``--hypothesis-profile=long``) that asks for more examples wins.
+N = int(os.environ.get("PCAPTLS_FUZZ_EXAMPLES", max(100, settings.default.max_examples)))
 FUZZ = settings(max_examples=N, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 sessions = st.lists(

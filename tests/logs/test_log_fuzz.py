@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from pcaptls.logs import LineParser, parse_lines
 from pcaptls.logs.reader import iter_lines
 
-N = int(os.environ.get("PCAPTLS_FUZZ_EXAMPLES", "300"))
+# A loaded profile (``--hypothesis-profile=long``) that asks for more examples wins.
+N = int(os.environ.get("PCAPTLS_FUZZ_EXAMPLES", max(300, settings.default.max_examples)))
 FUZZ = settings(max_examples=N, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 REAL = (Path(__file__).parent / "data" / "expressway_x14.log").read_text().splitlines()
 
