@@ -37,7 +37,7 @@ _URL_HOST = re.compile(
     r"^[a-z][a-z0-9+.-]*://(?P<host>\[[^\]]+\]|[^/:?#\s]+)(?::(?P<port>\d{1,5}))?", re.I | re.A
 )
 _ADDRESS = re.compile(r"\[?(?P<ip>[0-9A-Fa-f:.]+?)\]?:(?P<port>\d{1,5})", re.A)
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]", re.A)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # C0 (but tab), DEL, C1 (8-bit CSI)
 _LOOPBACK = ("127.", "::1")
 _DIGITS = frozenset("0123456789")
 
@@ -161,7 +161,7 @@ class LineParser:
         line = line.replace("\x00", "")
         if not line:
             return None
-        bad = sum(1 for c in line if (c < " " and c != "\t") or c == "\x7f" or c == "\ufffd")
+        bad = sum(1 for c in line if (c < " " and c != "\t") or "\x7f" <= c <= "\x9f" or c == "\ufffd")
         if bad * 4 > len(line):
             return None
         # Log text reaches terminals and spreadsheets: no escape sequences survive in it.

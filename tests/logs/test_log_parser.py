@@ -324,8 +324,9 @@ def test_unusable_lines_are_counted_not_fatal(line, reason):
 
 
 def test_nul_bytes_and_escape_sequences_are_removed():
-    ev = one("2024-03-01T10:00:00Z h p[1]: [ET_NET 0] WARNING: SNI (\x00evil\x1b[31m.lab) not in certificate")
+    ev = one("2024-03-01T10:00:00Z h p[1]: [ET_NET 0] WARNING: SNI (\x00evil\x1b[31m\x9b2J.lab) not in certificate")
     assert "\x00" not in ev.text and "\x1b" not in ev.text and "\x1b" not in ev.message
+    assert "\x9b" not in ev.text
     assert ev.kind is EventKind.SNI_NOT_IN_CERT
 
 
