@@ -53,7 +53,7 @@ class TlsSession:
     __slots__ = (
         "readers", "client_side", "tls", "ch", "sh", "certs", "cert_request", "kex_group",
         "alerts", "events", "anomalies", "plain", "hrr", "appdata", "appdata_first", "appdata_last", "ccs", "server_side_hint",
-        "sslv2_version", "version13",
+        "sslv2_version", "version13", "alerts_dropped", "events_dropped", "anomalies_dropped",
     )
 
     def __init__(self, midstream: bool = False) -> None:
@@ -77,6 +77,9 @@ class TlsSession:
         self.ccs = [0, 0]
         self.sslv2_version: int | None = None
         self.version13 = False
+        self.alerts_dropped = 0  # beyond the caps: counted, reported as one anomaly each in build()
+        self.events_dropped = 0
+        self.anomalies_dropped = 0
 
     # -- helpers ---------------------------------------------------------------------------
     def _sender(self, side: int) -> str:
@@ -92,10 +95,14 @@ class TlsSession:
     def _event(self, side: int, htype: int, t: float, frame: int) -> None:
         if len(self.events) < MAX_EVENTS:
             self.events.append(HandshakeEvent(t, frame, str(side), htype))
+        else:
+            self.events_dropped += 1
 
     def _anomaly(self, kind: str, detail: str, t: float | None, side: int | None) -> None:
         if len(self.anomalies) < MAX_ANOMALIES:
             self.anomalies.append(Anomaly(kind, detail, t, None if side is None else str(side)))
+        else:
+            self.anomalies_dropped += 1
 
     # -- Listener --------------------------------------------------------------------------
     def on_tls_start(self, side: int, offset: int, plaintext: bytes, t: float) -> None:
@@ -168,6 +175,8 @@ class TlsSession:
     def on_alert(self, side: int, level: int | None, code: int | None, t: float, frame: int) -> None:
         if len(self.alerts) < MAX_ALERTS:
             self.alerts.append(Alert(t, frame, str(side), level, code, encrypted=code is None))
+        else:
+            self.alerts_dropped += 1
 
     def on_appdata(self, side: int, t: float, frame: int) -> None:
         self.appdata[side] += 1
@@ -224,6 +233,12 @@ class TlsSession:
         anomalies = tuple(
             Anomaly(a.kind, a.detail, a.time, None if a.sender is None or a.sender not in "01" else name[int(a.sender)])
             for a in (*tcp_anomalies, *self.anomalies)
+        ) + tuple(
+            Anomaly("cap", f"{n} more {what} not kept (first {cap} kept)")
+            for n, what, cap in ((self.alerts_dropped, "alerts", MAX_ALERTS),
+                                 (self.events_dropped, "handshake messages", MAX_EVENTS),
+                                 (self.anomalies_dropped, "anomalies", MAX_ANOMALIES))
+            if n
         )
         plain_c, plain_s = self.plain[cs], self.plain[1 - cs]
         starttls = _starttls_name(plain_c, plain_s) if (plain_c or plain_s) else None
