@@ -13,7 +13,7 @@ import ipaddress
 from typing import Callable
 
 from ..model import Anomaly, Endpoint, TlsConnection
-from ..tls.records import IGNORE
+from ..tls.records import IGNORE, RECORDS
 from ..tls.session import TlsSession
 from .reassembly import HalfStream
 
@@ -25,6 +25,7 @@ ACK = 0x10
 IDLE_TIMEOUT = 600.0  # seconds of capture time without packets before a connection is retired
 SWEEP_EVERY = 1 << 16  # packets between idle sweeps
 MAX_CONNECTIONS = 200_000  # live connections kept at once; beyond it the idlest are retired
+_NOT_BULK = SYN | FIN | RST | ACK  # flags that, but for ACK, send a segment down the general path
 
 
 def _addr(raw: bytes) -> str:
@@ -95,6 +96,30 @@ class FlowTable:
         self.now = t
         key = (src, sport, dst, dport)
         entry = self.table.get(key)
+        if entry is not None and flags & _NOT_BULK == ACK and not missing:
+            # Most segments of a capture: a pure ACK, or in-order bytes inside a record body the
+            # reader skips (bulk application data), or data on a connection that is not TLS. Do
+            # here what the general path below would do, without its calls and checks.
+            conn, side = entry
+            other = conn.half[1 - side]
+            if not other.ooo:
+                n = len(payload)
+                if n and not conn.dead:
+                    half = conn.half[side]
+                    reader = conn.session.readers[side]
+                    if half.next != seq or reader.skip < n or reader.state != RECORDS or half.ooo:
+                        n = -1
+                    else:
+                        reader.skip -= n
+                        half.next = (seq + n) & 0xFFFFFFFF
+                        half.delivered += n
+                if n >= 0:
+                    other.acked = ack
+                    conn.last = t
+                    conn.segments += 1
+                    if self.packets & (SWEEP_EVERY - 1) == 0:
+                        self.sweep()
+                    return
         if entry is None:
             if flags & RST and not payload:
                 return  # a reset for a connection we never saw tells nothing

@@ -1,0 +1,280 @@
+"""pcaptls against tshark and ssldump on the same generated captures, in the same run.
+
+Usage: ``python benchmarks/run.py [--sizes 100,300,1000] [--repeat 3] [--bundle 20x20]``
+
+For each size a capture is made once by ``gen_capture.py`` (kept under ``benchmarks/data``).
+On it the tools run alternately, ``--repeat`` rounds:
+
+- ``pcaptls inspect F --format jsonl`` (stdout to /dev/null)
+- ``tshark -r F -Y <ClientHello|ServerHello|Certificate|alert> -T fields -e ...``: the same
+  facts (SNI, version, cipher suite, certificates, alerts), one line per matching frame
+- ``ssldump -n -r F``: C, no X.509 decoding
+- the pure-Python floor: a bare loop over pcaptls' frame reader, nothing else
+
+Each child's wall time is taken around it; CPU time and peak RSS come from ``wait4`` for that
+child alone. Printed: median wall and CPU, packets/s, peak RSS, and the ratios. Then linearity
+over the sizes, ``--jobs`` on a bundle of captures against a serial run (output compared byte
+for byte), and whether the progress bar shows on a terminal and stays off a pipe.
+
+Results are also written as JSON under ``benchmarks/results/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DATA = HERE / "data"
+RESULTS = HERE / "results"
+PY = sys.executable
+PCAPTLS = [PY, "-m", "pcaptls.cli"]
+
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+TSHARK_FILTER = "tls.handshake.type==1 || tls.handshake.type==2 || tls.handshake.type==11 || tls.alert_message"
+TSHARK_FIELDS = (
+    "frame.number", "tcp.stream", "ip.src", "tcp.srcport", "ip.dst", "tcp.dstport", "tls.handshake.type",
+    "tls.handshake.extensions_server_name", "tls.handshake.version", "tls.handshake.extensions.supported_version",
+    "tls.handshake.ciphersuite", "tls.handshake.certificate", "tls.alert_message.level", "tls.alert_message.desc",
+)
+
+# A bare loop over the frame reader: what Python pays just to see every frame.
+FLOOR = (
+    "import sys\n"
+    "from pcaptls.capture.files import iter_frames\n"
+    "n = 0\n"
+    "for _ in iter_frames(sys.argv[1]):\n"
+    "    n += 1\n"
+)
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    rss_kb: int
+    status: int
+
+
+@dataclass
+class Tool:
+    name: str
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(r.wall for r in self.runs)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(r.cpu for r in self.runs)
+
+    @property
+    def rss_mb(self) -> float:
+        return max(r.rss_kb for r in self.runs) / 1024
+
+
+def measure(argv: list[str], stdout: int | None = subprocess.DEVNULL, ok: tuple[int, ...] = (0, 1)) -> Run:
+    """Run one child; its wall time, CPU time (user+sys) and peak RSS from ``wait4``."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.DEVNULL, cwd=ROOT)
+    _pid, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode not in ok:
+        raise SystemExit(f"{argv[0]} exited {p.returncode}: {' '.join(argv)}")
+    return Run(wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, p.returncode)
+
+
+def commands(path: Path) -> dict[str, list[str]]:
+    tshark = ["tshark", "-n", "-r", str(path), "-Y", TSHARK_FILTER, "-T", "fields"]
+    for f in TSHARK_FIELDS:
+        tshark += ["-e", f]
+    return {
+        "pcaptls": [*PCAPTLS, "inspect", str(path), "--format", "jsonl"],
+        "tshark": tshark,
+        "ssldump": ["ssldump", "-n", "-r", str(path)],
+        "floor": [PY, "-c", FLOOR, str(path)],
+    }
+
+
+def ensure_capture(size: int, seed: int = 1) -> Path:
+    path = DATA / f"bench-{size}MB-seed{seed}.pcap"
+    if not path.exists():
+        import gen_capture
+
+        print(f"generating {path} ...", file=sys.stderr)
+        tmp = path.with_suffix(".tmp")
+        gen_capture.generate(size, tmp, seed, _pool())
+        tmp.rename(path)
+    return path
+
+
+_POOL = None
+
+
+def _pool():  # type: ignore[no-untyped-def]
+    global _POOL
+    if _POOL is None:
+        import gen_capture
+
+        _POOL = gen_capture.session_pool()
+    return _POOL
+
+
+def count_frames(path: Path) -> int:
+    from pcaptls.capture.files import ReadStats, iter_frames
+
+    st = ReadStats(path=str(path))
+    for _ in iter_frames(path, st):
+        pass
+    return st.frames
+
+
+def bench_file(path: Path, repeat: int) -> dict[str, Tool]:
+    cmds = commands(path)
+    tools = {name: Tool(name) for name in cmds}
+    for r in range(repeat):
+        for name, argv in cmds.items():
+            if name != "pcaptls" and shutil.which(argv[0]) is None and argv[0] != PY:
+                continue
+            tools[name].runs.append(measure(argv))
+            print(f"  round {r + 1}: {name:8} {tools[name].runs[-1].wall:7.2f} s", file=sys.stderr)
+    return {k: v for k, v in tools.items() if v.runs}
+
+
+def report_file(path: Path, frames: int, tools: dict[str, Tool]) -> dict[str, object]:
+    size_mb = path.stat().st_size / 1e6
+    print(f"\n{path.name}: {size_mb:.0f} MB, {frames} frames")
+    print(f"  {'tool':8} {'wall s':>8} {'cpu s':>8} {'kpkt/s':>8} {'MB/s':>7} {'peak RSS MB':>12}")
+    for t in tools.values():
+        print(f"  {t.name:8} {t.wall:8.2f} {t.cpu:8.2f} {frames / t.wall / 1e3:8.0f} {size_mb / t.wall:7.0f} {t.rss_mb:12.0f}")
+    p = tools["pcaptls"]
+    ratios = {}
+    for other, goal in (("tshark", "<= 0.167"), ("ssldump", "<= 2.0"), ("floor", "")):
+        if other in tools:
+            o = tools[other]
+            ratios[other] = (p.wall / o.wall, p.cpu / o.cpu)
+            print(f"  pcaptls/{other:8} wall {p.wall / o.wall:6.2f}  cpu {p.cpu / o.cpu:6.2f}  {('target ' + goal) if goal else ''}")
+    return {
+        "file": path.name, "mb": size_mb, "frames": frames,
+        "tools": {k: {"wall": v.wall, "cpu": v.cpu, "rss_mb": v.rss_mb, "runs": [asdict(r) for r in v.runs]} for k, v in tools.items()},
+        "ratios": ratios,
+    }
+
+
+def linearity(rows: list[dict[str, object]]) -> None:
+    if len(rows) < 2:
+        return
+    print("\nlinearity (pcaptls, median wall):")
+    base = rows[0]
+    b = base["tools"]["pcaptls"]["wall"] / base["mb"]  # type: ignore[index]
+    for row in rows:
+        w = row["tools"]["pcaptls"]  # type: ignore[index]
+        per = w["wall"] / row["mb"]  # type: ignore[operator]
+        print(f"  {row['mb']:6.0f} MB  {w['wall']:7.2f} s  {per * 100:6.3f} s/100MB  x{per / b:5.2f} of the smallest"
+              f"  {w['wall'] / row['frames'] * 1e6:5.2f} us/frame  RSS {w['rss_mb']:.0f} MB")
+
+
+def bench_jobs(n: int, size: int, jobs: int, repeat: int) -> dict[str, object]:
+    paths = [ensure_capture(size, seed=100 + i) for i in range(n)]
+    argv = [*PCAPTLS, "inspect", *map(str, paths), "--format", "jsonl"]
+    serial, parallel = Tool("serial"), Tool(f"jobs={jobs}")
+    outs: dict[str, bytes] = {}
+    for _ in range(repeat):
+        for tool, extra in ((serial, ["--jobs", "1"]), (parallel, ["--jobs", str(jobs)])):
+            out = DATA / f"jobs-{tool.name}.jsonl"
+            with open(out, "wb") as f:
+                tool.runs.append(measure(argv + extra, stdout=f.fileno()))
+            outs[tool.name] = out.read_bytes()
+    same = outs[serial.name] == outs[parallel.name]
+    lines = outs[serial.name].count(b"\n")
+    print(f"\nbundle of {n} captures x {size} MB: serial {serial.wall:.2f} s, --jobs {jobs} {parallel.wall:.2f} s, "
+          f"speed-up x{serial.wall / parallel.wall:.2f}; {lines} JSON lines, identical: {same}")
+    return {"files": n, "mb_each": size, "jobs": jobs, "serial": serial.wall, "parallel": parallel.wall, "identical": same}
+
+
+def check_progress(path: Path) -> dict[str, bool]:
+    """The progress bar: on a terminal (``script`` gives the child a pty) and not on a pipe."""
+    cmd = " ".join([*PCAPTLS, "inspect", str(path), "--format", "jsonl", ">/dev/null"])
+    tty = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, cwd=ROOT)
+    shown = b"MB/s" in tty.stdout
+    piped = subprocess.run([*PCAPTLS, "inspect", str(path), "--format", "jsonl"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, cwd=ROOT)
+    quiet = piped.stderr == b""
+    print(f"\nprogress bar: shown on a terminal: {shown}; stderr empty when it is a pipe: {quiet}")
+    return {"tty": shown, "pipe_quiet": quiet}
+
+
+def machine() -> str:
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    except OSError:
+        mem = 0
+    tools = []
+    for argv in (["tshark", "--version"], ["ssldump", "-v"]):
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True).stdout.splitlines()
+            tools.append(out[0].strip() if out else argv[0])
+        except OSError:
+            pass
+    return (f"{os.cpu_count()} cores ({cpu}), {mem / 1024 / 1024:.0f} GiB RAM, Python {platform.python_version()}, "
+            + ", ".join(tools))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="100,300,1000", help="capture sizes in MB, comma-separated")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--bundle", default="20x20", help="COUNTxMB captures for the --jobs comparison; 0 to skip")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--no-tools", action="store_true", help="pcaptls and the floor only (no tshark/ssldump)")
+    a = ap.parse_args(argv)
+    DATA.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {machine()}")
+    rows = []
+    for size in (int(s) for s in a.sizes.split(",") if s):
+        path = ensure_capture(size)
+        frames = count_frames(path)
+        tools = bench_file(path, a.repeat) if not a.no_tools else None
+        if tools is None:
+            cmds = commands(path)
+            tools = {k: Tool(k) for k in ("pcaptls", "floor")}
+            for _ in range(a.repeat):
+                for k in tools:
+                    tools[k].runs.append(measure(cmds[k]))
+        rows.append(report_file(path, frames, tools))
+    linearity(rows)
+    result: dict[str, object] = {"machine": machine(), "files": rows}
+    if a.bundle and a.bundle != "0":
+        n, mb = (int(x) for x in a.bundle.lower().split("x"))
+        result["jobs"] = bench_jobs(n, mb, a.jobs, a.repeat)
+    if rows:
+        biggest = max((r for r in rows), key=lambda r: r["mb"])  # type: ignore[arg-type,return-value]
+        result["progress"] = check_progress(DATA / str(biggest["file"]))
+    out = RESULTS / time.strftime("run-%Y%m%dT%H%M%SZ.json", time.gmtime())
+    out.write_text(json.dumps(result, indent=1))
+    print(f"\nresults written to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""benchmarks/gen_capture.py makes captures pcaptls reads exactly as written (and tshark agrees).
+
+A few megabytes only: timings belong to ``benchmarks/run.py``, not to the test suite.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from crosscheck import compare_file
+from pcaptls.analysis import analyse
+from pcaptls.report.records import connection_record
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import gen_capture  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, gen_capture.Summary]:
+    pool = gen_capture.session_pool(("rsa2048", "ecdsa"))
+    path = tmp_path_factory.mktemp("bench") / "bench.pcap"
+    return path, gen_capture.generate(4, path, seed=3, pool=pool)
+
+
+def test_generated_capture_is_read_back(capture: tuple[Path, gen_capture.Summary]) -> None:
+    path, made = capture
+    assert path.stat().st_size == made.bytes
+    a = analyse(path)
+    assert a.truncated is None
+    assert a.stats.frames == made.frames
+    assert len(a.connections) == made.tls
+    statuses = [connection_record(c)["status"] for c in a.connections]
+    assert statuses.count("failed") == made.tls_failed
+    assert statuses.count("ok") == made.tls - made.tls_failed
+    # Bulk data is skipped, not lost: every connection ends cleanly, with no gaps or resyncs.
+    kinds = {x.kind for c in a.connections for x in c.anomalies}
+    assert not kinds & {"gap", "resync", "desync", "lost_handshake"}
+
+
+def test_generated_capture_agrees_with_tshark(capture: tuple[Path, gen_capture.Summary], tshark: str) -> None:
+    path, made = capture
+    outcomes = compare_file(str(path))
+    assert len(outcomes) == made.tls
+    assert [o for o in outcomes if o.diffs] == []
