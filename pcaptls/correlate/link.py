@@ -35,6 +35,7 @@ from ..model import TlsConnection
 
 WINDOW = 900.0  # seconds either side in which a pair may propose an offset
 MAX_ESTIMATORS = 500  # records used to estimate the offset
+MIN_OWN_PAIRS = 3  # records of one log that must agree for it to get an offset of its own
 VOTE_TOLERANCE = 0.05  # seconds: proposals this close agree (log ms vs capture: a few ms)
 TOLERANCE = 2.0  # seconds: farthest a linked event may be from its connection (after the offset)
 NOT_FAILED_PENALTY = 1.0  # seconds added when a failure record is matched to a connection that worked
@@ -76,18 +77,32 @@ class Link:
 
 @dataclass(frozen=True, slots=True)
 class Correlation:
-    """The clock offset used, and one :class:`Link` per log event; ``by_connection`` maps a
-    connection index to the links that landed on it, in event order."""
+    """The clock offsets used, and one :class:`Link` per log event.
+
+    ``offset`` is the one offset for all logs (estimated over all of them, or forced);
+    ``offsets`` the one applied to each log source (logs from different boxes run on different
+    clocks: each source with enough records of its own gets its own estimate). ``by_connection``
+    maps a connection index to the links that landed on it, in event order.
+    """
 
     offset: ClockOffset
     links: tuple[Link, ...]  # one per event, in the order given
     by_connection: Mapping[int, tuple[Link, ...]] = field(
         hash=False, default_factory=lambda: MappingProxyType({})
     )
+    offsets: Mapping[str, ClockOffset] = field(hash=False, default_factory=lambda: MappingProxyType({}))
 
     @property
     def linked(self) -> int:
         return sum(1 for k in self.links if k.connection is not None)
+
+    @property
+    def reasons(self) -> dict[str, int]:
+        """How many events were linked (or not) for each reason."""
+        out: dict[str, int] = {}
+        for k in self.links:
+            out[k.reason] = out.get(k.reason, 0) + 1
+        return out
 
 
 # --- connection facts ---------------------------------------------------------------------------
@@ -241,7 +256,9 @@ def estimate_offset(
             if v > near.get(k, 0.0):
                 near[k] = v
         score = sum(near.values())
-        if score > best_score + 1e-9 or (abs(score - best_score) <= 1e-9 and abs(c) < abs(centre)):
+        # Log times are rounded to the millisecond: scores this close are a tie.
+        tie = 5e-4 * max(score, best_score)
+        if score > best_score + tie or (abs(score - best_score) <= tie and abs(c) < abs(centre)):
             best_score, centre = score, c
     nearest: dict[int, float] = {}
     for _ in range(2):
@@ -366,22 +383,37 @@ def correlate(
     conns: Sequence[TlsConnection],
     events: Sequence[LogEvent],
     *,
-    clock_offset: float | None = None,
+    clock_offset: float | Mapping[str, float] | None = None,
     tolerance: float = TOLERANCE,
     window: float = WINDOW,
 ) -> Correlation:
     """Link every log event to the connection it describes (see the module docstring).
 
-    ``clock_offset`` forces the log-minus-capture offset in seconds; ``None`` estimates it.
-    Events that name no server, or none in the capture, or none within ``tolerance`` seconds
-    after the offset, stay unlinked with the reason in :attr:`Link.reason`.
+    ``clock_offset`` forces the log-minus-capture offset in seconds, for all sources or (a
+    mapping) per source name; ``None`` estimates it. Events that name no server, or none in the
+    capture, or none within ``tolerance`` seconds after the offset, stay unlinked with the reason
+    in :attr:`Link.reason`.
     """
-    if clock_offset is not None:
+    sources: dict[str, list[int]] = defaultdict(list)
+    for k, e in enumerate(events):
+        sources[e.source].append(k)
+    if isinstance(clock_offset, Mapping):
+        forced = {src: ClockOffset(float(v), "forced") for src, v in clock_offset.items()}
+        offset = next(iter(forced.values()), ClockOffset(0.0, "none"))
+        offsets = {src: forced.get(src, ClockOffset(0.0, "none")) for src in sources}
+    elif clock_offset is not None:
         offset = ClockOffset(float(clock_offset), "forced")
+        offsets = {src: offset for src in sources}
     else:
         offset = estimate_offset(conns, events, window=window)
+        offsets = {src: offset for src in sources}
+        if len(sources) > 1:
+            for src, ks in sources.items():
+                own = estimate_offset(conns, [events[k] for k in ks], window=window)
+                if own.pairs >= MIN_OWN_PAIRS:
+                    offsets[src] = own
     index = _Index(conns)
-    times = [e.timestamp - offset.seconds for e in events]
+    times = [e.timestamp - offsets[e.source].seconds for e in events]
     result: dict[int, tuple[int | None, str]] = {}
 
     attempts, unlinked = _attempts(events, times, index)
@@ -462,4 +494,5 @@ def correlate(
         links.append(link)
         if ci is not None:
             by_conn[ci].append(link)
-    return Correlation(offset, tuple(links), MappingProxyType({i: tuple(v) for i, v in by_conn.items()}))
+    return Correlation(offset, tuple(links), MappingProxyType({i: tuple(v) for i, v in by_conn.items()}),
+                       MappingProxyType(offsets))

@@ -285,3 +285,21 @@ def test_log_with_only_warning_and_error_lines():
     corr = correlate([ok, bad], events)
     assert corr.offset.seconds == pytest.approx(-2.0, abs=0.005)
     assert [(k.connection, k.reason) for k in corr.links] == [(1, "attempt"), (1, "attempt")]
+
+
+def test_two_logs_on_two_clocks_get_their_own_offsets():
+    starts = [0.0, 0.61, 1.5, 2.18, 2.95, 3.52]  # irregular: every other one is not a shifted copy
+    conns = [conn(40000 + 2 * i, CUCM, 6972, T0 + x) for i, x in enumerate(starts)]
+    a, b = Log(3.0), Log(-11.5)
+    for i, c in enumerate(conns):
+        (a if i % 2 else b).request(c)
+    ea, _ = parse_lines(a.lines, "expressway-c.log")
+    eb, _ = parse_lines(b.lines, "expressway-c2.log")
+    events = sorted(ea + eb, key=lambda e: e.time)
+    corr = correlate(conns, events)
+    assert corr.offsets["expressway-c.log"].seconds == pytest.approx(3.0, abs=0.005)
+    assert corr.offsets["expressway-c2.log"].seconds == pytest.approx(-11.5, abs=0.005)
+    assert corr.linked == len(events) and set(corr.reasons) <= {"attempt", "transaction"}
+    forced = correlate(conns, events, clock_offset={"expressway-c.log": 3.0, "expressway-c2.log": -11.5})
+    assert [k.connection for k in forced.links] == [k.connection for k in corr.links]
+    assert forced.offsets["expressway-c.log"].method == "forced"
