@@ -16,7 +16,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -99,15 +98,25 @@ def captured(tmp_path_factory: pytest.TempPathFactory):
     ports = [s.getsockname()[1] for _, s, _ in servers]
     pcap = d / "lo.pcap"
     filt = " or ".join(f"tcp port {p}" for p in ports)
-    dump = subprocess.Popen([TCPDUMP, "-i", "lo", "-U", "-n", "-s", "0", "-w", str(pcap), filt],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dump = subprocess.Popen([TCPDUMP, "-i", "lo", "-U", "-n", "-s", "0", "-B", "8192", "-w", str(pcap), filt],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     stop = threading.Event()
     threads = [threading.Thread(target=_serve, args=(s, c, stop), daemon=True) for _, s, c in servers]
+    dump_log: list[str] = []
     try:
-        deadline = time.monotonic() + 10
-        while not pcap.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)  # tcpdump has opened the file; give it time to attach the filter
+        # tcpdump says "listening on lo" once the device is open and the filter attached
+        listening = threading.Event()
+
+        def _read_stderr() -> None:
+            assert dump.stderr is not None
+            for line in dump.stderr:
+                dump_log.append(line)
+                if "listening on" in line:
+                    listening.set()
+
+        threading.Thread(target=_read_stderr, daemon=True).start()
+        assert listening.wait(15), f"tcpdump did not start: {dump_log}"
+        time.sleep(0.2)
         for t in threads:
             t.start()
         client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -123,7 +132,7 @@ def captured(tmp_path_factory: pytest.TempPathFactory):
                         s.sendall(b"x")
                 except (OSError, ssl.SSLError) as e:
                     failures.append(f"{case.id}: {e}")
-        time.sleep(0.5)
+        time.sleep(1.0)  # let the last packets reach the file (-U writes each packet)
     finally:
         stop.set()
         for t in threads:
@@ -134,8 +143,19 @@ def captured(tmp_path_factory: pytest.TempPathFactory):
         for _, s, _ in servers:
             s.close()
     assert not failures, failures
+    time.sleep(0.2)
     result = analyse(pcap)
-    return [(case, port) for (case, _, _), port in zip(servers, ports)], result.connections
+    return [(case, port) for (case, _, _), port in zip(servers, ports)], result.connections, pcap, dump_log
+
+
+def _tshark_certificates(pcap: Path, port: int) -> str:
+    """What Wireshark sees on ``port`` (for the failure message only)."""
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        return "(tshark not installed)"
+    r = subprocess.run([tshark, "-r", str(pcap), "-n", "-Y", f"tcp.port == {port}"],
+                       capture_output=True, text=True, timeout=60)
+    return r.stdout[-2000:] or "(no packets on that port)"
 
 
 def certgen_is_ip(name: str | None) -> bool:
@@ -147,12 +167,14 @@ def certgen_is_ip(name: str | None) -> bool:
 
 
 def test_captured_chains_are_judged_like_openssl(captured) -> None:
-    cases, connections = captured
+    cases, connections, pcap, dump_log = captured
     assert len(cases) == len(WANTED) + 2
     by_port = {c.server.port: c for c in connections if c.server_certs}
     for case, port in cases:
         conn = by_port.get(port)
-        assert conn is not None, f"{case.id}: no server chain captured on port {port}"
+        assert conn is not None, (
+            f"{case.id}: pcaptls found no server chain on port {port}; tshark sees: "
+            f"{_tshark_certificates(pcap, port)}; tcpdump said: {''.join(dump_log)}")
         assert list(conn.server_certs) == case.wire, case.id
         store = TrustStore.from_certs(case.trust_der, "test")
         ours = verify_connection(conn, store)
