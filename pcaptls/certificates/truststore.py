@@ -311,20 +311,7 @@ def lint(store: TrustStore, at: datetime) -> list[Finding]:
                 (info.sha256,),
             ))
     infos = [x509mod.decode(d) for d in store.certs]
-    # same CN, different certificates (CSCwa12905: Expressway keeps only one of them)
-    by_cn: dict[str, list[CertInfo]] = defaultdict(list)
-    for info in infos:
-        if info.common_name:
-            by_cn[info.common_name.casefold()].append(info)
-    for group in by_cn.values():
-        if len(group) > 1:
-            detail = "; ".join(f"{i.sha256[:16]} issued by {i.issuer}, expires {_ts(i.not_after)}" for i in group)
-            findings.append(Finding(
-                "same_cn", "warning",
-                f"{len(group)} different certificates share CN={group[0].common_name!r}: Expressway "
-                f"keeps only one certificate per CN (CSCwa12905), the others will be missing: {detail}",
-                tuple(i.sha256 for i in group),
-            ))
+    findings += _same_cn(infos)
     for info in infos:
         if info.not_before > at:
             findings.append(Finding(
@@ -354,6 +341,36 @@ def lint(store: TrustStore, at: datetime) -> list[Finding]:
                 "store: chains through it fail with 'unable to get issuer certificate'",
                 (info.sha256,)))
     return findings
+
+
+def _same_cn(infos: list[CertInfo]) -> list[Finding]:
+    """Different certificates sharing a CN (CSCwa12905: Expressway keeps only one of them)."""
+    by_cn: dict[str, list[CertInfo]] = defaultdict(list)
+    for info in infos:
+        if info.common_name and info not in by_cn[info.common_name.casefold()]:
+            by_cn[info.common_name.casefold()].append(info)
+    out = []
+    for group in by_cn.values():
+        if len(group) > 1:
+            detail = "; ".join(f"{i.sha256[:16]} issued by {i.issuer}, expires {_ts(i.not_after)}" for i in group)
+            out.append(Finding(
+                "same_cn", "warning",
+                f"{len(group)} different certificates share CN={group[0].common_name!r}: Expressway "
+                f"keeps only one certificate per CN (CSCwa12905), the others will be missing: {detail}",
+                tuple(i.sha256 for i in group),
+            ))
+    return out
+
+
+def upload_conflicts(to_upload: list[bytes] | tuple[bytes, ...], store: TrustStore | None = None) -> list[Finding]:
+    """CSCwa12905 before it bites: certificates a user is told to upload (say the self-signed
+    RSA and ECDSA tomcat certificates of one CUCM, which often share a CN) that share a CN with
+    each other or with a different certificate already in ``store``."""
+    infos = [x509mod.decode(d) for d in dict.fromkeys(to_upload)]
+    present = [x509mod.decode(d) for d in store.certs] if store is not None else []
+    wanted = {i.sha256 for i in infos}
+    return [f for f in _same_cn(infos + [p for p in present if p.sha256 not in wanted])
+            if wanted.intersection(f.certs)]
 
 
 def _reaches_root(der: bytes, store: TrustStore, issued_by, self_signed) -> bool:

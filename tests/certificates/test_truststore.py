@@ -219,3 +219,19 @@ def test_many_unterminated_blocks_are_fast() -> None:
     t = time.perf_counter()
     assert parse_certificates(data, "big") == []
     assert time.perf_counter() - t < 2
+
+
+def test_upload_conflicts_same_cn_rsa_and_ecdsa() -> None:
+    from pcaptls.certificates.truststore import upload_conflicts
+
+    rsa_ss = certgen.make(certgen.name("cucm.steven.lab", "tomcat"), certgen.key("up-rsa"), ca=True)
+    ec_ss = certgen.make(certgen.name("cucm.steven.lab", "tomcat-ECDSA"), certgen.key("up-ec", "p384"), ca=True)
+    other = certgen.make(certgen.name("imp.steven.lab"), certgen.key("up-imp"), ca=True)
+    found = upload_conflicts([rsa_ss.der, ec_ss.der, other.der])
+    assert [f.kind for f in found] == ["same_cn"]
+    assert set(found[0].certs) == {certgen.sha256(rsa_ss.der), certgen.sha256(ec_ss.der)}
+    store = TrustStore.from_certs([rsa_ss.der, other.der], "expressway")
+    assert [set(f.certs) for f in upload_conflicts([ec_ss.der], store)] == [
+        {certgen.sha256(ec_ss.der), certgen.sha256(rsa_ss.der)}]
+    assert upload_conflicts([other.der], store) == []  # already there: no conflict with itself
+    assert upload_conflicts([rsa_ss.der, rsa_ss.der]) == []
