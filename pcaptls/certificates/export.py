@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ..model import Endpoint
+from ..model import Endpoint, TlsConnection
 from . import x509 as x509mod
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -161,6 +161,6 @@ def export(chains: Iterable[tuple[Endpoint, Sequence[bytes]]], directory: str | 
     return write(plan(chains, der), directory)
 
 
-def connection_chains(connections: Iterable) -> list[tuple[Endpoint, tuple[bytes, ...]]]:
+def connection_chains(connections: Iterable[TlsConnection]) -> list[tuple[Endpoint, tuple[bytes, ...]]]:
     """(server, chain) of each :class:`~pcaptls.model.TlsConnection` that carried one."""
     return [(c.server, tuple(c.server_certs)) for c in connections if c.server_certs]

@@ -19,6 +19,7 @@ import os
 import re
 import tarfile
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +35,7 @@ _PEM_BEGIN = re.compile(rb"-----BEGIN (TRUSTED |X509 )?CERTIFICATE-----")
 _PEM_END = re.compile(rb"-----END (?:TRUSTED |X509 )?CERTIFICATE-----")
 
 
-def _pem_blocks(data: bytes):
+def _pem_blocks(data: bytes) -> Iterator[tuple[bytes | None, bytes]]:
     """(kind, base64 body) of each certificate block; linear even in hostile input (a BEGIN
     without an END ends the search instead of rescanning the rest of the file)."""
     pos = 0
@@ -293,7 +294,7 @@ def lint(store: TrustStore, at: datetime) -> list[Finding]:
 
     Validity follows OpenSSL: a certificate is valid when notBefore <= at < notAfter.
     """
-    from .verify import ca_status, issued_by, self_signed
+    from .verify import ca_status, self_signed
 
     if at.tzinfo is None:
         raise ValueError("lint() needs an aware datetime")
@@ -334,7 +335,7 @@ def lint(store: TrustStore, at: datetime) -> list[Finding]:
                     f"{info.short_name} is not a CA certificate and not self-signed: it can neither "
                     "sign a chain nor anchor one",
                     (info.sha256,)))
-        elif not ss and not _reaches_root(info.der, store, issued_by, self_signed):
+        elif not ss and not _reaches_root(info.der, store):
             findings.append(Finding(
                 "no_root", "warning",
                 f"{info.short_name} is an intermediate CA whose root ({info.issuer}) is not in the "
@@ -373,11 +374,12 @@ def upload_conflicts(to_upload: list[bytes] | tuple[bytes, ...], store: TrustSto
             if wanted.intersection(f.certs)]
 
 
-def _reaches_root(der: bytes, store: TrustStore, issued_by, self_signed) -> bool:
+def _reaches_root(der: bytes, store: TrustStore) -> bool:
+    """Whether ``der``'s issuers, followed inside ``store``, end in a self-signed certificate."""
+    from .verify import canonical_issuer, issued_by, self_signed
+
     seen = {der}
     frontier = [der]
-    from .verify import canonical_issuer
-
     while frontier:
         cur = frontier.pop()
         key = canonical_issuer(cur)

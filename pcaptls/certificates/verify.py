@@ -43,6 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -51,6 +52,10 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from ..errors import MalformedError
 from .truststore import TrustStore
+from .x509 import sha256_hex
+
+if TYPE_CHECKING:
+    from ..model import TlsConnection
 
 # --------------------------------------------------------------------------------------------
 # Error vocabulary: X509_V_ERR_* codes of OpenSSL 3.0, their 3.0 wording, and the 1.x wording
@@ -163,7 +168,9 @@ class Verdict:
         return {"error": self.error, "depth": self.depth, "message": self.message, "name": self.name}
 
 
-def _verdict(error: str, depth: int | None, name: str | None, path=(), anchor=None) -> Verdict:
+def _verdict(
+    error: str, depth: int | None, name: str | None, path: Sequence[str] = (), anchor: str | None = None
+) -> Verdict:
     return Verdict(error, depth, MESSAGES.get(error, error), openssl1_message(error), name, tuple(path), anchor)
 
 
@@ -1091,8 +1098,6 @@ def verify_chain(
 
 
 def x509_sha256(der: bytes) -> str:
-    from .x509 import sha256_hex
-
     return sha256_hex(der)
 
 
@@ -1101,7 +1106,7 @@ def name_for(sni: str | None, server_ip: str) -> str:
     return sni if sni else server_ip
 
 
-def verify_connection(conn, trust: TrustStore, names: str = "openssl") -> Verdict | None:
+def verify_connection(conn: TlsConnection, trust: TrustStore, names: str = "openssl") -> Verdict | None:
     """:func:`verify_chain` as a TLS client does it for a :class:`~pcaptls.model.TlsConnection`:
     its server chain, at the time the Certificate message was seen, against the SNI (or the
     server's IP), with purpose "sslserver" (libssl's default for a client). ``None`` when no
