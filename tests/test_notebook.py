@@ -60,6 +60,28 @@ def test_notebook_runs_on_the_shipped_capture() -> None:
     assert took < 100, f"the notebook took {took:.0f}s"
 
 
+@pytest.mark.slow
+def test_notebook_reads_a_diagnostic_bundle(tmp_path: Path) -> None:
+    """As its first cell says: a diagnostic bundle serves as the log and as the trust store."""
+    bundle = ROOT / "captures" / "mra-login" / "diagnostic_bundle.tar.gz"
+    if not bundle.exists():
+        pytest.skip("no diagnostic bundle shipped")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    for line in ("ROOT = repo_root()", '"expressway.log"', '"truststore.pem"'):
+        assert line in params.source, line
+    params.source = (params.source.replace("ROOT = repo_root()", f"ROOT = repo_root(Path({str(ROOT)!r}))")
+                     .replace('"expressway.log"', '"diagnostic_bundle.tar.gz"')
+                     .replace('"truststore.pem"', '"diagnostic_bundle.tar.gz"'))
+    copy = tmp_path / NOTEBOOK.name
+    nbformat.write(nb, copy)
+    ran = _execute_module().execute(copy, timeout=120)
+    text = "".join(o.get("text", "") for o in _outputs(ran) if o.output_type == "stream")
+    assert "trust store: Expressway trust store ca_vcsc_" in text
+    assert "log:         captures/mra-login/diagnostic_bundle.tar.gz: " in text
+    assert "(3 failed)" in text and _pngs(ran)
+
+
 def test_notebook_runs_from_the_root_and_from_notebooks() -> None:
     """The parameters cell finds the checkout from notebooks/ and from the root."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
