@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml setup.cfg
 venv: $(STAMP)
 
 demo: $(STAMP)
-	@$(VENV)/bin/pcaptls inspect captures/mra-login/capture.pcap \
-	    --trust-store captures/mra-login/truststore.pem --failed-only || test $$? -eq 1
+	@$(VENV)/bin/pcaptls diagnose captures/mra-login/capture.pcap \
+	    --log captures/mra-login/expressway.log \
+	    --trust-store captures/mra-login/truststore.pem || test $$? -eq 1
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q

@@ -10,6 +10,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 
 from . import __version__
 from .commands.certs import certs
+from .commands.diagnose import diagnose, timeline
 from .commands.inspect import inspect
 from .commands.truststore import truststore
 
@@ -26,6 +27,8 @@ def main() -> None:
 
 main.add_command(inspect)
 main.add_command(certs)
+main.add_command(diagnose)
+main.add_command(timeline)
 main.add_command(truststore)
 
 

@@ -1,0 +1,92 @@
+"""Inputs given as an Expressway diagnostic bundle (``.tar.gz`` or its unpacked folder).
+
+A bundle holds ``loggingsnapshot_<host>_<ts>.txt`` (the log), up to 20 captures per interface
+``eth<n>_diagnostic_logging_tcpdump<x>_<host>_<ts>.pcap`` and the node's trust store
+``ca_<host>_<ts>.pem``. :func:`open_bundle` finds them; captures inside a tarball are extracted
+to a temporary folder (regular files only, by base name: no path from the archive is trusted).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError
+
+_CAPTURE = re.compile(r"\.(pcap|pcapng|cap)(\.gz)?$", re.I)
+_LOG = re.compile(r"(loggingsnapshot|\.log$|\.txt$)", re.I)
+_TRUST = re.compile(r"(^|/)ca_[^/]*\.pem$", re.I)
+MAX_MEMBER = 4 << 30  # a capture member larger than this is not extracted
+
+
+@dataclass
+class Bundle:
+    """What was found; ``cleanup()`` removes the extracted copies."""
+
+    source: str
+    captures: list[str] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
+    trust_store: str | None = None
+    _tmp: str | None = None
+
+    def cleanup(self) -> None:
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+def is_bundle(path: str) -> bool:
+    p = Path(path)
+    return p.is_dir() or p.name.endswith((".tar.gz", ".tgz", ".tar"))
+
+
+def open_bundle(path: str) -> Bundle:
+    """Find captures, logs and the trust store in a bundle folder or tarball."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{path}: no such file or folder")
+    b = Bundle(source=str(p))
+    if p.is_dir():
+        for f in sorted(p.rglob("*")):
+            if not f.is_file():
+                continue
+            rel = f.relative_to(p).as_posix()
+            if _CAPTURE.search(f.name):
+                b.captures.append(str(f))
+            elif _TRUST.search(rel):
+                b.trust_store = b.trust_store or str(f)
+            elif _LOG.search(f.name):
+                b.logs.append(str(f))
+    else:
+        try:
+            with tarfile.open(p, "r:*") as tar:
+                tmp = tempfile.mkdtemp(prefix="pcaptls-bundle-")
+                b._tmp = tmp
+                for m in tar:
+                    if not m.isfile():
+                        continue
+                    name = os.path.basename(m.name)
+                    if not _CAPTURE.search(name) or m.size > MAX_MEMBER:
+                        continue
+                    src = tar.extractfile(m)
+                    if src is None:
+                        continue
+                    dest = Path(tmp, name)
+                    with open(dest, "wb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
+                    b.captures.append(str(dest))
+        except (tarfile.TarError, OSError, EOFError) as e:
+            b.cleanup()
+            raise InputError(f"{path}: not a readable diagnostic bundle: {e}") from e
+        b.logs.append(str(p))  # the log reader reads log members straight from the tarball
+        b.trust_store = str(p)  # so does the trust store loader (ca_*.pem)
+        b.captures.sort()
+    if not b.captures:
+        b.cleanup()
+        raise InputError(f"{path}: no capture (.pcap/.pcapng) in this bundle")
+    return b
