@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from .capture.decode import decode, new_counts
+from .capture.decode import ETH_IPV4_TCP, decode, new_counts
 from .capture.files import Frame, ReadStats, iter_frames
 from .model import TlsConnection
 from .tcp.flows import FlowTable
@@ -42,14 +42,27 @@ def analyse_frames(frames: Iterable[Frame], stats: ReadStats, progress: Callable
     flows = FlowTable(done.append)
     counts = new_counts()
     seg = flows.segment
+    bulk = flows.bulk
+    headers = ETH_IPV4_TCP.unpack_from
     tick = 0
     for num, ts, linktype, data, _wirelen in frames:
-        s = decode(linktype, data, counts)
-        if s is not None:
-            seg(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], ts, num)
         if progress is not None and num - tick >= 50_000:
             tick = num
             progress(stats.bytes_read)
+        if linktype == 1 and len(data) >= 54:
+            # decode()'s fast path, inlined: most segments (ACKs, bulk application data) are then
+            # accounted for by the flow table without a payload slice or a segment tuple.
+            etype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = headers(data)
+            if etype == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF and doff >= 0x50:
+                stop = 14 + total
+                pstart = 34 + (doff >> 4) * 4
+                if pstart <= stop <= len(data):
+                    if not bulk((src, sport, dst, dport), seq, ack, flags, stop - pstart, ts):
+                        seg(src, dst, sport, dport, seq, ack, flags, data[pstart:stop], 0, ts, num)
+                    continue
+        s = decode(linktype, data, counts)
+        if s is not None:
+            seg(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], ts, num)
     flows.close_all()
     done.sort(key=lambda c: (c.start, c.first_frame))
     anomalies: dict[str, int] = {}

@@ -52,7 +52,8 @@ GENEVE_PORT = 6081
 _TCP = struct.Struct("!HHIIBB")
 # Ethernet II + IPv4 without options + TCP, the shape of nearly every frame: one unpack reads
 # ethertype, version/IHL, total length, fragment field, protocol, addresses and the TCP header.
-_ETH_IP4_TCP = struct.Struct("!12xHBxH2xHxB2x4s4sHHIIBB")
+# analysis.analyse_frames inlines the same fast path; the two must accept the same frames.
+ETH_IPV4_TCP = struct.Struct("!12xHBxH2xHxB2x4s4sHHIIBB")
 _HH = struct.Struct("!HH")
 _MAX_DEPTH = 4  # tunnels inside tunnels beyond this are not worth following
 
@@ -67,7 +68,7 @@ def decode(linktype: int, data: bytes, counts: dict[str, int]) -> Optional[Segme
     """Decode one frame to a TCP segment tuple, or ``None`` (and count why)."""
     if linktype == LINKTYPE_ETHERNET:
         if len(data) >= 54:  # fast path; anything unusual goes the general way below
-            etype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = _ETH_IP4_TCP.unpack_from(data)
+            etype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = ETH_IPV4_TCP.unpack_from(data)
             if etype == ETH_IPV4 and vihl == 0x45 and proto == IPPROTO_TCP and not frag & 0x3FFF:
                 stop = 14 + total
                 pstart = 34 + (doff >> 4) * 4

@@ -25,7 +25,7 @@ ACK = 0x10
 IDLE_TIMEOUT = 600.0  # seconds of capture time without packets before a connection is retired
 SWEEP_EVERY = 1 << 16  # packets between idle sweeps
 MAX_CONNECTIONS = 200_000  # live connections kept at once; beyond it the idlest are retired
-_NOT_BULK = SYN | FIN | RST | ACK  # flags that, but for ACK, send a segment down the general path
+_NOT_BULK = SYN | FIN | RST | ACK  # of these, a segment for FlowTable.bulk carries ACK alone
 
 
 def _addr(raw: bytes) -> str:
@@ -90,36 +90,45 @@ class FlowTable:
         self.evicted = 0
         self.now = 0.0
 
+    def bulk(self, key: tuple[bytes, int, bytes, int], seq: int, ack: int, flags: int, n: int, t: float) -> bool:
+        """Take the common segment cheaply, before its payload is even sliced out of the frame.
+
+        ``key`` is (src, sport, dst, dport) and ``n`` the payload length. Returns ``True`` when
+        the segment was a pure ACK, in-order bytes inside a record body the reader skips (bulk
+        application data), or data on a connection that is not TLS, and has been accounted for
+        exactly as :meth:`segment` would; ``False``, with nothing changed, when it needs
+        :meth:`segment`.
+        """
+        entry = self.table.get(key)
+        if entry is None or flags & _NOT_BULK != ACK:
+            return False
+        conn, side = entry
+        other = conn.half[1 - side]
+        if other.ooo:
+            return False
+        if n and not conn.dead:
+            half = conn.half[side]
+            reader = conn.session.readers[side]
+            if half.next != seq or reader.skip < n or reader.state != RECORDS or half.ooo:
+                return False
+            reader.skip -= n
+            half.next = (seq + n) & 0xFFFFFFFF
+            half.delivered += n
+        other.acked = ack
+        conn.last = t
+        conn.segments += 1
+        self.now = t
+        self.packets += 1
+        if self.packets & (SWEEP_EVERY - 1) == 0:
+            self.sweep()
+        return True
+
     def segment(self, src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int,
                 payload: bytes, missing: int, t: float, frame: int) -> None:
         self.packets += 1
         self.now = t
         key = (src, sport, dst, dport)
         entry = self.table.get(key)
-        if entry is not None and flags & _NOT_BULK == ACK and not missing:
-            # Most segments of a capture: a pure ACK, or in-order bytes inside a record body the
-            # reader skips (bulk application data), or data on a connection that is not TLS. Do
-            # here what the general path below would do, without its calls and checks.
-            conn, side = entry
-            other = conn.half[1 - side]
-            if not other.ooo:
-                n = len(payload)
-                if n and not conn.dead:
-                    half = conn.half[side]
-                    reader = conn.session.readers[side]
-                    if half.next != seq or reader.skip < n or reader.state != RECORDS or half.ooo:
-                        n = -1
-                    else:
-                        reader.skip -= n
-                        half.next = (seq + n) & 0xFFFFFFFF
-                        half.delivered += n
-                if n >= 0:
-                    other.acked = ack
-                    conn.last = t
-                    conn.segments += 1
-                    if self.packets & (SWEEP_EVERY - 1) == 0:
-                        self.sweep()
-                    return
         if entry is None:
             if flags & RST and not payload:
                 return  # a reset for a connection we never saw tells nothing
