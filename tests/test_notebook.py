@@ -57,6 +57,7 @@ def test_notebook_runs_on_the_shipped_capture() -> None:
     assert failed
     for server, n in failed.items():
         assert f"{server}  ({n} failed)" in text
+    assert text.count("  why:   ") == len(failed)  # one finding per failing server here
     assert took < 100, f"the notebook took {took:.0f}s"
 
 
