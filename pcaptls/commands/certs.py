@@ -50,7 +50,7 @@ def certs(capture: str, export_dir: str, der: bool, fmt: str, debug: bool) -> No
             out.write(json.dumps(w.to_dict()) + "\n")
     elif fmt == "csv":
         buf = io.StringIO()
-        cw = csv.writer(buf, lineterminator="\n")
+        cw = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)  # a CR in a subject stays in its cell
         cw.writerow(["path", "kind", "sha256", "subject", "servers", "count"])
         for w in written:
             cw.writerow([csv_cell(v) for v in (w.path, w.kind, w.sha256, w.subject, " ".join(w.servers), w.count)])

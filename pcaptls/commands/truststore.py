@@ -68,7 +68,7 @@ def truststore(path: str, fmt: str, at: str | None, debug: bool) -> None:
             out.write(json.dumps({"record": "finding", **f.to_dict()}) + "\n")
     elif fmt == "csv":
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
+        w = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)  # a CR in a subject stays in its cell
         w.writerow(["record", "subject", "issuer", "not_after", "key", "sha256", "kind", "severity", "message"])
         for i in infos:
             w.writerow([csv_cell(v) for v in ("certificate", i.subject, i.issuer, _iso(i.not_after), i.key, i.sha256, "", "", "")])
