@@ -42,7 +42,10 @@ def execute(path: Path, timeout: int = 300) -> nbformat.NotebookNode:
             "env": {"MPLBACKEND": "module://matplotlib_inline.backend_inline"},
         }))
         ksm = KernelSpecManager(kernel_dirs=[tmp], ensure_native_kernel=False)
-        km = KernelManager(kernel_name=KERNEL, kernel_spec_manager=ksm)
+        # Unix sockets in the temporary folder, not TCP: no port to race for when tests run
+        # notebooks in parallel, and nothing listening on the network.
+        km = KernelManager(kernel_name=KERNEL, kernel_spec_manager=ksm, transport="ipc",
+                           ip=str(Path(tmp) / "kernel"))
         client = NotebookClient(nb, km=km, timeout=timeout, kernel_name=KERNEL,
                                 resources={"metadata": {"path": str(path.resolve().parent)}})
         client.execute()
