@@ -71,7 +71,8 @@ def test_jsonl_schema(failing_capture) -> None:  # type: ignore[no-untyped-def]
     assert bad["alerts"][0] | {"time": 0} == {"time": 0, "frame": bad["alerts"][0]["frame"], "sender": "client", "level": 2,
                                                "code": 48, "description": "unknown_ca", "title": "Unknown CA"}
     assert bad["verify"] == {"error": "DEPTH_ZERO_SELF_SIGNED_CERT", "depth": 0, "message": "self-signed certificate",
-                             "name": "cucm.example.com", "expressway_message": "self signed certificate"}
+                             "name": "cucm.example.com", "expressway_message": "self signed certificate",
+                             "explanation": "the server's own certificate is self-signed and not in the trust store"}
     assert bad["server_certs"][0]["self_signed"] is True and bad["server_certs"][0]["key"] == "EC secp384r1"
 
 

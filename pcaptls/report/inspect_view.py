@@ -9,7 +9,7 @@ from typing import Any, Iterable, Sequence
 
 from ..analysis import Analysis
 from .records import flatten, iso
-from .safe import csv_cell, terminal
+from .safe import csv_cell, json_line, terminal
 from .table import render
 
 
@@ -84,6 +84,8 @@ def failure_details(records: Sequence[dict[str, Any]]) -> str:
         out.append(f"  result: {r['status']}: {r['reason']}")
         if v:
             out.append(f"  verify: {v['error']} at depth {v['depth']}: {v['message']} (name checked: {v['name']})")
+            if v.get("explanation") and v["error"] != "OK":
+                out.append(f"  meaning: {v['explanation']}")
         for i, c in enumerate(r["server_certs"]):
             out.append(f"  server cert {i}: {c.get('subject')}")
             out.append(f"    issuer {c.get('issuer')}; key {c.get('key')}; self-signed {c.get('self_signed')}")
@@ -124,7 +126,7 @@ def summary(a: Analysis, records: Sequence[dict[str, Any]]) -> str:
 
 
 def jsonl(records: Iterable[dict[str, Any]]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
+    return "".join(json_line(json.dumps(r, ensure_ascii=False, separators=(",", ":"))) + "\n" for r in records)
 
 
 def to_csv(rows: Sequence[dict[str, Any]]) -> str:
@@ -136,7 +138,9 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
         for k in r:
             if k not in fields:
                 fields.append(k)
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    # Every text cell quoted: with "\n" line ends the csv module would leave a CR in a cell
+    # unquoted, and a spreadsheet would start a new row there (and evaluate what follows).
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
     w.writeheader()
     for r in rows:
         w.writerow({k: csv_cell(v) for k, v in r.items()})

@@ -31,8 +31,11 @@ def verdict_record(v: Any) -> dict[str, Any] | None:
     """A :class:`~pcaptls.certificates.verify.Verdict` as the ``verify`` object of the JSON."""
     if v is None:
         return None
+    from ..certificates.verify import explain
+
     d = v.to_dict()
     d["expressway_message"] = v.expressway_message
+    d["explanation"] = explain(v)
     if v.detail:
         d["detail"] = v.detail
     return d
