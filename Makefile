@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
 fuzz: $(STAMP)
-	$(PY) -m pytest -q tests/fuzz --hypothesis-profile=long -p no:xdist
+	PCAPTLS_FUZZ_INPUTS=$${PCAPTLS_FUZZ_INPUTS:-1000000} $(PY) -m pytest -q tests/fuzz --hypothesis-profile=long -p no:xdist
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     from .files import Frame, ReadStats
 
 MAX_BLOCK = 16 << 20  # far above any real block; a larger length means corruption
+# Timestamps a datetime can hold (years 1..9999): 64-bit ticks and offsets reach far beyond.
+TS_MIN, TS_MAX = -62135596800.0, 253402300799.0
 
 SHB = 0x0A0D0D0A
 IDB = 0x00000001
@@ -109,11 +111,14 @@ def frames(chunks: Iterator[bytes], st: "ReadStats") -> Iterator["Frame"]:
             if 28 + caplen > blen - 4:
                 raise MalformedError(f"packet data runs past its block after frame {n}")
             linktype, _snap, scale, offset = ifaces[iface]
+            ts = ((hi << 32) | lo) * scale + offset
+            if not TS_MIN <= ts <= TS_MAX:
+                raise MalformedError(f"packet after frame {n} is timestamped {ts:.3g} s from 1970, outside years 1..9999")
             n += 1
             if caplen < origlen:
                 st.snapped += 1
             st.frames = n
-            yield (n, ((hi << 32) | lo) * scale + offset, linktype, buf[pos + 28 : pos + 28 + caplen], origlen)
+            yield (n, ts, linktype, buf[pos + 28 : pos + 28 + caplen], origlen)
         elif btype == IDB:
             iface_info = _interface(buf[pos + 8 : stop - 4], order)
             ifaces.append(iface_info)
@@ -135,7 +140,10 @@ def frames(chunks: Iterator[bytes], st: "ReadStats") -> Iterator["Frame"]:
             if iface >= len(ifaces) or 28 + caplen > blen - 4:
                 raise MalformedError("bad packet block")
             linktype, _snap, scale, offset = ifaces[iface]
+            ts = ((hi << 32) | lo) * scale + offset
+            if not TS_MIN <= ts <= TS_MAX:
+                raise MalformedError(f"packet after frame {n} is timestamped {ts:.3g} s from 1970, outside years 1..9999")
             n += 1
             st.frames = n
-            yield (n, ((hi << 32) | lo) * scale + offset, linktype, buf[pos + 28 : pos + 28 + caplen], origlen)
+            yield (n, ts, linktype, buf[pos + 28 : pos + 28 + caplen], origlen)
         pos = stop

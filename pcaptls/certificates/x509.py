@@ -142,9 +142,13 @@ def decode(der: bytes) -> CertInfo:
         sig = cert.signature_algorithm_oid._name  # e.g. "sha256WithRSAEncryption"
     except Exception:
         sig = "unknown"
-    subject = _name(cert.subject)
-    issuer = _name(cert.issuer)
-    self_issued = cert.subject == cert.issuer
+    try:  # parsed lazily: a mangled name or serial surfaces only here
+        subject_name, issuer_name, serial = cert.subject, cert.issuer, cert.serial_number
+    except Exception as e:
+        raise MalformedError(f"certificate names do not decode: {e}") from e
+    subject = _name(subject_name)
+    issuer = _name(issuer_name)
+    self_issued = subject_name == issuer_name
     try:
         nb, na = cert.not_valid_before_utc, cert.not_valid_after_utc
     except Exception as e:
@@ -154,8 +158,8 @@ def decode(der: bytes) -> CertInfo:
         sha256=hashlib.sha256(der).hexdigest(),
         subject=subject,
         issuer=issuer,
-        common_name=_common_name(cert.subject),
-        serial=format(cert.serial_number, "x"),
+        common_name=_common_name(subject_name),
+        serial=format(serial, "x"),
         not_before=nb,
         not_after=na,
         san_dns=san_dns,

@@ -15,6 +15,7 @@ import click
 from ..analysis import Analysis, analyse
 from ..capture.decode import LINKTYPES
 from ..errors import PcaptlsError
+from ..report.safe import terminal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,7 +30,7 @@ debug_option = click.option("--debug", is_flag=True, help="Show tracebacks for e
 
 def fail(message: str) -> None:
     """One line on stderr; the caller exits 2."""
-    click.echo(f"pcaptls: {message}", err=True)
+    click.echo(f"pcaptls: {terminal(message)}", err=True)
 
 
 def fail_input(path: str, problem: PcaptlsError | str, debug: bool, trace: str | None = None) -> None:

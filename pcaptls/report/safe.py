@@ -3,15 +3,19 @@
 SNI, ALPN, certificate fields and log text come off the wire. In a terminal, control
 characters (ESC sequences, BEL, backspace, bidi overrides) could rewrite what the engineer
 sees; in a spreadsheet, a cell starting with ``=``, ``+``, ``-``, ``@``, tab or CR becomes a
-formula (OWASP "CSV injection"). JSON needs neither: ``json.dumps`` escapes every character.
+formula (OWASP "CSV injection"). JSON keeps every character exactly; :func:`json_line` writes
+the few that ``json.dumps(ensure_ascii=False)`` leaves raw as ``\\u`` escapes.
 """
 
 from __future__ import annotations
 
 import re
 
-# C0, DEL, C1, and the Unicode bidi/line controls that can reorder or hide text.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+# C0, DEL, C1, and the Unicode bidi/line controls that can reorder or hide text (the marks
+# LRM, RLM and ALM, embeddings, overrides and isolates; line and paragraph separators).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+# What json.dumps(ensure_ascii=False) leaves raw: C1 (with NEL), bidi controls, line separators.
+_JSON_RAW = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -25,6 +29,13 @@ def terminal(text: object) -> str:
     """Text safe to print: control characters shown as ``\\xNN`` escapes."""
     s = "" if text is None else str(text)
     return _CONTROL.sub(_escape, s)
+
+
+def json_line(text: str) -> str:
+    """JSON text from ``json.dumps(..., ensure_ascii=False)`` with the characters it leaves raw
+    that split lines (``str.splitlines`` breaks on NEL, U+2028/9) or steer a terminal written as
+    ``\\uXXXX``: the same JSON value, safe to print and to split on lines."""
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def csv_cell(value: object) -> object:
