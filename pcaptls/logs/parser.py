@@ -12,6 +12,7 @@ and the per-transaction state used to tie WARNING/ERROR lines to their request i
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
@@ -40,6 +41,7 @@ _ADDRESS = re.compile(r"\[?(?P<ip>[0-9A-Fa-f:.]+?)\]?:(?P<port>\d{1,5})", re.A)
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # C0 (but tab), DEL, C1 (8-bit CSI)
 _LOOPBACK = ("127.", "::1")
 _DIGITS = frozenset("0123456789")
+_TLS_FAILED = re.compile(r"\bTLS\b.*\b(?:negotiation|handshake)\b.*\b(?:error|fail)|STARTTLS failed", re.I)
 
 
 @dataclass(slots=True)
@@ -258,7 +260,7 @@ class LineParser:
                 kind = EventKind.CONNECT_FAILED_502 if xw.http_status(http) == 502 else EventKind.RESPONSE
             parts = [x for x in (flds.get("Event"), detail, http) if x]
             message = ": ".join(dict.fromkeys(parts)) or message
-            if detail.startswith("Sending Request") or (kind is EventKind.OTHER and "Dst-ip" in flds):
+            if detail.startswith("Sending Request") or (kind is not EventKind.REQUEST and "Dst-ip" in flds):
                 server_ip, server_port = self._addr(flds.get("Dst-ip"), flds.get("Dst-port"))
             elif detail.startswith("Receive Response"):
                 server_ip, server_port = self._addr(flds.get("Src-ip"), flds.get("Src-port"))
@@ -275,12 +277,21 @@ class LineParser:
                 server_port = server_port or xw.parse_port(u.group("port"))
             if kind is EventKind.REQUEST:  # only requests carry the proxied URL
                 target = xw.proxy_target(msg_field or "") or (xw.proxy_target(block) if block else None)
+            if _TLS_FAILED.search(f"{flds.get('Event', '')} {detail}"):
+                # Event-log TLS failures ("Outbound TLS Negotiation Error", "STARTTLS failed"):
+                # the reason is in Detail or Reason, the server in Dst-ip/Address.
+                reason = flds.get("Reason") or detail
+                ts = xw.TrafficServerLine(EventKind.SSL_CONNECTION_FAILED, error=reason or None,
+                                          alert=xw.alert_description(reason))
+                if ts.alert:
+                    ts = dataclasses.replace(ts, kind=EventKind.ALERT_RECEIVED)
         elif ts is None and ("fail" in message or "SNI" in message):
             # A generic log may still carry traffic_server's sentences.
             ts = xw.traffic_server_message(message)
         if ts is not None and ts.kind is not EventKind.OTHER:
             kind = ts.kind
-            server_name, server_ip = ts.server_name, ts.server_ip
+            server_name = ts.server_name or server_name
+            server_ip = ts.server_ip or server_ip
         if target is not None:
             tname, tip = xw.split_host_ip(target.host)
             server_name = server_name or tname

@@ -425,3 +425,23 @@ def test_error_takes_the_server_of_its_threads_warning_without_request_lines():
     assert (evs[2].server_name, evs[2].server_ip) == ("cucm.lab", "10.0.0.5")
     assert (evs[1].server_name, evs[1].server_ip) == ("other.lab", None)
     assert all(e.transaction is None for e in evs)
+
+
+@pytest.mark.parametrize(
+    ("line", "kind", "server", "alert"),
+    [
+        ('2024-05-01T10:00:01.000+02:00 vcsc tvcs: UTCTime="2024-05-01 08:00:01,000" Event="Outbound TLS '
+         'Negotiation Error" Service="SIP" Src-ip="10.0.0.10" Src-port="25001" Dst-ip="10.0.0.5" Dst-port="5061" '
+         'Detail="tlsv1 alert unknown ca" Protocol="TLS" Level="1"',
+         EventKind.ALERT_RECEIVED, ("10.0.0.5", 5061), "unknown_ca"),
+        ('2024-05-01T10:00:01.000+02:00 vcsc XCP_JABBERD[1]: UTCTime="2024-05-01 08:00:01,000" Level="INFO " '
+         'Detail="STARTTLS failed" Server="imp.lab" Address="10.0.0.6:5222" Reason="certificate has expired"',
+         EventKind.SSL_CONNECTION_FAILED, ("10.0.0.6", 5222), None),
+        ('2024-05-01T10:00:01.000+02:00 vcsc tvcs: UTCTime="2024-05-01 08:00:01,000" Event="Call Attempted" '
+         'Dst-ip="10.0.0.7" Dst-port="5061" Level="1"',
+         EventKind.EVENT, ("10.0.0.7", 5061), None),
+    ],
+)
+def test_event_log_tls_failures_and_destinations(line, kind, server, alert):
+    ev = one(line)
+    assert (ev.kind, (ev.server_ip, ev.server_port), ev.alert) == (kind, server, alert)
