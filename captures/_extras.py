@@ -51,7 +51,8 @@ def bundle_members(folder: Path) -> list[tuple[str, Path]]:
 
 
 def write_bundle(folder: Path) -> Path:
-    """Write ``folder/diagnostic_bundle.tar.gz`` from the scenario's log, capture and trust store."""
+    """Write ``folder/diagnostic_bundle.tar.gz`` from the scenario's log, capture and trust
+    store."""
     members = bundle_members(folder)
     mtime = _last_packet(folder)
     raw = io.BytesIO()

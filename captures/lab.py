@@ -1048,7 +1048,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="run only this scenario (repeatable)")
     ap.add_argument("--extras-only", action="store_true",
                     help=f"only rewrite the derived files of {', '.join(EXTRAS)} (duplicate-CN "
-                         "trust store, diagnostic bundle) from the existing folders; no root needed")
+                         "trust store, diagnostic bundle) from the existing folders; no root "
+                         "needed")
     args = ap.parse_args(argv)
     if args.extras_only:
         for name in args.only or EXTRAS:

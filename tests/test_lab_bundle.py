@@ -34,7 +34,7 @@ MEMBERS = {  # member name pattern -> the scenario file it must equal
     rf"ca_vcsc_{TS}\.pem": "truststore.pem",
 }
 
-pytestmark = pytest.mark.skipif(not BUNDLE.exists(), reason="no mra-login diagnostic bundle shipped")
+pytestmark = pytest.mark.skipif(not BUNDLE.exists(), reason="no mra-login diagnostic bundle")
 
 
 def _members() -> dict[str, bytes]:
