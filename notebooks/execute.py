@@ -46,10 +46,12 @@ def execute(path: Path, timeout: int = 300) -> nbformat.NotebookNode:
         # notebooks in parallel, and nothing listening on the network.
         km = KernelManager(kernel_name=KERNEL, kernel_spec_manager=ksm, transport="ipc",
                            ip=str(Path(tmp) / "kernel"))
-        client = NotebookClient(nb, km=km, timeout=timeout, kernel_name=KERNEL,
+        # No per-cell timestamps: re-saving an unchanged notebook changes no byte but the plot's.
+        client = NotebookClient(nb, km=km, timeout=timeout, kernel_name=KERNEL, record_timing=False,
                                 resources={"metadata": {"path": str(path.resolve().parent)}})
         client.execute()
     for cell in nb.cells:  # one output per print run, not one per flush
+        cell.metadata.pop("execution", None)  # timestamps of an earlier run
         merged: list = []
         for out in cell.get("outputs", []):
             if (merged and out.output_type == "stream" and merged[-1].output_type == "stream"
