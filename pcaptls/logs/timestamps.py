@@ -66,7 +66,17 @@ def from_match(m: re.Match[str], default_tz: tzinfo) -> datetime | None:
 
 def parse_utctime(value: str) -> datetime | None:
     """Expressway ``UTCTime="2022-07-11 16:55:26,016"`` (always UTC, whatever it says)."""
+    if len(value) == 23 and value[19] in ",." and value[20:].isdigit() and value[20:].isascii():
+        # The usual shape: the second is shared by many lines, only the milliseconds differ.
+        base = _utc_second(value[:19])
+        return None if base is None else base.replace(microsecond=int(value[20:]) * 1000)
     m = ISO_AT_START.fullmatch(value.strip())
+    return None if m is None else from_match(m, UTC)
+
+
+@lru_cache(maxsize=1024)
+def _utc_second(value: str) -> datetime | None:
+    m = ISO_AT_START.fullmatch(value)
     return None if m is None else from_match(m, UTC)
 
 
