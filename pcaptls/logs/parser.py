@@ -29,6 +29,7 @@ MAX_BLOCK = 64 * 1024  # characters of one HTTPMSG block
 MAX_TXNS = 4096  # open transactions remembered per parser
 TXN_WINDOW = 30.0  # seconds a WARNING/ERROR may come after the request of its transaction
 HANDSHAKE_WINDOW = 5.0  # seconds from Sending Request to a failed handshake, at most
+BURST = 0.5  # seconds: requests sent this close together are in flight together
 
 _LEVEL_WORD = re.compile(
     r"\b(EMERG|ALERT|CRIT(?:ICAL)?|ERR(?:OR)?|WARN(?:ING)?|NOTICE|INFO|DEBUG|TRACE|FATAL|SEVERE)\b", re.A
@@ -405,10 +406,11 @@ class LineParser:
                   name: str | None, terminal: bool, thread: str | None) -> _Txn | None:
         """The transaction a WARNING/ERROR without Txn-id is about.
 
-        An ERROR closes the WARNING its thread left pending. Otherwise, when several requests to
-        the server are in flight, handshakes fail in the order they were started: the oldest
-        request sent within the last few seconds that has not failed yet wins (an older one is
-        more likely on an established keep-alive connection); failing that, the latest.
+        An ERROR closes the WARNING its thread left pending. Otherwise, among the requests to the
+        server that have not failed yet, those of the last burst (sent within ``BURST`` seconds
+        of the newest) are the candidates, and handshakes fail in the order they started: the
+        oldest of the burst wins. Requests sent longer ago are on established connections (or
+        would have failed long before); failing all that, the most recent transaction.
         """
         matches: list[_Txn] = []
         for i, txn in enumerate(reversed(self._txns.values())):
@@ -424,9 +426,15 @@ class LineParser:
             for txn in matches:
                 if txn.pending is not None and txn.pending == thread:
                     return txn
-        fresh = [x for x in matches if x.failures == 0 and x.pending is None
-                 and x.sent is not None and t - x.sent <= HANDSHAKE_WINDOW]
-        return fresh[-1] if fresh else matches[0]
+        fresh = [x for x in matches if x.failures == 0 and x.pending is None and x.sent is not None
+                 and -0.05 <= t - x.sent <= HANDSHAKE_WINDOW]
+        if not fresh:
+            return matches[0]
+        # The burst of requests sent just before: a request sent seconds earlier would have
+        # failed seconds earlier. Within the burst, handshakes fail in the order they started.
+        newest = min(t - x.sent for x in fresh)  # type: ignore[operator]
+        burst = [x for x in fresh if t - x.sent <= newest + BURST]  # type: ignore[operator]
+        return max(burst, key=lambda x: t - x.sent)  # type: ignore[operator]
 
     @staticmethod
     def _remember(d: OrderedDict, key: str, value: object) -> None:  # type: ignore[type-arg]

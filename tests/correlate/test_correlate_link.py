@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import datetime, timedelta, timezone
 
@@ -303,3 +304,18 @@ def test_two_logs_on_two_clocks_get_their_own_offsets():
     forced = correlate(conns, events, clock_offset={"expressway-c.log": 3.0, "expressway-c2.log": -11.5})
     assert [k.connection for k in forced.links] == [k.connection for k in corr.links]
     assert forced.offsets["expressway-c.log"].method == "forced"
+
+
+def test_requests_on_a_keepalive_connection_and_one_failure():
+    keep = dataclasses.replace(conn(40000, CUCM, 8443, T0, failed=False), end=T0 + 30.0)
+    bad = conn(40002, CUCM, 6972, T0 + 12.3)
+    log = Log(6.5)
+    for n, t in enumerate((T0 + 0.0, T0 + 4.1, T0 + 9.7, T0 + 17.2, T0 + 25.0)):
+        log.ts(t, f'Detail="Sending Request" Txn-id="{n}" TrackingID="" Dst-ip="{CUCM}" Dst-port="8443" '
+                  'Msg="GET /cucm-uds/version HTTP/1.1"')
+    log.request(bad)  # written after the later keep-alive requests: file order is not time order
+    events = sorted(log.events(), key=lambda e: e.time)
+    corr = correlate([keep, bad], events)
+    assert corr.offset.seconds == pytest.approx(6.5, abs=0.005)
+    assert [k.connection for k in corr.links if k.event.server_port == 8443] == [0] * 5
+    assert {k.connection for k in corr.links if k.event.server_port == 6972} == {1}

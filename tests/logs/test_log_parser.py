@@ -445,3 +445,16 @@ def test_error_takes_the_server_of_its_threads_warning_without_request_lines():
 def test_event_log_tls_failures_and_destinations(line, kind, server, alert):
     ev = one(line)
     assert (ev.kind, (ev.server_ip, ev.server_port), ev.alert) == (kind, server, alert)
+
+
+def test_a_request_sent_seconds_earlier_does_not_take_the_failure():
+    lines = [
+        _req("01.000", "1", "10.0.0.5", 8443),  # unanswered (slow), 2.6 s before
+        _req("03.600", "2", "10.0.0.5", 6972),
+        _req("03.601", "3", "10.0.0.5", 6972),
+        _et("03.610", 0, "WARNING"), _et("03.611", 0, "ERROR"),
+        _et("03.612", 1, "WARNING"), _et("03.613", 1, "ERROR"),
+    ]
+    evs, _ = parse_lines(lines)
+    assert [e.transaction.rsplit("#", 1)[1] for e in evs[3:]] == ["2", "2", "3", "3"]
+    assert {e.server_port for e in evs[3:]} == {6972}
