@@ -21,6 +21,15 @@ PREFIX = re.compile(
     r"(?P<host>[^\s:\[\]]+)\s+(?P<proc>[^\s\[\]:]+)(?:\[(?P<pid>\d{1,10})\])?:\s?(?P<rest>.*)",
     re.S | re.A
 )
+# The same line as a syslog server stores it: "Jul 11 18:55:26 vcsc traffic_server[18242]: ..."
+# (BSD syslog, RFC 3164: no year, no offset; optional "<PRI>").
+BSD_PREFIX = re.compile(
+    r"(?:<\d{1,3}>)?(?P<ts>(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(?P<day>\d{1,2}) "
+    r"(?P<hms>\d\d:\d\d:\d\d)(?:\.(?P<f>\d{1,6}))?)\s+"
+    r"(?P<host>[^\s:\[\]]+)\s+(?P<proc>[^\s\[\]:]+)(?:\[(?P<pid>\d{1,10})\])?:\s?(?P<rest>.*)",
+    re.S | re.A,
+)
+MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
 FIELD = re.compile(r'(?<![\w.-])(?P<k>[A-Za-z][\w.-]{0,63})="(?P<v>[^"]*)"', re.A)
 # traffic_server free text: "[ET_NET 0] WARNING: ..." (also "[ET_TASK 1]", "[SSL_HANDSHAKE]"...)
 TS_LEVEL = re.compile(r"\[(?P<thread>[A-Za-z_]+(?: \d+)?)\]\s+(?P<level>[A-Z]+):\s?(?P<msg>.*)", re.S | re.A)

@@ -22,7 +22,7 @@ from types import MappingProxyType
 
 from . import expressway as xw
 from .events import EventKind, LogEvent, ParseSummary, ProxyTarget
-from .timestamps import ISO_SEARCH, from_match, parse_eventlog_time, parse_tz, parse_utctime
+from .timestamps import UTC, ISO_SEARCH, from_match, parse_eventlog_time, parse_tz, parse_utctime
 
 MAX_LINE = 64 * 1024  # characters of one line that are kept; the rest is cut and counted
 MAX_BLOCK = 64 * 1024  # characters of one HTTPMSG block
@@ -42,6 +42,7 @@ _ADDRESS = re.compile(r"\[?(?P<ip>[0-9A-Fa-f:.]+?)\]?:(?P<port>\d{1,5})", re.A)
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # C0 (but tab), DEL, C1 (8-bit CSI)
 _LOOPBACK = ("127.", "::1")
 _DIGITS = frozenset("0123456789")
+_BSD_FIRST = frozenset("<ADFJMNOS")
 _TLS_FAILED = re.compile(r"\bTLS\b.*\b(?:negotiation|handshake)\b.*\b(?:error|fail)|STARTTLS failed", re.I)
 
 
@@ -104,6 +105,8 @@ class LineParser:
         self._problems: list[str] = []
         self._txns: OrderedDict[str, _Txn] = OrderedDict()
         self._tracking: OrderedDict[str, str] = OrderedDict()
+        self._year: int | None = None  # of the last dated record, for syslog stamps without one
+        self._month: int | None = None
         # (stream, thread) -> (time, name, ip, port) of the last WARNING with no transaction
         self._warned: OrderedDict[object, tuple[float, str | None, str | None, int | None]] = OrderedDict()
 
@@ -199,10 +202,13 @@ class LineParser:
         local = ""
         rest = head
         m = xw.PREFIX.match(head) if head[0] in _DIGITS else None
-        if m is not None:
-            host, process, rest = m.group("host"), m.group("proc"), m.group("rest")
-            pid = int(m.group("pid")) if m.group("pid") else None
-            local = m.group("ts")
+        bsd = xw.BSD_PREFIX.match(head) if m is None and head[0] in _BSD_FIRST else None
+        if m is not None or bsd is not None:
+            pm = m or bsd
+            assert pm is not None
+            host, process, rest = pm.group("host"), pm.group("proc"), pm.group("rest")
+            pid = int(pm.group("pid")) if pm.group("pid") else None
+            local = pm.group("ts")
         flds = xw.fields(rest) if '="' in rest else {}
         time: datetime | None = None
         if "UTCTime" in flds:
@@ -211,6 +217,11 @@ class LineParser:
         if time is None and m is not None:
             tm = ISO_SEARCH.match(local)
             time = from_match(tm, self.tz) if tm else None
+        if time is None and bsd is not None:
+            time = self._bsd_time(bsd)
+            if time is None and self._year is None:
+                self._skipped["no_year"] += 1 + len(p.block)
+                return None
         if time is None and "Time" in flds:
             time = parse_eventlog_time(flds["Time"], self.tz)
             local = local or flds["Time"]
@@ -225,6 +236,8 @@ class LineParser:
             n = 1 + len(p.block)
             self._skipped["bad_timestamp" if (m is not None or local) else "no_timestamp"] += n
             return None
+        local_now = time.astimezone(self.tz)
+        self._year, self._month = local_now.year, local_now.month
 
         block = "\n".join(b[1:] if b.startswith("|") else b for b in p.block if b.strip() != "HTTPMSG:")
         level: str | None = None
@@ -315,6 +328,22 @@ class LineParser:
             alert=ts.alert if ts else None, depth=ts.depth if ts else None,
             txn_id=txn_id, tracking_id=tracking, transaction=transaction,
         )
+
+    def _bsd_time(self, bsd: re.Match[str]) -> datetime | None:
+        """A syslog stamp has no year: take the year of the record before (a stamp in January
+        after records of December is the next year). ``None`` before any dated record."""
+        if self._year is None:
+            return None
+        month = xw.MONTHS[bsd.group("mon")]
+        year = self._year + 1 if self._month is not None and month < self._month - 6 else self._year
+        h, mi, sec = (int(x) for x in bsd.group("hms").split(":"))
+        f = bsd.group("f")
+        try:
+            local = datetime(year, month, int(bsd.group("day")), h, mi, sec,
+                             int(f.ljust(6, "0")) if f else 0, tzinfo=self.tz)
+            return local.astimezone(UTC)
+        except (ValueError, OverflowError):
+            return None
 
     @staticmethod
     def _addr(ip: str | None, port: str | None) -> tuple[str | None, int | None]:

@@ -458,3 +458,23 @@ def test_a_request_sent_seconds_earlier_does_not_take_the_failure():
     evs, _ = parse_lines(lines)
     assert [e.transaction.rsplit("#", 1)[1] for e in evs[3:]] == ["2", "2", "3", "3"]
     assert {e.server_port for e in evs[3:]} == {6972}
+
+
+def test_syslog_server_copy_without_year_takes_it_from_records_before():
+    lines = [
+        "Jul 11 18:55:26 vcsc traffic_server[18242]: [ET_NET 0] WARNING: SNI (10.0.0.5) not in certificate. "
+        "Action=Terminate server=10.0.0.5(10.0.0.5)",  # nothing dated yet: no year to give it
+        '<134>Jul 11 18:55:26 vcsc traffic_server[18242]: UTCTime="2022-07-11 16:55:26,006" Level="INFO": '
+        'Detail="Sending Request" Txn-id="191" Dst-ip="10.48.36.215" Dst-port="6972" Msg="GET /x HTTP/1.1"',
+        "Jul 11 18:55:26 vcsc traffic_server[18242]: [ET_NET 0] WARNING: Core server certificate verification "
+        "failed for (cucm.steven.lab). Action=Terminate Error=self signed certificate "
+        "server=cucm.steven.lab(10.48.36.215) depth=0",
+        "Dec 31 23:59:59 vcsc tvcs: [ET_NET 0] WARNING: x",
+        "Jan  1 00:00:01 vcsc tvcs: [ET_NET 0] WARNING: y",
+    ]
+    evs, s = parse_lines(lines, log_tz="+02:00")
+    assert dict(s.reasons) == {"no_year": 1}
+    req, warn, dec, jan = evs
+    assert (warn.time, warn.host, warn.pid) == (datetime(2022, 7, 11, 16, 55, 26, tzinfo=UTC), "vcsc", 18242)
+    assert warn.transaction == req.transaction and warn.server_port == 6972
+    assert (dec.time.year, jan.time.year) == (2022, 2022) and jan.time - dec.time == timedelta(seconds=2)
