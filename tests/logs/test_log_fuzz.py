@@ -32,6 +32,8 @@ PIECES = [
     "Error=self-signed certificate ", "server=", "cucm.lab(10.0.0.1) ", "(", ")", "'", '"', "=", "depth=",
     "9" * 30, "HTTPMSG:", "|", "\x00", "\ufffd", "\x1b[2J", "\x9b", "\t", " ", "Time=\"2022/07/11-17:50:13\"",
     'Event="x" ', 'Request="https://[::1:8443/', "Hostname verification failed for (", "+99:99", "Z",
+    "Jul 11 18:55:26 ", "<134>", "Feb 30 25:61:61 ", 'Event="Outbound TLS Negotiation Error" ',
+    'Address="10.0.0.1:5222" ', 'Detail="STARTTLS failed" ', 'Reason="tlsv1 alert unknown ca" ',
 ]
 records = st.lists(st.sampled_from(PIECES), max_size=30).map("".join)
 lines = st.one_of(records, st.text(max_size=300), st.sampled_from(REAL))
