@@ -10,7 +10,8 @@ form the CSV carries.
 Columns: ``time``, ``source`` (``capture`` or the log file's name), ``event`` (``ClientHello``,
 ``alert``, ``RST``... or the log record's kind), ``connection`` (``TlsConnection.id``; for a log
 row the linked connection, empty if none), ``server``, ``sni``, ``detail`` (for a log row the
-text to read), then ``frame``, ``sender``, ``line`` (in the log file), ``level``, ``link`` (how
+text to read), ``error`` (a fatal alert's description; for a log row the X509_V_ERR name, the
+alert or the error text), then ``frame``, ``sender``, ``line`` (in the log file), ``level``, ``link`` (how
 the log row was linked: attempt, transaction, nearest, or why not), ``log_time`` (as the log
 wrote it, its own clock), ``delta`` (seconds from the connection's moment the record belongs
 to), ``time_utc`` and ``epoch``. Text cells are raw: writers neutralise them for their medium.
@@ -29,7 +30,7 @@ from .link import Correlation
 
 COLUMNS = [
     "time", "source", "event", "connection", "server", "sni", "detail",
-    "frame", "sender", "line", "level", "link", "log_time", "delta", "time_utc", "epoch",
+    "error", "frame", "sender", "line", "level", "link", "log_time", "delta", "time_utc", "epoch",
 ]
 
 
@@ -54,7 +55,8 @@ def _capture_rows(i: int, c: TlsConnection) -> list[dict[str, object]]:
             level = {1: "Warning", 2: "Fatal"}.get(a.level or 0, str(a.level))
             desc = f"Alert (Level: {level}, Description: {alert_title(a.code)})"
         rows.append({**base, "epoch": a.time, "event": "alert", "frame": a.frame, "sender": a.sender,
-                     "detail": f"{desc} from {a.sender}"})
+                     "detail": f"{desc} from {a.sender}",
+                     "error": a.description if a.fatal and a.description else ""})
     if c.closed_by is not None:
         kind = c.close_kind or "close"
         rows.append({**base, "epoch": c.end, "event": kind, "sender": c.closed_by,
@@ -90,6 +92,7 @@ def build_timeline(
                 "server": str(c.server) if c is not None else e.server,
                 "sni": (c.sni or "") if c is not None else "",
                 "detail": e.message, "line": e.line_no, "level": e.level or "",
+                "error": e.error_code or e.alert or e.error or "",
                 "link": link.reason, "log_time": e.local_time, "delta": link.delta,
             })
     df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("time", "time_utc")])
@@ -101,6 +104,6 @@ def build_timeline(
     df["time"] = [iso(t) for t in df["epoch"]]
     df["frame"] = df["frame"].astype("Int64")
     df["line"] = df["line"].astype("Int64")
-    for col in ("connection", "server", "sni", "detail", "sender", "level", "link", "log_time"):
+    for col in ("connection", "server", "sni", "detail", "error", "sender", "level", "link", "log_time"):
         df[col] = df[col].fillna("")
     return df[COLUMNS]

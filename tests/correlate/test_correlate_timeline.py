@@ -55,3 +55,12 @@ def test_close_rows_and_unlinked_log_rows():
     empty = build_timeline([], None)
     assert list(empty.columns)[:7] == ["time", "source", "event", "connection", "server", "sni", "detail"]
     assert empty.empty
+
+
+def test_error_column():
+    conns, events, corr = _scenario()
+    df = build_timeline(conns, corr)
+    assert set(df[df.event == "alert"]["error"]) == {"unknown_ca"}
+    assert set(df[df.event == "cert_verify_failed"]["error"]) == {"DEPTH_ZERO_SELF_SIGNED_CERT"}
+    assert set(df[df.event == "ssl_connection_failed"]["error"]) == {"certificate verify failed"}
+    assert set(df[df.event == "ClientHello"]["error"]) == {""}
