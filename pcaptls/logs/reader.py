@@ -115,6 +115,10 @@ class LogReader:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         self.paths = [os.fspath(p) for p in paths]
+        for p in self.paths:
+            # Fail before reading anything rather than after half the logs.
+            if not os.path.exists(p):
+                raise InputError(f"{p}: no such file or directory")
         self.tz = parse_tz(log_tz)
         self.max_line = max_line
         self.summary: ParseSummary = EMPTY_SUMMARY
