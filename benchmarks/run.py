@@ -10,6 +10,7 @@ On it the tools run alternately, ``--repeat`` rounds:
   facts (SNI, version, cipher suite, certificates, alerts), one line per matching frame
 - ``ssldump -n -r F``: C, no X.509 decoding
 - the pure-Python floor: a bare loop over pcaptls' frame reader, nothing else
+- start-up: pcaptls on a capture with no frames (interpreter, imports, an empty report)
 
 Each child's wall time is taken around it; CPU time and peak RSS come from ``wait4`` for that
 child alone. Printed: median wall and CPU, packets/s, peak RSS, and the ratios. Then linearity
@@ -98,6 +99,14 @@ def measure(argv: list[str], stdout: int | None = subprocess.DEVNULL, ok: tuple[
     return Run(wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, p.returncode)
 
 
+def empty_capture() -> Path:
+    """A pcap with a header and no frames: pcaptls on it is interpreter start-up and imports."""
+    path = DATA / "empty.pcap"
+    if not path.exists():
+        path.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    return path
+
+
 def commands(path: Path) -> dict[str, list[str]]:
     tshark = ["tshark", "-n", "-r", str(path), "-Y", TSHARK_FILTER, "-T", "fields"]
     for f in TSHARK_FIELDS:
@@ -107,6 +116,7 @@ def commands(path: Path) -> dict[str, list[str]]:
         "tshark": tshark,
         "ssldump": ["ssldump", "-n", "-r", str(path)],
         "floor": [PY, "-c", FLOOR, str(path)],
+        "startup": [*PCAPTLS, "inspect", str(empty_capture()), "--format", "jsonl"],
     }
 
 
@@ -143,13 +153,12 @@ def count_frames(path: Path) -> int:
     return st.frames
 
 
-def bench_file(path: Path, repeat: int) -> dict[str, Tool]:
-    cmds = commands(path)
+def bench_file(path: Path, repeat: int, names: tuple[str, ...] | None = None) -> dict[str, Tool]:
+    cmds = {k: v for k, v in commands(path).items() if names is None or k in names}
+    cmds = {k: v for k, v in cmds.items() if v[0] == PY or shutil.which(v[0])}  # tshark/ssldump may be missing
     tools = {name: Tool(name) for name in cmds}
     for r in range(repeat):
         for name, argv in cmds.items():
-            if name != "pcaptls" and shutil.which(argv[0]) is None and argv[0] != PY:
-                continue
             tools[name].runs.append(measure(argv))
             print(f"  round {r + 1}: {name:8} {tools[name].runs[-1].wall:7.2f} s", file=sys.stderr)
     return {k: v for k, v in tools.items() if v.runs}
@@ -160,9 +169,15 @@ def report_file(path: Path, frames: int, tools: dict[str, Tool]) -> dict[str, ob
     print(f"\n{path.name}: {size_mb:.0f} MB, {frames} frames")
     print(f"  {'tool':8} {'wall s':>8} {'cpu s':>8} {'kpkt/s':>8} {'MB/s':>7} {'peak RSS MB':>12}")
     for t in tools.values():
+        if t.name == "startup":
+            continue
         print(f"  {t.name:8} {t.wall:8.2f} {t.cpu:8.2f} {frames / t.wall / 1e3:8.0f} {size_mb / t.wall:7.0f} {t.rss_mb:12.0f}")
     p = tools["pcaptls"]
     ratios = {}
+    if "startup" in tools:
+        s = tools["startup"]
+        print(f"  pcaptls without start-up: wall {p.wall - s.wall:.2f} s, cpu {p.cpu - s.cpu:.2f} s "
+              f"({(p.wall - s.wall) / frames * 1e6:.2f} us/frame)")
     for other, goal in (("tshark", "<= 0.167"), ("ssldump", "<= 2.0"), ("floor", "")):
         if other in tools:
             o = tools[other]
@@ -176,16 +191,22 @@ def report_file(path: Path, frames: int, tools: dict[str, Tool]) -> dict[str, ob
 
 
 def linearity(rows: list[dict[str, object]]) -> None:
+    """Time per MB once start-up is taken off, and the slope between sizes, wall and CPU."""
     if len(rows) < 2:
         return
-    print("\nlinearity (pcaptls, median wall):")
-    base = rows[0]
-    b = base["tools"]["pcaptls"]["wall"] / base["mb"]  # type: ignore[index]
+    print("\nlinearity (pcaptls median; start-up, pcaptls on an empty capture, taken off):")
+    prev = None
     for row in rows:
-        w = row["tools"]["pcaptls"]  # type: ignore[index]
-        per = w["wall"] / row["mb"]  # type: ignore[operator]
-        print(f"  {row['mb']:6.0f} MB  {w['wall']:7.2f} s  {per * 100:6.3f} s/100MB  x{per / b:5.2f} of the smallest"
-              f"  {w['wall'] / row['frames'] * 1e6:5.2f} us/frame  RSS {w['rss_mb']:.0f} MB")
+        tools = row["tools"]  # type: ignore[index]
+        p, s = tools["pcaptls"], tools.get("startup", {"wall": 0.0, "cpu": 0.0})
+        wall, cpu = p["wall"] - s["wall"], p["cpu"] - s["cpu"]
+        slope = ""
+        if prev is not None:
+            slope = (f"  slope from {prev[0]:.0f} MB: wall {(wall - prev[1]) / (row['mb'] - prev[0]) * 100:5.2f},"
+                     f" cpu {(cpu - prev[2]) / (row['mb'] - prev[0]) * 100:5.2f} s/100MB")
+        print(f"  {row['mb']:6.0f} MB  wall {wall:6.2f} s ({wall / row['mb'] * 100:5.2f} s/100MB)"
+              f"  cpu {cpu:6.2f} s ({cpu / row['mb'] * 100:5.2f} s/100MB)  RSS {p['rss_mb']:4.0f} MB{slope}")
+        prev = (row["mb"], wall, cpu)
 
 
 def bench_jobs(n: int, size: int, jobs: int, repeat: int) -> dict[str, object]:
@@ -201,9 +222,11 @@ def bench_jobs(n: int, size: int, jobs: int, repeat: int) -> dict[str, object]:
             outs[tool.name] = out.read_bytes()
     same = outs[serial.name] == outs[parallel.name]
     lines = outs[serial.name].count(b"\n")
-    print(f"\nbundle of {n} captures x {size} MB: serial {serial.wall:.2f} s, --jobs {jobs} {parallel.wall:.2f} s, "
+    print(f"\nbundle of {n} captures x {size} MB: serial {serial.wall:.2f} s (cpu {serial.cpu:.2f}), "
+          f"--jobs {jobs} {parallel.wall:.2f} s (cpu {parallel.cpu:.2f} over all processes), "
           f"speed-up x{serial.wall / parallel.wall:.2f}; {lines} JSON lines, identical: {same}")
-    return {"files": n, "mb_each": size, "jobs": jobs, "serial": serial.wall, "parallel": parallel.wall, "identical": same}
+    return {"files": n, "mb_each": size, "jobs": jobs, "serial": serial.wall, "parallel": parallel.wall,
+            "serial_cpu": serial.cpu, "parallel_cpu": parallel.cpu, "identical": same}
 
 
 def check_progress(path: Path) -> dict[str, bool]:
@@ -250,17 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     DATA.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}")
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     rows = []
     for size in (int(s) for s in a.sizes.split(",") if s):
         path = ensure_capture(size)
         frames = count_frames(path)
-        tools = bench_file(path, a.repeat) if not a.no_tools else None
-        if tools is None:
-            cmds = commands(path)
-            tools = {k: Tool(k) for k in ("pcaptls", "floor")}
-            for _ in range(a.repeat):
-                for k in tools:
-                    tools[k].runs.append(measure(cmds[k]))
+        tools = bench_file(path, a.repeat, ("pcaptls", "floor", "startup") if a.no_tools else None)
         rows.append(report_file(path, frames, tools))
     linearity(rows)
     result: dict[str, object] = {"machine": machine(), "files": rows}
@@ -270,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     if rows:
         biggest = max((r for r in rows), key=lambda r: r["mb"])  # type: ignore[arg-type,return-value]
         result["progress"] = check_progress(DATA / str(biggest["file"]))
+    print(f"\nload average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     out = RESULTS / time.strftime("run-%Y%m%dT%H%M%SZ.json", time.gmtime())
     out.write_text(json.dumps(result, indent=1))
     print(f"\nresults written to {out.relative_to(ROOT)}")
