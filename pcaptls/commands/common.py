@@ -7,7 +7,7 @@ import os
 import sys
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Sequence, TypeVar
 
 import click
@@ -82,13 +82,13 @@ def handle_errors(fn: F) -> F:
 
 
 class Progress:
-    """Bytes read of a file, on stderr, only when stderr is a terminal."""
+    """Bytes read of a file (or of a bundle: ``total`` bytes), on stderr, only when stderr is a terminal."""
 
-    def __init__(self, path: str, enabled: bool | None = None) -> None:
+    def __init__(self, path: str, enabled: bool | None = None, total: int | None = None) -> None:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.path = path
         try:
-            self.total = os.path.getsize(path)
+            self.total = os.path.getsize(path) if total is None else total
         except OSError:
             self.total = 0
         self.started = time.monotonic()
@@ -129,8 +129,23 @@ def analyse_many(paths: Sequence[str], jobs: int) -> list[Analysis | PcaptlsErro
             finally:
                 prog.close()
         return out
+    sizes: dict[str, int] = {}
+    for p in paths:
+        try:
+            sizes[p] = os.path.getsize(p)
+        except OSError:
+            sizes[p] = 0
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(_analyse_one, paths))
+        futures = {pool.submit(_analyse_one, p): p for p in paths}
+        prog = Progress(f"{len(paths)} captures", total=sum(sizes.values()))
+        done = 0
+        try:
+            for f in as_completed(futures):  # progress by whole captures as the workers finish them
+                done += sizes[futures[f]]
+                prog(done)
+        finally:
+            prog.close()
+        return [f.result() for f in futures]
 
 
 def default_jobs() -> int:
