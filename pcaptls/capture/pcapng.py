@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from .files import Frame, ReadStats
 
 MAX_BLOCK = 16 << 20  # far above any real block; a larger length means corruption
+MAX_INTERFACES = 1 << 16  # per section; each costs ~130 bytes for a 20-byte block, so more is an attack
 # Timestamps a datetime can hold (years 1..9999): 64-bit ticks and offsets reach far beyond.
 TS_MIN, TS_MAX = -62135596800.0, 253402300799.0
 
@@ -120,6 +121,8 @@ def frames(chunks: Iterator[bytes], st: "ReadStats") -> Iterator["Frame"]:
             st.frames = n
             yield (n, ts, linktype, buf[pos + 28 : pos + 28 + caplen], origlen)
         elif btype == IDB:
+            if len(ifaces) >= MAX_INTERFACES:
+                raise MalformedError(f"more than {MAX_INTERFACES} interfaces in one section after frame {n}")
             iface_info = _interface(buf[pos + 8 : stop - 4], order)
             ifaces.append(iface_info)
             st.linktypes.add(iface_info[0])

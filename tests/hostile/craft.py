@@ -189,6 +189,9 @@ def bad_files(d: Path) -> dict[str, tuple[Path, str]]:
                                     "impossible length"),
         "pcapng_bad_bom": (pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0xDEADBEEF, 1, 0, -1)), "byte-order"),
         "pcapng_undeclared_iface": (pcapng_shb() + pcapng_epb(T0, b"x" * 60, iface=3), "undeclared interface"),
+        # 20 bytes on disk, ~130 in memory each: a file of nothing but interfaces must not balloon.
+        "pcapng_interface_flood": (pcapng_shb() + b"".join(pcapng_block(1, struct.pack("<HHI", 1, 0, i))
+                                                           for i in range(70_000)), "interfaces"),
         "not_gzip": (b"\x1f\x8b" + b"this is not deflate data" * 20, "gzip"),
         "gzip_of_text": (gzip.compress(b"hello, not a capture\n" * 50), "not a pcap"),
         "gzip_cut": (gzip.compress(good)[: len(gzip.compress(good)) // 2], "gzip"),

@@ -54,7 +54,8 @@ def two_flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("name", [
     "empty", "text", "elf", "header_only_cut", "garbage_after_header", "pcapng_absurd_length",
-    "pcapng_unaligned_length", "pcapng_bad_bom", "pcapng_undeclared_iface", "not_gzip", "gzip_of_text", "gzip_cut",
+    "pcapng_unaligned_length", "pcapng_bad_bom", "pcapng_undeclared_iface", "pcapng_interface_flood", "not_gzip",
+    "gzip_of_text", "gzip_cut",
 ])
 @pytest.mark.parametrize("fmt", ["table", "jsonl"])
 def test_bad_file_one_line_exit_2(bad, name: str, fmt: str) -> None:  # type: ignore[no-untyped-def]

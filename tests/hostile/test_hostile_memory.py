@@ -20,7 +20,9 @@ import pytest
 
 from hostile import craft
 from pcaptls.analysis import Analysis, analyse_frames
+from pcaptls.capture.decode import decode, new_counts
 from pcaptls.capture.files import ReadStats
+from pcaptls.model import Endpoint
 from pcaptls.report.inspect_view import summary
 from pcaptls.report.records import connection_record
 from pcaptls.tcp import flows, reassembly
@@ -83,8 +85,6 @@ def test_handshake_buffer_never_exceeds_its_cap(tmp_path: Path, claim: int) -> N
 def test_out_of_order_buffer_is_capped_and_the_hole_reported() -> None:
     """A hole the peer never fills, then megabytes behind it: at most MAX_OOO_BYTES wait, the
     hole becomes a reported gap."""
-    from pcaptls.capture.decode import decode, new_counts
-
     c, s = "10.9.0.1", "10.9.0.2"
     wire = craft.real_handshake()
     hello, flight = wire[0][1], wire[1][1]
@@ -211,18 +211,12 @@ def test_alert_event_and_anomaly_caps_are_reported() -> None:
     for i in range(200):
         s.readers[1].gap(10, None)
         s.readers[1].data(b"\x16\x03\x03\x00\x04\x00\x00\x00\x00", 0.0, 3000 + i)
-    c = s.build(craft_endpoints(), 0.0, 1.0, 1, 0, None, [])
+    c = s.build((Endpoint("10.0.0.1", 50000), Endpoint("10.0.0.2", 443)), 0.0, 1.0, 1, 0, None, [])
     assert len(c.alerts) == session.MAX_ALERTS and len(c.handshake) == session.MAX_EVENTS
     details = " | ".join(a.detail for a in c.anomalies if a.kind == "cap")
     assert "alerts" in details and "handshake messages" in details and "anomalies" in details
     rec = connection_record(c)
     assert any(a["kind"] == "cap" for a in rec["anomalies"])
-
-
-def craft_endpoints():  # type: ignore[no-untyped-def]
-    from pcaptls.model import Endpoint
-
-    return (Endpoint("10.0.0.1", 50000), Endpoint("10.0.0.2", 443))
 
 
 def test_plaintext_before_tls_is_capped() -> None:
