@@ -8,6 +8,7 @@ This is the library entry point (the CLI and the notebook use it)::
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -38,6 +39,19 @@ class Analysis:
 
 def analyse_frames(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int], None] | None = None) -> Analysis:
     """The pipeline over already-read frames (in-memory captures, tests, fuzzing)."""
+    # Live connections and finished results pile up as long-lived objects, free of reference
+    # cycles (a retired connection is freed by reference counting). Full collections over them
+    # find nothing and grow with their number: 10% of the run on a 1 GB capture. They wait
+    # until the end; young generations are collected as usual.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], 1 << 30))
+    try:
+        return _pipeline(frames, stats, progress)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _pipeline(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int], None] | None) -> Analysis:
     done: list[TlsConnection] = []
     flows = FlowTable(done.append)
     counts = new_counts()
