@@ -220,9 +220,11 @@ class FlowTable:
         conns = sorted(self._conns(), key=lambda c: c.last)
         for conn in conns[: max(1, len(conns) // 10)]:
             self.evicted += 1
-            conn.anomalies.append(Anomaly(
-                "cap", f"retired early: connection table full ({MAX_CONNECTIONS} live connections); "
-                "later packets of it start a new record", self.now, None))
+            if not (conn.close is not None and (conn.close[1] == "RST" or (conn.fins[0] and conn.fins[1]))):
+                # Still open: what it sends later is not part of this record. (A closed one loses nothing.)
+                conn.anomalies.append(Anomaly(
+                    "cap", f"retired early: connection table full ({MAX_CONNECTIONS} live connections); "
+                    "later packets of it start a new record", self.now, None))
             self._retire(conn)
 
     def close_all(self) -> None:

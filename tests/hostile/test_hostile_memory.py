@@ -18,6 +18,7 @@ from typing import Iterable
 
 import pytest
 
+import pcapgen
 from hostile import craft
 from pcaptls.analysis import Analysis, analyse_frames
 from pcaptls.capture.decode import decode, new_counts
@@ -227,3 +228,14 @@ def test_plaintext_before_tls_is_capped() -> None:
         r.data(b"A" * 10_000, 0.0, 1)
         assert len(r.buf) <= records.DETECT_LIMIT + 10_000
     assert r.state == records.IGNORE and not r.buf
+
+
+def test_closed_connection_retired_by_the_flood_is_not_flagged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy capture fills the table with finished connections: retiring those loses nothing,
+    so they carry no ``cap`` anomaly."""
+    monkeypatch.setattr(flows, "MAX_CONNECTIONS", 500)
+    frames = pcapgen.tcp_flow(craft.real_handshake(), pcapgen.Endpoints("10.78.0.1", "10.78.0.2", 42000, 443))
+    frames += list(craft.syn_flood(2_000, t0=frames[-1][0] + 1))
+    a = _analyse(frames)
+    (conn,) = a.connections
+    assert conn.status == "ok" and not [x for x in conn.anomalies if x.kind == "cap"] and a.evicted > 0
