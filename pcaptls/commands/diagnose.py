@@ -24,7 +24,7 @@ from ..logs.reader import read_logs
 from ..model import TlsConnection
 from ..report.inspect_view import to_csv
 from ..report.records import iso
-from ..report.safe import terminal
+from ..report.safe import json_line, terminal
 from ..report.table import render
 from .common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, fail, format_option, handle_errors
 
@@ -145,7 +145,7 @@ def diagnose(capture: str, logs: tuple[str, ...], clock_offset: float | None, lo
     out = sys.stdout
     if fmt == "jsonl":
         for f in findings:
-            out.write(json.dumps(f.to_dict(), ensure_ascii=False) + "\n")
+            out.write(json_line(json.dumps(f.to_dict(), ensure_ascii=False)) + "\n")
     else:
         out.write(_findings_text(inp, findings) + "\n")
     status = inp.status if inp.status != EXIT_OK else (EXIT_FINDINGS if findings else EXIT_OK)
@@ -232,7 +232,7 @@ def timeline(capture: str, logs: tuple[str, ...], clock_offset: float | None, lo
         sys.stdout.write(to_csv(records))
     elif fmt == "jsonl":
         for r in records:
-            sys.stdout.write(json.dumps(r, ensure_ascii=False) + "\n")
+            sys.stdout.write(json_line(json.dumps(r, ensure_ascii=False)) + "\n")
     else:
         for line in _log_header(inp):
             sys.stdout.write(terminal(line) + "\n")

@@ -194,3 +194,35 @@ def test_formula_cells_through_flatten(value: str) -> None:
     header, row = rows
     assert row[header.index("sni")] == "'" + value and row[header.index("alpn_offered")] == "'" + value
     assert row[header.index("server_port")] == "443"
+
+
+HOSTILE_LOG = (
+    "{t} vcsc traffic_server[18242]: [ET_NET 0] WARNING: Core server certificate verification failed for "
+    "(=cmd\x1b[2J\u202eevil\x9b). Action=Terminate Error=self signed certificate\x07 server=@evil\x1b(10.0.0.2) depth=0\n"
+    "{t} vcsc traffic_server[18242]: [ET_NET 0] ERROR: SSL connection failed for '+evil\u2066\u2028x': "
+    "error:1416F086:SSL routines:tls_process_server_certificate:certificate verify failed\n"
+)
+
+
+@pytest.mark.parametrize("command,fmt", [("timeline", "table"), ("timeline", "jsonl"), ("timeline", "csv"),
+                                         ("diagnose", "table"), ("diagnose", "jsonl")])
+def test_log_and_capture_strings_through_diagnose_and_timeline(tmp_path: Path, command: str, fmt: str) -> None:
+    """Log text is attacker-controlled too: the commands that print it follow the same rules."""
+    frames = capture_frames(b"=cmd|evil\x1b[2J\x07\xe2\x80\xae.\xc2\x9bx", [b"=h2\x1b]0;x\x07"], "\x1b[31m\u202e=1+1\u2028x")
+    p = tmp_path / "c.pcap"
+    pcapgen.write_pcap(p, frames)
+    log = tmp_path / "expressway.log"
+    log.write_text(HOSTILE_LOG.format(t="2026-05-28T20:26:40.002+00:00"))
+    r = subprocess.run([sys.executable, "-m", "pcaptls.cli", command, str(p), "--log", str(log), "--format", fmt],
+                       capture_output=True, timeout=300)
+    out = r.stdout.decode("utf-8")
+    assert r.returncode in (0, 1) and out, r.stderr
+    if fmt == "table":
+        check_table(out)
+    elif fmt == "jsonl":
+        rows = [json.loads(x) for x in out.splitlines()]
+        assert rows
+        check_table(out)  # JSON text escapes what it must; what it leaves raw is printable
+    else:
+        for row in csv.reader(io.StringIO(out, newline="")):
+            assert not any(c.startswith(FORMULA) for c in row), row
