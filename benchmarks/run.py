@@ -127,8 +127,10 @@ def ensure_capture(size: int, seed: int = 1) -> Path:
 
         print(f"generating {path} ...", file=sys.stderr)
         tmp = path.with_suffix(".tmp")
-        gen_capture.generate(size, tmp, seed, _pool())
+        made = gen_capture.generate(size, tmp, seed, _pool())
         tmp.rename(path)
+        print(f"  {made.bytes / 1e6:.0f} MB, {made.frames} frames, {made.tls} TLS connections ({made.tls_failed} failing), "
+              f"{made.http} HTTP, {made.dns} DNS", file=sys.stderr)
     return path
 
 

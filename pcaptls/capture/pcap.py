@@ -58,10 +58,16 @@ def frames(chunks: Iterator[bytes], st: "ReadStats") -> Iterator["Frame"]:
             raise MalformedError(f"frame {n + 1} claims {incl} bytes (corrupt record header)")
         stop = pos + 16 + incl
         if stop > end:
-            more = next(for_more, None)
-            if more is None:
-                raise TruncatedError(f"frame {n + 1} cut: {end - pos - 16} of {incl} bytes present")
-            buf = buf[pos:] + more
+            # Gather chunks until the record is whole and join once: a big record spans many.
+            parts = [buf[pos:]]
+            have = end - pos
+            while have < stop - pos:
+                more = next(for_more, None)
+                if more is None:
+                    raise TruncatedError(f"frame {n + 1} cut: {have - 16} of {incl} bytes present")
+                parts.append(more)
+                have += len(more)
+            buf = b"".join(parts)
             pos, end = 0, len(buf)
             continue
         n += 1

@@ -97,10 +97,16 @@ def frames(chunks: Iterator[bytes], st: "ReadStats") -> Iterator["Frame"]:
             raise MalformedError(f"block of type 0x{btype:x} after frame {n} has impossible length {blen}")
         stop = pos + blen
         if stop > end:
-            more = next(it, None)
-            if more is None:
-                raise TruncatedError(f"block of type 0x{btype:x} cut after frame {n}: {end - pos} of {blen} bytes")
-            buf = buf[pos:] + more
+            # Gather chunks until the block is whole and join once: a big block spans many.
+            parts = [buf[pos:]]
+            have = end - pos
+            while have < blen:
+                more = next(it, None)
+                if more is None:
+                    raise TruncatedError(f"block of type 0x{btype:x} cut after frame {n}: {have} of {blen} bytes")
+                parts.append(more)
+                have += len(more)
+            buf = b"".join(parts)
             pos, end = 0, len(buf)
             continue
         if btype == EPB:
