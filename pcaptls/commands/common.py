@@ -36,10 +36,10 @@ def fail(message: str) -> None:
 def fail_input(path: str, problem: PcaptlsError | str, debug: bool, trace: str | None = None) -> None:
     """A file that could not be read (wholly or in part): its traceback with ``--debug``, then one line."""
     if debug:
-        if isinstance(problem, BaseException):
+        if isinstance(problem, BaseException) and problem.__traceback__ is not None:
             traceback.print_exception(problem)
-        elif trace:
-            sys.stderr.write(trace)
+        elif trace or getattr(problem, "trace", None):  # from a worker process: the text it kept
+            sys.stderr.write(trace or problem.trace)  # type: ignore[union-attr]
     fail(str(problem) if isinstance(problem, BaseException) else f"{path}: {problem}")
 
 
@@ -113,6 +113,7 @@ def _analyse_one(path: str) -> Analysis | PcaptlsError:
     try:
         return analyse(path)
     except PcaptlsError as e:
+        e.trace = traceback.format_exc()  # type: ignore[attr-defined]  # a traceback does not pickle
         return e
 
 
