@@ -49,6 +49,9 @@ def _gather(capture: str, logs: tuple[str, ...], trust_path: str | None, clock_o
     if is_bundle(capture):
         bundle = open_bundle(capture)
         captures = bundle.captures
+        for problem in bundle.problems:
+            fail(problem)
+            status = EXIT_INPUT
         log_paths = log_paths or bundle.logs
         if trust_path is None and bundle.trust_store is not None:
             trust_path = bundle.trust_store
@@ -118,6 +121,9 @@ def _log_header(inp: Inputs) -> list[str]:
     if inp.correlation is not None:
         c = inp.correlation
         lines.append(f"log clock vs capture clock: {c.offset}; {c.linked} of {len(c.links)} log events linked to a connection")
+        if len(c.offsets) > 1:  # logs from different boxes run on different clocks
+            for src, off in sorted(c.offsets.items()):
+                lines.append(f"  {src}: {off}")
     return lines
 
 
