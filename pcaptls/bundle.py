@@ -32,6 +32,7 @@ class Bundle:
     captures: list[str] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
     trust_store: str | None = None
+    problems: list[str] = field(default_factory=list)  # a tarball cut short: what was lost, for stderr
     _tmp: str | None = None
 
     def cleanup(self) -> None:
@@ -77,12 +78,16 @@ def open_bundle(path: str) -> Bundle:
                     if src is None:
                         continue
                     dest = Path(tmp, name)
+                    b.captures.append(str(dest))  # first: a member cut short is read up to its cut
                     with open(dest, "wb") as out:
                         shutil.copyfileobj(src, out, 1 << 20)
-                    b.captures.append(str(dest))
         except (tarfile.TarError, OSError, EOFError) as e:
-            b.cleanup()
-            raise InputError(f"{path}: not a readable diagnostic bundle: {e}") from e
+            if not b.captures:
+                b.cleanup()
+                raise InputError(f"{path}: not a readable diagnostic bundle: {e}") from e
+            # A bundle copied while being written: the captures before the cut are still good.
+            n = len(b.captures)
+            b.problems.append(f"{path}: bundle ends early ({e}); reading the {n} capture{'s' * (n != 1)} before the cut")
         b.logs.append(str(p))  # the log reader reads log members straight from the tarball
         b.trust_store = str(p)  # so does the trust store loader (ca_*.pem)
         b.captures.sort()

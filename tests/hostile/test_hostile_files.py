@@ -8,10 +8,12 @@ if the file had ended there, the cut is reported, exit status 2.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -224,3 +226,21 @@ def test_bad_files_in_parallel_keep_their_traceback(bad) -> None:  # type: ignor
     r = run("inspect", *paths, "--jobs", "2", "--format", "jsonl", "--debug")
     assert r.returncode == 2 and r.stderr.count("Traceback (most recent call last)") == 2
     assert "open_capture" in r.stderr
+
+
+def test_diagnostic_bundle_cut_short(two_flows: Path, tmp_path: Path) -> None:
+    """A .tar.gz bundle copied while being written: the captures before the cut are read, the cut
+    is named on stderr, exit 2."""
+    big = craft.never_ending_handshake(tmp_path / "big.pcap", 3 << 20)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, src in (("eth0_diagnostic_logging_tcpdump00_vcsc.pcap", two_flows),
+                          ("eth0_diagnostic_logging_tcpdump01_vcsc.pcap", big)):
+            tar.add(src, arcname=f"diag/{name}")
+    cut = tmp_path / "diagnostic_logging_vcsc.tar.gz"
+    cut.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    r = run("timeline", str(cut), "--format", "jsonl")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert any(str(cut) in line and "ends early" in line for line in r.stderr.splitlines())
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert any(row.get("sni") == "hostile.example.com" for row in rows), rows[:3]
