@@ -20,7 +20,6 @@ the same connections, sizes and order.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import random
 import ssl
