@@ -22,6 +22,7 @@ import sys
 import time
 import traceback
 import warnings
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -437,7 +438,8 @@ class Result:
     inputs: int = 0
     rejected: int = 0  # PcaptlsError where the contract allows it
     seconds: float = 0.0
-    findings: list[str] = field(default_factory=list)  # "ExcType: message @ file"
+    findings: list[str] = field(default_factory=list)  # "ExcType: message at where -> saved input"
+    repeats: int = 0  # further inputs that failed the same way
 
 
 def run_target(name: str, inputs: int, seed: int, max_findings: int = 20) -> Result:
@@ -471,7 +473,7 @@ def _finding(res: Result, name: str, data: bytes, seen: set[str], max_findings: 
     where = next((x.strip() for x in reversed(last) if x.strip().startswith("File ")), "?")
     key = f"{last[-1]} {where}"
     if key in seen or len(res.findings) >= max_findings:
-        res.findings.append("(repeat)") if len(res.findings) < 10 * max_findings else None
+        res.repeats += 1
         return
     seen.add(key)
     FINDINGS.mkdir(parents=True, exist_ok=True)
@@ -494,7 +496,7 @@ def run_all(total: int, jobs: int = 2, seed: int = 1, slices: int = 8) -> list[R
         n = max(1, int(total * t.share))
         per = -(-n // slices)
         for k in range(slices):
-            work.append((name, min(per, n - k * per), seed * 1000 + k * 17 + hash(name) % 997))
+            work.append((name, min(per, n - k * per), seed * 1000 + k * 17 + zlib.crc32(name.encode()) % 997))
     work = [w for w in work if w[1] > 0]
     for seeds in (pcap_seeds, pcapng_seeds, frame_seeds, handshake_seeds, log_seeds):
         seeds()  # build once here; forked workers inherit them
@@ -511,7 +513,8 @@ def run_all(total: int, jobs: int = 2, seed: int = 1, slices: int = 8) -> list[R
         m.inputs += r.inputs
         m.rejected += r.rejected
         m.seconds += r.seconds
-        m.findings += [f for f in r.findings if f != "(repeat)"]
+        m.findings += r.findings
+        m.repeats += r.repeats
     return list(merged.values())
 
 
