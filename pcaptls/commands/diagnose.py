@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
-import pandas as pd
 
 from ..analysis import Analysis
 from ..bundle import Bundle, is_bundle, open_bundle
 from ..certificates import truststore
 from ..certificates.judge import Judge
-from ..correlate import build_timeline, correlate
+from ..correlate import correlate
 from ..correlate.findings import Finding, find
 from ..correlate.link import Correlation
 from ..errors import InputError, PcaptlsError
@@ -26,7 +25,8 @@ from ..report.inspect_view import to_csv
 from ..report.records import iso
 from ..report.safe import json_line, terminal
 from ..report.table import render
-from .common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, fail, format_option, handle_errors
+from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, fail, format_option, handle_errors,
+                     unread_link_types)
 
 
 @dataclass
@@ -71,6 +71,10 @@ def _gather(capture: str, logs: tuple[str, ...], trust_path: str | None, clock_o
                 continue
             if res.truncated:
                 fail(f"{path}: file ends early ({res.truncated}); reporting what came before the cut")
+                status = EXIT_INPUT
+            unread = unread_link_types(res)
+            if unread:
+                fail(f"{path}: {unread}")
                 status = EXIT_INPUT
             if bundle is not None:  # name the member, not the temporary copy
                 res.path = f"{os.path.basename(path)} (in {capture})"
@@ -220,6 +224,8 @@ def timeline(capture: str, logs: tuple[str, ...], clock_offset: float | None, lo
     alerts, FIN/RST. Log events carry the connection they were linked to (empty if none). Times are
     ISO-8601 UTC with microseconds, on the capture's clock (the log's clock offset is applied).
     """
+    from ..correlate.timeline import build_timeline  # pandas: imported only where it is used
+
     inp = _gather(capture, logs, None, clock_offset, log_tz, jobs)
     df = build_timeline(inp.connections, inp.correlation, only_linked=linked_only)
     cols = TIMELINE_COLUMNS + [c for c in df.columns if c not in TIMELINE_COLUMNS and c not in ("epoch", "time_utc")]
@@ -247,7 +253,9 @@ def timeline(capture: str, logs: tuple[str, ...], clock_offset: float | None, lo
     sys.exit(inp.status)
 
 
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+def _records(df: Any) -> list[dict[str, Any]]:
+    import pandas as pd
+
     out = []
     for rec in df.to_dict(orient="records"):
         out.append({k: (None if (not isinstance(v, str) and pd.isna(v)) else v) for k, v in rec.items()})

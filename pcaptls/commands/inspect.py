@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
 import sys
+from typing import Any, Iterator
 
 import click
 
@@ -11,7 +13,9 @@ from ..errors import PcaptlsError
 from ..report import inspect_view as view
 from ..certificates import truststore
 from ..certificates.judge import Judge
-from ..report.records import connection_record, verdict_record
+from ..model import TlsConnection
+from ..report.records import connection_record, flatten, verdict_record
+from ..report.safe import csv_cell
 from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, fail_input, format_option,
                      handle_errors, unread_link_types)
 
@@ -35,17 +39,28 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int, failed_only: bool, t
     with who sent it. Exit status: 0 all handshakes succeeded, 1 some failed, 2 a file could
     not be read (or was cut short; what it held is still reported).
     """
-    judge = Judge(truststore.load(trust_store))
+    # A trust store given by path is read first, so a bad path fails before any analysis; the
+    # default bundle is only read once a server certificate needs judging.
+    store = truststore.load(trust_store) if trust_store is not None else None
+    judge: Judge | None = None
+
+    def verdict(c: TlsConnection) -> dict[str, Any] | None:
+        nonlocal judge
+        if not c.server_certs:
+            return None
+        if judge is None:
+            judge = Judge(store if store is not None else truststore.load(None))
+        return verdict_record(judge.verdict(c))
+
     results = analyse_many(list(captures), jobs)
     status = EXIT_OK
-    records = []
-    analyses: list[Analysis] = []
+    analyses: list[tuple[str, Analysis]] = []
     for path, res in zip(captures, results):
         if isinstance(res, PcaptlsError):
             fail_input(path, res, debug)
             status = EXIT_INPUT
             continue
-        analyses.append(res)
+        analyses.append((path, res))
         if res.truncated:
             fail_input(path, f"file ends early ({res.truncated}); reporting what came before the cut", debug, res.stats.trace)
             status = EXIT_INPUT
@@ -53,28 +68,48 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int, failed_only: bool, t
         if unread:
             fail_input(path, unread, debug)
             status = EXIT_INPUT
-        for c in res.connections:
-            rec = connection_record(c, verdict_record(judge.verdict(c)), with_verify=True)
-            if len(captures) > 1:
+    multi = len(captures) > 1
+
+    def records() -> Iterator[dict[str, Any]]:
+        """Records in time order across captures, made one at a time (nothing held per record)."""
+        streams = [((c.start, c.first_frame, path, c) for c in a.connections) for path, a in analyses]
+        for _, _, path, c in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
+            rec = connection_record(c, verdict(c), with_verify=True)
+            if multi:
                 rec["capture"] = path
-            records.append(rec)
-    records.sort(key=lambda r: (r["start"], r["first_frame"]))
-    if any(r["status"] == "failed" for r in records) and status == EXIT_OK:
-        status = EXIT_FINDINGS
-    shown = [r for r in records if not _good(r)] if failed_only else records
+            yield rec
+
+    failed = False
     out = sys.stdout
-    if fmt == "jsonl":
-        out.write(view.jsonl(shown))
-    elif fmt == "csv":
-        out.write(view.csv_text(shown))
+    if fmt in ("jsonl", "csv"):
+        writer = None
+        for rec in records():
+            failed = failed or rec["status"] == "failed"
+            if failed_only and _good(rec):
+                continue
+            if fmt == "jsonl":
+                out.write(view.jsonl((rec,)))
+            else:
+                row = flatten(rec)
+                if writer is None:
+                    writer = view.csv_writer(out, list(row))
+                writer.writerow({k: csv_cell(v) for k, v in row.items()})
     else:
-        out.write(f"trust store: {judge.trust.source}\n\n")
+        all_records = list(records())
+        failed = any(r["status"] == "failed" for r in all_records)
+        shown = [r for r in all_records if not _good(r)] if failed_only else all_records
+        source = judge.trust.source if judge is not None else (store.source if store is not None else
+                                                               "not needed: no server certificate is visible")
+        out.write(f"trust store: {source}\n\n")
         out.write(view.table(shown) + "\n\n")
         details = view.failure_details(shown)
         if details:
             out.write(details + "\n")
-        for a in analyses:
-            out.write(view.summary(a, [r for r in records if r.get("capture", a.path) == a.path or len(captures) == 1]) + "\n")
+        for path, a in analyses:
+            mine = [r for r in all_records if not multi or r.get("capture") == path]
+            out.write(view.summary(a, mine) + "\n")
+    if failed and status == EXIT_OK:
+        status = EXIT_FINDINGS
     out.flush()
     sys.exit(status)
 

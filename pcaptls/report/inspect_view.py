@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any, Iterable, Sequence
+from typing import IO, Any, Iterable, Sequence
 
 from ..analysis import Analysis
 from .records import flatten, iso
@@ -129,6 +129,15 @@ def jsonl(records: Iterable[dict[str, Any]]) -> str:
     return "".join(json_line(json.dumps(r, ensure_ascii=False, separators=(",", ":"))) + "\n" for r in records)
 
 
+def csv_writer(out: IO[str], fields: list[str]) -> csv.DictWriter:  # type: ignore[type-arg]
+    """A CSV writer with its header written; rows go through :func:`csv_cell` first."""
+    # Every text cell quoted: with "\n" line ends the csv module would leave a CR in a cell
+    # unquoted, and a spreadsheet would start a new row there (and evaluate what follows).
+    w = csv.DictWriter(out, fieldnames=fields, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC, extrasaction="ignore")
+    w.writeheader()
+    return w
+
+
 def to_csv(rows: Sequence[dict[str, Any]]) -> str:
     buf = io.StringIO()
     if not rows:
@@ -138,10 +147,7 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
         for k in r:
             if k not in fields:
                 fields.append(k)
-    # Every text cell quoted: with "\n" line ends the csv module would leave a CR in a cell
-    # unquoted, and a spreadsheet would start a new row there (and evaluate what follows).
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
-    w.writeheader()
+    w = csv_writer(buf, fields)
     for r in rows:
         w.writerow({k: csv_cell(v) for k, v in r.items()})
     return buf.getvalue()
