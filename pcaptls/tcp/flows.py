@@ -9,6 +9,8 @@ and are forgotten when they close or go idle; memory is bounded by :data:`MAX_CO
 
 from __future__ import annotations
 
+import dataclasses
+
 import ipaddress
 from typing import Callable
 
@@ -35,7 +37,7 @@ def _addr(raw: bytes) -> str:
 class Connection:
     __slots__ = (
         "ends_raw", "session", "half", "start", "last", "first_frame", "syn_side", "isn", "close",
-        "fins", "dead", "segments", "anomalies",
+        "fins", "dead", "segments", "anomalies", "result",
     )
 
     def __init__(self, src: bytes, sport: int, dst: bytes, dport: int, t: float, frame: int, midstream: bool) -> None:
@@ -53,9 +55,24 @@ class Connection:
         self.dead = False  # both directions are not TLS: nothing more to look at
         self.segments = 0
         self.anomalies: list[Anomaly] = []
+        self.result: TlsConnection | None = None  # built early once both sides closed (see settle)
+
+    def settle(self) -> None:
+        """Both sides sent FIN and nothing waits behind a hole: build the result now and drop the
+        TLS state, which is most of a connection's memory. Late packets (the last ACK) only move
+        ``end``; a new SYN still starts a new connection."""
+        self.result = self.finish()
+        self.session.readers = ()  # type: ignore[assignment]  # break the reader/session cycle
+        self.session = None  # type: ignore[assignment]
+        for h in self.half:
+            h.consumer = None  # type: ignore[assignment]
+        self.dead = True
 
     def finish(self) -> TlsConnection | None:
         """Flush waiting segments and build the result, or ``None`` when it carried no TLS."""
+        if self.session is None:  # settled: the result was built when both sides had closed
+            r = self.result
+            return None if r is None else dataclasses.replace(r, end=self.last)
         if not self.dead:
             for h in self.half:
                 h.flush()
@@ -173,6 +190,8 @@ class FlowTable:
             if flags & RST or (conn.fins[0] and conn.fins[1]):
                 if conn.dead:
                     self._retire(conn)
+                elif flags & FIN and not conn.half[0].ooo and not conn.half[1].ooo:
+                    conn.settle()
         if self.packets & (SWEEP_EVERY - 1) == 0:
             self.sweep()
 
@@ -201,7 +220,8 @@ class FlowTable:
         result = conn.finish()
         # Readers and session refer to each other: break the cycle so a retired connection's
         # memory is freed now, not at the next full collection (a flood retires thousands a second).
-        conn.session.readers = ()  # type: ignore[assignment]
+        if conn.session is not None:
+            conn.session.readers = ()  # type: ignore[assignment]
         if result is not None:
             self.on_done(result)
 
