@@ -244,3 +244,12 @@ def test_diagnostic_bundle_cut_short(two_flows: Path, tmp_path: Path) -> None:
     assert any(str(cut) in line and "ends early" in line for line in r.stderr.splitlines())
     rows = [json.loads(x) for x in r.stdout.splitlines()]
     assert any(row.get("sni") == "hostile.example.com" for row in rows), rows[:3]
+
+
+@pytest.mark.parametrize("command", ["timeline", "diagnose", "certs"])
+def test_unknown_link_type_named_by_every_command(tmp_path: Path, command: str) -> None:
+    p = craft.write_frames(tmp_path / "odd.pcap", pcapgen.tcp_flow(craft.real_handshake()), linktype=4242)
+    extra = ["--export", str(tmp_path / "out")] if command == "certs" else []
+    r = run(command, str(p), *extra)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert any("link type 4242" in line and str(p) in line for line in r.stderr.splitlines()), r.stderr
