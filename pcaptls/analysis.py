@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import gc
 import os
+import struct
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import BinaryIO, Callable, Iterable
 
 from .capture.decode import ETH_IPV4_TCP, decode, new_counts
-from .capture.files import Frame, ReadStats, iter_frames
+from .capture import pcap
+from .capture.files import Frame, ReadStats, iter_frames, open_capture
 from .model import TlsConnection
 from .tcp.flows import FlowTable
+
+_CHUNK = 1 << 16  # read size; see capture.files.CHUNK for why it is small
 
 
 @dataclass(slots=True)
@@ -77,6 +81,10 @@ def _pipeline(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int
         s = decode(linktype, data, counts)
         if s is not None:
             seg(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], ts, num)
+    return _result(flows, done, counts, stats)
+
+
+def _result(flows: FlowTable, done: list[TlsConnection], counts: dict[str, int], stats: ReadStats) -> Analysis:
     flows.close_all()
     done.sort(key=lambda c: (c.start, c.first_frame))
     anomalies: dict[str, int] = {}
@@ -101,4 +109,90 @@ def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None
     A file cut short is analysed up to the cut; ``result.truncated`` says where and why.
     """
     stats = ReadStats(path=os.fspath(path))
+    src, kind = open_capture(path)
+    try:
+        head = src.read(24) if kind == "pcap" else b""
+        if len(head) == 24 and struct.unpack_from(pcap.MAGICS[head[:4]][0] + "I", head, 20)[0] & 0x0FFFFFFF == 1:
+            stats.format = kind
+            thresholds = gc.get_threshold()
+            gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], 1 << 30))
+            try:
+                return _ethernet_pcap(src, head, stats, progress)
+            finally:
+                gc.set_threshold(*thresholds)
+    finally:
+        src.close()
     return analyse_frames(iter_frames(path, stats), stats, progress)
+
+
+def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Callable[[int], None] | None) -> Analysis:
+    """The common case (classic pcap, Ethernet: what tcpdump and Expressway write) in one loop.
+
+    Same result as :func:`analyse_frames` over :func:`iter_frames`, without a frame tuple or a
+    frame copy per packet: record and TCP/IP headers are unpacked where they lie in the read
+    buffer, and only payloads the TLS stage needs are sliced out (bulk data and ACKs never are).
+    """
+    order, scale = pcap.MAGICS[head[:4]]
+    stats.linktypes.add(1)
+    stats.bytes_read = len(head)
+    done: list[TlsConnection] = []
+    flows = FlowTable(done.append)
+    counts = new_counts()
+    seg = flows.segment
+    bulk = flows.bulk
+    headers = ETH_IPV4_TCP.unpack_from
+    rec = struct.Struct(order + "IIII").unpack_from
+    read = src.read
+    buf = b""
+    pos = end = n = snapped = 0
+    eof = False
+    tick = 0
+    while True:
+        if end - pos < 16:
+            more = b"" if eof else read(_CHUNK)
+            if not more:
+                if end - pos:
+                    stats.truncated = f"record header cut after frame {n} ({end - pos} of 16 bytes)"
+                break
+            stats.bytes_read += len(more)
+            buf = buf[pos:] + more
+            pos, end = 0, len(buf)
+            continue
+        sec, frac, incl, orig = rec(buf, pos)
+        if incl > pcap.MAX_FRAME:
+            stats.truncated = f"corrupt data: frame {n + 1} claims {incl} bytes (corrupt record header)"
+            break
+        start = pos + 16
+        rend = start + incl
+        if rend > end:
+            more = b"" if eof else read(max(_CHUNK, rend - end))
+            if not more:
+                stats.truncated = f"frame {n + 1} cut: {end - start} of {incl} bytes present"
+                break
+            stats.bytes_read += len(more)
+            buf = buf[pos:] + more
+            pos, end = 0, len(buf)
+            continue
+        n += 1
+        pos = rend
+        if incl < orig:
+            snapped += 1
+        ts = sec + frac * scale
+        if progress is not None and n - tick >= 50_000:
+            tick = n
+            progress(stats.bytes_read)
+        if incl >= 54:
+            etype, vihl, total, frag, proto, s_ip, d_ip, sport, dport, seq, ack, doff, flags = headers(buf, start)
+            if etype == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF and doff >= 0x50:
+                stop = start + 14 + total
+                pstart = start + 34 + (doff >> 4) * 4
+                if pstart <= stop <= rend:
+                    if not bulk((s_ip, sport, d_ip, dport), seq, ack, flags, stop - pstart, ts):
+                        seg(s_ip, d_ip, sport, dport, seq, ack, flags, buf[pstart:stop], 0, ts, n)
+                    continue
+        d = decode(1, buf[start:rend], counts)
+        if d is not None:
+            seg(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], ts, n)
+    stats.frames = n
+    stats.snapped = snapped
+    return _result(flows, done, counts, stats)

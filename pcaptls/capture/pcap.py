@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 MAX_FRAME = 1 << 20  # no link layer carries more; a larger length means a corrupt record
 
-_MAGICS = {
+MAGICS = {  # magic -> (struct byte order, seconds per timestamp tick)
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
     b"\xa1\xb2\xc3\xd4": (">", 1e-6),
     b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
@@ -21,7 +21,7 @@ _MAGICS = {
 
 
 def sniff(head: bytes) -> str | None:
-    return "pcap" if head[:4] in _MAGICS else None
+    return "pcap" if head[:4] in MAGICS else None
 
 
 def frames(chunks: Iterator[bytes], st: "ReadStats") -> Iterator["Frame"]:
@@ -33,7 +33,7 @@ def frames(chunks: Iterator[bytes], st: "ReadStats") -> Iterator["Frame"]:
             break
     if len(buf) < 24:
         raise TruncatedError(f"pcap file header needs 24 bytes, file has {len(buf)}")
-    order, scale = _MAGICS[buf[:4]]
+    order, scale = MAGICS[buf[:4]]
     _vmaj, _vmin, _zone, _sig, snaplen, network = struct.unpack_from(order + "HHiIII", buf, 4)
     linktype = network & 0x0FFFFFFF  # upper bits carry FCS length information
     st.linktypes.add(linktype)

@@ -6,6 +6,7 @@ returns a value or raises :class:`MalformedError`/:class:`TruncatedError`.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from .._reader import Reader
@@ -46,9 +47,13 @@ def _text(raw: bytes) -> str:
 
 
 def _u16_list(r: Reader, what: str) -> tuple[int, ...]:
-    if r.remaining % 2:
-        raise MalformedError(f"{what}: odd length {r.remaining}")
-    return tuple(r.u16(what) for _ in range(r.remaining // 2))
+    """The rest of ``r`` as big-endian 16-bit values, in one unpack (cipher lists are long)."""
+    n = r.remaining
+    if n % 2:
+        raise MalformedError(f"{what}: odd length {n}")
+    values = struct.unpack_from(f"!{n // 2}H", r.buf, r.pos)
+    r.pos = r.end
+    return values
 
 
 def _sni(r: Reader) -> str | None:
