@@ -11,12 +11,14 @@ from __future__ import annotations
 import gc
 import os
 import struct
+import traceback
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterable
 
 from .capture.decode import ETH_IPV4_TCP, decode, new_counts
 from .capture import pcap
 from .capture.files import Frame, ReadStats, iter_frames, open_capture
+from .errors import MalformedError, PcaptlsError, TruncatedError
 from .model import TlsConnection
 from .tcp.flows import FlowTable
 
@@ -125,6 +127,15 @@ def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None
     return analyse_frames(iter_frames(path, stats), stats, progress)
 
 
+def _cut(stats: ReadStats, why: str, error: type[PcaptlsError] = TruncatedError) -> None:
+    """The file ends early here: say why, as iter_frames does, with a traceback for --debug."""
+    stats.truncated = f"corrupt data: {why}" if error is MalformedError else why
+    try:
+        raise error(why)
+    except PcaptlsError:
+        stats.trace = traceback.format_exc()
+
+
 def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Callable[[int], None] | None) -> Analysis:
     """The common case (classic pcap, Ethernet: what tcpdump and Expressway write) in one loop.
 
@@ -152,7 +163,7 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
             more = b"" if eof else read(_CHUNK)
             if not more:
                 if end - pos:
-                    stats.truncated = f"record header cut after frame {n} ({end - pos} of 16 bytes)"
+                    _cut(stats, f"record header cut after frame {n} ({end - pos} of 16 bytes)")
                 break
             stats.bytes_read += len(more)
             buf = buf[pos:] + more
@@ -160,14 +171,14 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
             continue
         sec, frac, incl, orig = rec(buf, pos)
         if incl > pcap.MAX_FRAME:
-            stats.truncated = f"corrupt data: frame {n + 1} claims {incl} bytes (corrupt record header)"
+            _cut(stats, f"frame {n + 1} claims {incl} bytes (corrupt record header)", MalformedError)
             break
         start = pos + 16
         rend = start + incl
         if rend > end:
             more = b"" if eof else read(max(_CHUNK, rend - end))
             if not more:
-                stats.truncated = f"frame {n + 1} cut: {end - start} of {incl} bytes present"
+                _cut(stats, f"frame {n + 1} cut: {end - start} of {incl} bytes present")
                 break
             stats.bytes_read += len(more)
             buf = buf[pos:] + more

@@ -41,8 +41,13 @@ class _GzipSource:
     """A gzip stream whose corruption surfaces as our own errors."""
 
     def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
         self._gz = gzip.GzipFile(fileobj=raw, mode="rb")
         self._error: PcaptlsError | None = None
+
+    def close(self) -> None:
+        self._gz.close()  # does not close the file it was given
+        self._raw.close()
 
     def read(self, n: int) -> bytes:
         """Up to ``n`` bytes. Data decompressed before damage is returned first; the error is
@@ -117,6 +122,11 @@ class _Prepend:
                 out += self._rest.read(n - len(out))  # type: ignore[attr-defined]
             return out
         return self._rest.read(n)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        close = getattr(self._rest, "close", None)
+        if close:
+            close()
 
 
 def iter_frames(path: str | os.PathLike[str], stats: ReadStats | None = None) -> Iterator[Frame]:
