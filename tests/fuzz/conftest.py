@@ -6,8 +6,10 @@ from typing import Any
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    from fuzz.test_fuzz_volume import REPORTS
+    # The engine module, not the test module: pytest imports test modules under the package
+    # name (tests.fuzz...), so a list kept there would be another copy than this import sees.
+    from fuzz import engine
 
-    for text in REPORTS:
+    for text in engine.REPORTS:
         terminalreporter.write_sep("=", "fuzz counts")
         terminalreporter.write_line(text)

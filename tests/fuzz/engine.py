@@ -50,6 +50,7 @@ from pcaptls.tls.session import TlsSession  # noqa: E402
 FINDINGS = Path(os.environ.get("PCAPTLS_FUZZ_FINDINGS", TESTS.parent / ".fuzz-findings"))
 CORPUS = Path(os.environ.get("PCAPTLS_CORPUS", TESTS.parent.parent / "shared" / "corpus"))
 ENDS = (Endpoint("10.0.0.1", 50000), Endpoint("10.0.0.2", 443))
+REPORTS: list[str] = []  # volume reports of this pytest run, printed by tests/fuzz/conftest.py
 
 # -- seeds -----------------------------------------------------------------------------------
 

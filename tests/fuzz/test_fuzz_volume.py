@@ -14,7 +14,6 @@ from fuzz import engine
 QUICK = int(os.environ.get("PCAPTLS_FUZZ_QUICK", "300"))
 VOLUME = int(os.environ.get("PCAPTLS_FUZZ_INPUTS", "0"))
 JOBS = int(os.environ.get("PCAPTLS_FUZZ_JOBS", str(os.cpu_count() or 1)))
-REPORTS: list[str] = []  # printed by conftest.pytest_terminal_summary
 
 
 @pytest.mark.parametrize("target", sorted(engine.TARGETS))
@@ -29,6 +28,6 @@ def test_volume() -> None:
     t = time.monotonic()
     results = engine.run_all(VOLUME, JOBS, seed=int(os.environ.get("PCAPTLS_FUZZ_SEED", "1")))
     text = engine.report(results, time.monotonic() - t)
-    REPORTS.append(f"fuzz volume run, {JOBS} processes:\n{text}")
+    engine.REPORTS.append(f"fuzz volume run, {JOBS} processes:\n{text}")
     assert sum(r.inputs for r in results) >= VOLUME * 0.99
     assert not any(r.findings for r in results), text
