@@ -8,12 +8,13 @@ This is the library entry point (the CLI and the notebook use it)::
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import struct
 import traceback
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 from .capture.decode import ETH_IPV4_TCP, decode, new_counts
 from .capture import pcap
@@ -45,14 +46,20 @@ class Analysis:
 
 def analyse_frames(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int], None] | None = None) -> Analysis:
     """The pipeline over already-read frames (in-memory captures, tests, fuzzing)."""
-    # Live connections and finished results pile up as long-lived objects, free of reference
-    # cycles (a retired connection is freed by reference counting). Full collections over them
-    # find nothing and grow with their number: 10% of the run on a 1 GB capture. They wait
-    # until the end; young generations are collected as usual.
+    with _no_full_gc():
+        return _pipeline(frames, stats, progress)
+
+
+@contextlib.contextmanager
+def _no_full_gc() -> Iterator[None]:
+    """Live connections and finished results pile up as long-lived objects, free of reference
+    cycles (a retired connection is freed by reference counting). Full collections over them
+    find nothing and grow with their number: 10% of the run on a 1 GB capture. They wait
+    until the end; young generations are collected as usual."""
     thresholds = gc.get_threshold()
     gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], 1 << 30))
     try:
-        return _pipeline(frames, stats, progress)
+        yield
     finally:
         gc.set_threshold(*thresholds)
 
@@ -116,12 +123,8 @@ def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None
         head = src.read(24) if kind == "pcap" else b""
         if len(head) == 24 and struct.unpack_from(pcap.MAGICS[head[:4]][0] + "I", head, 20)[0] & 0x0FFFFFFF == 1:
             stats.format = kind
-            thresholds = gc.get_threshold()
-            gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], 1 << 30))
-            try:
+            with _no_full_gc():
                 return _ethernet_pcap(src, head, stats, progress)
-            finally:
-                gc.set_threshold(*thresholds)
     finally:
         src.close()
     return analyse_frames(iter_frames(path, stats), stats, progress)
