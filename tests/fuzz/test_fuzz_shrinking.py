@@ -7,13 +7,18 @@ The default profile runs each a few hundred times inside the normal suite; ``mak
 
 from __future__ import annotations
 
+import os
 import struct
 
+import pytest
 from hypothesis import given, strategies as st
 
 from fuzz import engine
 from pcaptls.capture.decode import LINKTYPES
 from pcaptls.errors import PcaptlsError
+
+# Mutated certificates make cryptography warn (negative serials ...): expected here.
+pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
 
 # A mutation Hypothesis can shrink: at ``pos`` (modulo the length) delete ``cut`` bytes and
 # insert ``ins``; an optional final truncation.
@@ -99,3 +104,13 @@ def test_whole_pipeline(data: bytes) -> None:
 @given(st.lists(mutated([x.encode() for x in engine.log_seeds()]) | st.binary(max_size=200), min_size=1, max_size=12))
 def test_log_parser(lines: list[bytes]) -> None:
     _run("logs", b"\n".join(x.replace(b"\n", b" ") for x in lines))
+
+
+@given(mutated(engine.pcap_seeds()))
+def test_fast_path_agrees_with_the_general_pipeline(data: bytes) -> None:
+    _run("fastpath", data)
+
+
+def teardown_module() -> None:
+    while engine._SCRATCH:  # the fast-path target's scratch file
+        os.unlink(engine._SCRATCH.pop())
