@@ -156,16 +156,25 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
     bulk = flows.bulk
     headers = ETH_IPV4_TCP.unpack_from
     rec = struct.Struct(order + "IIII").unpack_from
-    read = src.read
+    read_error: list[str] = []
+
+    def read(k: int) -> bytes:
+        try:
+            return src.read(k)
+        except OSError as e:  # a failing disk or network share: report a cut, keep what was read
+            read_error.append(f"read error: {e.strerror or e}")
+            return b""
+
     buf = b""
     pos = end = n = snapped = 0
-    eof = False
     tick = 0
     while True:
         if end - pos < 16:
-            more = b"" if eof else read(_CHUNK)
+            more = read(_CHUNK)
             if not more:
-                if end - pos:
+                if read_error:
+                    _cut(stats, read_error[0])
+                elif end - pos:
                     _cut(stats, f"record header cut after frame {n} ({end - pos} of 16 bytes)")
                 break
             stats.bytes_read += len(more)
@@ -179,9 +188,9 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
         start = pos + 16
         rend = start + incl
         if rend > end:
-            more = b"" if eof else read(max(_CHUNK, rend - end))
+            more = read(max(_CHUNK, rend - end))
             if not more:
-                _cut(stats, f"frame {n + 1} cut: {end - start} of {incl} bytes present")
+                _cut(stats, read_error[0] if read_error else f"frame {n + 1} cut: {end - start} of {incl} bytes present")
                 break
             stats.bytes_read += len(more)
             buf = buf[pos:] + more

@@ -21,7 +21,8 @@ from .errors import InputError
 _CAPTURE = re.compile(r"\.(pcap|pcapng|cap)(\.gz)?$", re.I)
 _LOG = re.compile(r"(loggingsnapshot|\.log$|\.txt$)", re.I)
 _TRUST = re.compile(r"(^|/)ca_[^/]*\.pem$", re.I)
-MAX_MEMBER = 4 << 30  # a capture member larger than this is not extracted
+MAX_MEMBER = 1 << 30  # a capture member larger than this is not extracted (Expressway writes 20 MB ones)
+MAX_EXTRACTED = 8 << 30  # all members together: a bundle cannot fill the disk
 
 
 @dataclass
@@ -68,16 +69,23 @@ def open_bundle(path: str) -> Bundle:
             with tarfile.open(p, "r:*") as tar:
                 tmp = tempfile.mkdtemp(prefix="pcaptls-bundle-")
                 b._tmp = tmp
+                extracted = 0
                 for m in tar:
                     if not m.isfile():
                         continue
                     name = os.path.basename(m.name)
-                    if not _CAPTURE.search(name) or m.size > MAX_MEMBER:
+                    if not _CAPTURE.search(name):
+                        continue
+                    if m.size > MAX_MEMBER or extracted + m.size > MAX_EXTRACTED:
+                        b.problems.append(f"{path}: {name} ({m.size} bytes) not read: over the "
+                                          f"{MAX_MEMBER >> 20} MiB per capture / {MAX_EXTRACTED >> 30} GiB per bundle limit")
                         continue
                     src = tar.extractfile(m)
                     if src is None:
                         continue
-                    dest = Path(tmp, name)
+                    extracted += m.size
+                    # Numbered: two members with the same base name must not overwrite each other.
+                    dest = Path(tmp, f"{len(b.captures):03d}_{name}")
                     b.captures.append(str(dest))  # first: a member cut short is read up to its cut
                     with open(dest, "wb") as out:
                         shutil.copyfileobj(src, out, 1 << 20)

@@ -77,7 +77,7 @@ def _gather(capture: str, logs: tuple[str, ...], trust_path: str | None, clock_o
                 fail(f"{path}: {unread}")
                 status = EXIT_INPUT
             if bundle is not None:  # name the member, not the temporary copy
-                res.path = f"{os.path.basename(path)} (in {capture})"
+                res.path = f"{os.path.basename(path).split('_', 1)[1]} (in {capture})"  # less the 000_ prefix
             analyses.append(res)
     finally:
         if bundle is not None:
