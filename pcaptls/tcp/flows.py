@@ -37,14 +37,17 @@ def _addr(raw: bytes) -> str:
 class Connection:
     __slots__ = (
         "ends_raw", "session", "half", "start", "last", "first_frame", "syn_side", "isn", "close",
-        "fins", "dead", "segments", "anomalies", "result",
+        "fins", "dead", "segments", "anomalies", "result", "midstream", "settled",
     )
 
     def __init__(self, src: bytes, sport: int, dst: bytes, dport: int, t: float, frame: int, midstream: bool) -> None:
         self.ends_raw = ((src, sport), (dst, dport))
-        self.session = TlsSession(midstream)
-        r0, r1 = self.session.readers
-        self.half = (HalfStream(r0), HalfStream(r1))
+        # The TLS state (session and two record readers, ~2 KB) is made when the first payload
+        # arrives: a SYN flood or a scan of half-open connections costs only what TCP needs.
+        self.session: TlsSession | None = None
+        self.midstream = midstream
+        self.settled = False
+        self.half = (HalfStream(None), HalfStream(None))  # type: ignore[arg-type]
         self.start = t
         self.last = t
         self.first_frame = frame
@@ -57,22 +60,31 @@ class Connection:
         self.anomalies: list[Anomaly] = []
         self.result: TlsConnection | None = None  # built early once both sides closed (see settle)
 
+    def start_tls(self) -> TlsSession:
+        s = self.session = TlsSession(self.midstream)
+        self.half[0].consumer, self.half[1].consumer = s.readers
+        return s
+
     def settle(self) -> None:
         """Both sides sent FIN and nothing waits behind a hole: build the result now and drop the
         TLS state, which is most of a connection's memory. Late packets (the last ACK) only move
         ``end``; a new SYN still starts a new connection."""
         self.result = self.finish()
-        self.session.readers = ()  # type: ignore[assignment]  # break the reader/session cycle
-        self.session = None  # type: ignore[assignment]
+        if self.session is not None:
+            self.session.readers = ()  # type: ignore[assignment]  # break the reader/session cycle
+            self.session = None
+        self.settled = True
         for h in self.half:
             h.consumer = None  # type: ignore[assignment]
         self.dead = True
 
     def finish(self) -> TlsConnection | None:
         """Flush waiting segments and build the result, or ``None`` when it carried no TLS."""
-        if self.session is None:  # settled: the result was built when both sides had closed
+        if self.settled:  # the result was built when both sides had closed
             r = self.result
             return None if r is None else dataclasses.replace(r, end=self.last)
+        if self.session is None:  # no payload ever: nothing to report
+            return None
         if not self.dead:
             for h in self.half:
                 h.flush()
@@ -124,8 +136,11 @@ class FlowTable:
         if other.ooo:
             return False
         if n and not conn.dead:
+            session = conn.session
+            if session is None:  # first payload: segment() sets up the TLS state
+                return False
             half = conn.half[side]
-            reader = conn.session.readers[side]
+            reader = session.readers[side]
             if half.next != seq or reader.skip < n or reader.state != RECORDS or half.ooo:
                 return False
             reader.skip -= n
@@ -175,8 +190,9 @@ class FlowTable:
             else:
                 other.acked = ack
         if (payload or missing) and not conn.dead:
+            session = conn.session or conn.start_tls()
             half.segment((seq + 1) & 0xFFFFFFFF if flags & SYN else seq, payload, missing, t, frame)
-            r0, r1 = conn.session.readers
+            r0, r1 = session.readers
             if r0.state == IGNORE and r1.state == IGNORE:
                 conn.dead = True
                 for h in conn.half:
