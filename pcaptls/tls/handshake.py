@@ -46,6 +46,22 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
+_SHARED: dict[tuple[object, ...], tuple[object, ...]] = {}
+_SHARED_MAX = 4096
+
+
+def _shared(t: tuple[object, ...]) -> tuple[object, ...]:  # type: ignore[type-var]
+    """One copy of each distinct list a client offers: a capture holds thousands of hellos from
+    a few client stacks, and every reported connection keeps its lists (ints above 256 and the
+    tuple: ~1 KB per connection otherwise)."""
+    got = _SHARED.get(t)
+    if got is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            return t
+        _SHARED[t] = got = t
+    return got
+
+
 def _u16_list(r: Reader, what: str) -> tuple[int, ...]:
     """The rest of ``r`` as big-endian 16-bit values, in one unpack (cipher lists are long)."""
     n = r.remaining
@@ -104,7 +120,8 @@ def parse_client_hello(body: bytes) -> ClientHello:
                 groups = _u16_list(data.vec16("named_group_list"), "named_group_list")
             elif etype == ExtensionType.SIGNATURE_ALGORITHMS:
                 sigalgs = _u16_list(data.vec16("supported_signature_algorithms"), "signature_algorithms")
-    return ClientHello(legacy, ciphers, sni, alpn, versions, groups, sigalgs, tuple(exts))
+    return ClientHello(legacy, _shared(ciphers), sni, _shared(alpn), _shared(versions), _shared(groups),
+                       _shared(sigalgs), _shared(tuple(exts)))
 
 
 def parse_sslv2_client_hello(msg: bytes) -> ClientHello:
