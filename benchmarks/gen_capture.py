@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.pcapgen import MSS, Pki, make_chain  # noqa: E402
+from tests.pcapgen import MSS, Pki, make_chain, memory_handshake  # noqa: E402
 
 # -- a pool of real sessions ----------------------------------------------------------------
 
@@ -76,44 +76,9 @@ def real_session(name: str, server: Pki, sni: str, tls13: bool, trust: Pki | Non
         if client is not None:
             ccert, ckey = _files(d, "client", client)
             cctx.load_cert_chain(ccert, ckey)
-    cin, cout, sin, sout = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
-    c = cctx.wrap_bio(cin, cout, server_hostname=sni)
-    s = sctx.wrap_bio(sin, sout, server_side=True)
-    wire: list[tuple[int, bytes]] = []
-    error = None
-    done_c = done_s = False
-    for _ in range(20):
-        if not done_c:
-            try:
-                c.do_handshake()
-                done_c = True
-            except ssl.SSLWantReadError:
-                pass
-            except ssl.SSLError as e:
-                error = getattr(e, "verify_message", None) or e.reason or str(e)
-        out = cout.read()
-        if out:
-            wire.append((0, out))
-            sin.write(out)
-        if error:
-            break
-        if not done_s:
-            try:
-                s.do_handshake()
-                done_s = True
-            except ssl.SSLWantReadError:
-                pass
-            except ssl.SSLError as e:
-                error = e.reason or str(e)
-        out = sout.read()
-        if out:
-            wire.append((1, out))
-            cin.write(out)
-        if error:
-            break
-        if done_c and done_s and not cout.pending and not sout.pending:
-            break
-    if error or not (done_c and done_s):
+    m = memory_handshake(cctx, sctx, sni)
+    c, s, cout, sin, sout, wire, error = m.client, m.server, m.cout, m.sin, m.sout, m.wire, m.error
+    if error or not m.done:
         return Session(name, wire, False, error=error or "handshake did not finish")
     if tls13:
         # TLS 1.3 client certificate failures surface only when the client reads after its Finished.

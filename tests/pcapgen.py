@@ -87,6 +87,63 @@ def make_chain(cn: str = "server.example.com", ecdsa: bool = False, intermediate
     )
 
 
+@dataclass
+class MemoryTls:
+    """Both ends of a handshake run over memory BIOs, and what crossed the wire."""
+
+    client: ssl.SSLObject
+    server: ssl.SSLObject
+    cin: ssl.MemoryBIO
+    cout: ssl.MemoryBIO
+    sin: ssl.MemoryBIO
+    sout: ssl.MemoryBIO
+    wire: list[tuple[int, bytes]]  # (sender 0=client|1=server, bytes) in order
+    error: str | None
+    done: bool
+
+
+def memory_handshake(cctx: ssl.SSLContext, sctx: ssl.SSLContext, sni: str | None) -> MemoryTls:
+    """Pump a real OpenSSL handshake between two contexts until both finish or one fails."""
+    cin, cout, sin, sout = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = cctx.wrap_bio(cin, cout, server_hostname=sni)
+    server = sctx.wrap_bio(sin, sout, server_side=True)
+    wire: list[tuple[int, bytes]] = []
+    error = None
+    done_c = done_s = False
+    for _ in range(20):
+        if not done_c:
+            try:
+                client.do_handshake()
+                done_c = True
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLError as e:
+                error = getattr(e, "verify_message", None) or e.reason or str(e)
+        out = cout.read()
+        if out:
+            wire.append((0, out))
+            sin.write(out)
+        if error:
+            break
+        if not done_s:
+            try:
+                server.do_handshake()
+                done_s = True
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLError as e:
+                error = e.reason or str(e)
+        out = sout.read()
+        if out:
+            wire.append((1, out))
+            cin.write(out)
+        if error:
+            break
+        if done_c and done_s and not cout.pending and not sout.pending:
+            break
+    return MemoryTls(client, server, cin, cout, sin, sout, wire, error, done_c and done_s)
+
+
 def handshake_bytes(pki: Pki, sni: str | None = "server.example.com", tls13: bool = False,
                     verify: bool = True, request_client_cert: bool = False, app_data: bytes = b"",
                     trust_pem: bytes | None = None) -> tuple[list[tuple[int, bytes]], str | None]:
@@ -108,41 +165,8 @@ def handshake_bytes(pki: Pki, sni: str | None = "server.example.com", tls13: boo
             cctx.verify_mode = ssl.CERT_NONE
         if not tls13:
             cctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    cin, cout, sin, sout = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
-    client = cctx.wrap_bio(cin, cout, server_hostname=sni)
-    server = sctx.wrap_bio(sin, sout, server_side=True)
-    wire: list[tuple[int, bytes]] = []
-    error = None
-    done_c = done_s = False
-    for _ in range(20):
-        if not done_c:
-            try:
-                client.do_handshake()
-                done_c = True
-            except ssl.SSLWantReadError:
-                pass
-            except ssl.SSLError as e:
-                error = getattr(e, "verify_message", None) or str(e)
-        out = cout.read()
-        if out:
-            wire.append((0, out))
-            sin.write(out)
-        if error:
-            break
-        if not done_s:
-            try:
-                server.do_handshake()
-                done_s = True
-            except ssl.SSLWantReadError:
-                pass
-            except ssl.SSLError as e:
-                error = str(e)
-        out = sout.read()
-        if out:
-            wire.append((1, out))
-            cin.write(out)
-        if done_c and done_s and not cout.pending and not sout.pending:
-            break
+    m = memory_handshake(cctx, sctx, sni)
+    client, server, cout, sin, sout, wire, error = m.client, m.server, m.cout, m.sin, m.sout, m.wire, m.error
     if not error and app_data:
         client.write(app_data)
         wire.append((0, cout.read()))
