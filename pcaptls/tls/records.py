@@ -269,19 +269,16 @@ class RecordReader:
             body_at = pos + 5
             have = n - body_at
             self.records += 1
-            if ct == CT_APPDATA or (ct == CT_HANDSHAKE and self.encrypted and not self.tls13) or ct == CT_HEARTBEAT:
+            sealed = self.encrypted and not self.tls13
+            if ct == CT_APPDATA or ct == CT_HEARTBEAT or (ct == CT_HANDSHAKE and sealed) or (
+                    ct == CT_ALERT and (ln != 2 or sealed)):
+                # Only the header matters: the body is passed over without being buffered.
                 if ct == CT_APPDATA:
                     listener.on_appdata(side, t, frame)
                 elif ct == CT_HEARTBEAT:
                     listener.on_anomaly(side, "heartbeat", f"heartbeat record of {ln} bytes", t)
-                if have < ln:
-                    self.skip = ln - have
-                    pos = n
-                    break
-                pos = body_at + ln
-                continue
-            if ct == CT_ALERT and (ln != 2 or (self.encrypted and not self.tls13)):
-                listener.on_alert(side, None, None, t, frame)
+                elif ct == CT_ALERT:
+                    listener.on_alert(side, None, None, t, frame)
                 if have < ln:
                     self.skip = ln - have
                     pos = n
