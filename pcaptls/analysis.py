@@ -21,6 +21,7 @@ from .capture import pcap
 from .capture.files import Frame, ReadStats, iter_frames, open_capture
 from .errors import MalformedError, PcaptlsError, TruncatedError
 from .model import TlsConnection
+from .tcp import flows as _flows
 from .tcp.flows import FlowTable
 
 _CHUNK = 1 << 16  # read size; see capture.files.CHUNK for why it is small
@@ -44,10 +45,14 @@ class Analysis:
         return self.stats.truncated
 
 
-def analyse_frames(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int], None] | None = None) -> Analysis:
-    """The pipeline over already-read frames (in-memory captures, tests, fuzzing)."""
+def analyse_frames(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int], None] | None = None,
+                   part: int = 0, parts: int = 1) -> Analysis:
+    """The pipeline over already-read frames (in-memory captures, tests, fuzzing).
+
+    ``part``/``parts``: analyse only the TCP connections whose ports fall in share ``part`` of
+    ``parts`` (see :func:`analyse`); share 0 also counts the frames that carry no TCP."""
     with _no_full_gc():
-        return _pipeline(frames, stats, progress)
+        return _pipeline(frames, stats, progress, part, parts)
 
 
 @contextlib.contextmanager
@@ -64,18 +69,23 @@ def _no_full_gc() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
-def _pipeline(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int], None] | None) -> Analysis:
+def _pipeline(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int], None] | None,
+              part: int = 0, parts: int = 1) -> Analysis:
     done: list[TlsConnection] = []
-    flows = FlowTable(done.append)
+    flows = FlowTable(done.append, parts)
     counts = new_counts()
+    # Only share 0 counts frames without TCP: it decodes every frame, so its counts are the whole file's.
+    dcounts = counts if part == 0 else new_counts()
     seg = flows.segment
     bulk = flows.bulk
     headers = ETH_IPV4_TCP.unpack_from
-    tick = 0
+    split = parts > 1
+    sweep = _flows.SWEEP_EVERY - 1
     for num, ts, linktype, data, _wirelen in frames:
-        if progress is not None and num - tick >= 50_000:
-            tick = num
-            progress(stats.bytes_read)
+        if not num & sweep:
+            flows.sweep(ts)
+            if progress is not None:
+                progress(stats.bytes_read)
         if linktype == 1 and len(data) >= 54:
             # decode()'s fast path, inlined: most segments (ACKs, bulk application data) are then
             # accounted for by the flow table without a payload slice or a segment tuple.
@@ -84,22 +94,20 @@ def _pipeline(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int
                 stop = 14 + total
                 pstart = 34 + (doff >> 4) * 4
                 if pstart <= stop <= len(data):
+                    if split and (sport ^ dport) % parts != part:
+                        continue
                     if not bulk((src, sport, dst, dport), seq, ack, flags, stop - pstart, ts):
                         seg(src, dst, sport, dport, seq, ack, flags, data[pstart:stop], 0, ts, num)
                     continue
-        s = decode(linktype, data, counts)
-        if s is not None:
+        s = decode(linktype, data, dcounts)
+        if s is not None and not (split and (s[2] ^ s[3]) % parts != part):
             seg(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], ts, num)
     return _result(flows, done, counts, stats)
 
 
 def _result(flows: FlowTable, done: list[TlsConnection], counts: dict[str, int], stats: ReadStats) -> Analysis:
     flows.close_all()
-    done.sort(key=lambda c: (c.start, c.first_frame))
-    anomalies: dict[str, int] = {}
-    for c in done:
-        for a in c.anomalies:
-            anomalies[a.kind] = anomalies.get(a.kind, 0) + 1
+    done.sort(key=_order)
     return Analysis(
         path=stats.path,
         connections=done,
@@ -108,26 +116,88 @@ def _result(flows: FlowTable, done: list[TlsConnection], counts: dict[str, int],
         tcp_segments=flows.packets,
         tcp_connections=flows.connections,
         evicted=flows.evicted,
-        anomalies=anomalies,
+        anomalies=_anomalies(done),
     )
 
 
-def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None = None) -> Analysis:
+def _order(c: TlsConnection) -> tuple[float, int]:
+    return (c.start, c.first_frame)
+
+
+def _anomalies(conns: list[TlsConnection]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in conns:
+        for a in c.anomalies:
+            out[a.kind] = out.get(a.kind, 0) + 1
+    return out
+
+
+SPLIT_MIN = 32 << 20  # smaller captures are read in one process: a second costs more than it saves
+
+
+def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None = None, jobs: int = 1) -> Analysis:
     """Analyse one capture file. Raises :class:`~pcaptls.errors.InputError` if it is not one.
 
     A file cut short is analysed up to the cut; ``result.truncated`` says where and why.
+
+    ``jobs`` > 1 splits a capture of :data:`SPLIT_MIN` bytes or more over that many processes.
+    Each reads the whole file but follows only the TCP connections whose ports fall in its
+    share ((sport ^ dport) % jobs, the same for both directions), so every connection is
+    reassembled whole in exactly one process; the shares are merged in time order. The result
+    is the serial one (a test checks it), except that the live-connection cap applies per share.
     """
-    stats = ReadStats(path=os.fspath(path))
+    path = os.fspath(path)
+    if jobs > 1:
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = 0
+        if size >= SPLIT_MIN:
+            return _split(path, progress, jobs)
+    return _share(path, progress, 0, 1)
+
+
+def _split(path: str, progress: Callable[[int], None] | None, jobs: int) -> Analysis:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork: the workers start with everything imported; nothing but the path crosses to them.
+    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+        others = [pool.submit(_share, path, None, k, jobs) for k in range(1, jobs)]
+        shares = [_share(path, progress, 0, jobs)]  # this process takes share 0 and shows progress
+        shares += [f.result() for f in others]
+    return _merge(shares)
+
+
+def _merge(shares: list[Analysis]) -> Analysis:
+    """One capture's shares (same file, same frames) -> the serial result."""
+    first = shares[0]
+    conns = [c for a in shares for c in a.connections]
+    conns.sort(key=_order)
+    return Analysis(
+        path=first.path,
+        connections=conns,
+        stats=first.stats,  # every share read every frame
+        counts=first.counts,  # share 0 counted the frames without TCP
+        tcp_segments=sum(a.tcp_segments for a in shares),
+        tcp_connections=sum(a.tcp_connections for a in shares),
+        evicted=sum(a.evicted for a in shares),
+        anomalies=_anomalies(conns),
+    )
+
+
+def _share(path: str, progress: Callable[[int], None] | None, part: int, parts: int) -> Analysis:
+    stats = ReadStats(path=path)
     src, kind = open_capture(path)
     try:
         head = src.read(24) if kind == "pcap" else b""
         if len(head) == 24 and struct.unpack_from(pcap.MAGICS[head[:4]][0] + "I", head, 20)[0] & 0x0FFFFFFF == 1:
             stats.format = kind
             with _no_full_gc():
-                return _ethernet_pcap(src, head, stats, progress)
+                return _ethernet_pcap(src, head, stats, progress, part, parts)
     finally:
         src.close()
-    return analyse_frames(iter_frames(path, stats), stats, progress)
+    return analyse_frames(iter_frames(path, stats), stats, progress, part, parts)
 
 
 def _cut(stats: ReadStats, why: str, error: type[PcaptlsError] = TruncatedError) -> None:
@@ -139,7 +209,8 @@ def _cut(stats: ReadStats, why: str, error: type[PcaptlsError] = TruncatedError)
         stats.trace = traceback.format_exc()
 
 
-def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Callable[[int], None] | None) -> Analysis:
+def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Callable[[int], None] | None,
+                   part: int = 0, parts: int = 1) -> Analysis:
     """The common case (classic pcap, Ethernet: what tcpdump and Expressway write) in one loop.
 
     Same result as :func:`analyse_frames` over :func:`iter_frames`, without a frame tuple or a
@@ -150,11 +221,14 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
     stats.linktypes.add(1)
     stats.bytes_read = len(head)
     done: list[TlsConnection] = []
-    flows = FlowTable(done.append)
+    flows = FlowTable(done.append, parts)
     counts = new_counts()
+    dcounts = counts if part == 0 else new_counts()  # as in _pipeline
     seg = flows.segment
     bulk = flows.bulk
     headers = ETH_IPV4_TCP.unpack_from
+    split = parts > 1
+    sweep = _flows.SWEEP_EVERY - 1
     rec = struct.Struct(order + "IIII").unpack_from
     read_error: list[str] = []
 
@@ -167,7 +241,6 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
 
     buf = b""
     pos = end = n = snapped = 0
-    tick = 0
     while True:
         if end - pos < 16:
             more = read(_CHUNK)
@@ -200,22 +273,25 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
         pos = rend
         if incl < orig:
             snapped += 1
-        ts = sec + frac * scale
-        if progress is not None and n - tick >= 50_000:
-            tick = n
-            progress(stats.bytes_read)
+        if not n & sweep:
+            flows.sweep(sec + frac * scale)
+            if progress is not None:
+                progress(stats.bytes_read)
         if incl >= 54:
             etype, vihl, total, frag, proto, s_ip, d_ip, sport, dport, seq, ack, doff, flags = headers(buf, start)
             if etype == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF and doff >= 0x50:
                 stop = start + 14 + total
                 pstart = start + 34 + (doff >> 4) * 4
                 if pstart <= stop <= rend:
+                    if split and (sport ^ dport) % parts != part:
+                        continue  # another process's connection: its time is not even computed
+                    ts = sec + frac * scale
                     if not bulk((s_ip, sport, d_ip, dport), seq, ack, flags, stop - pstart, ts):
                         seg(s_ip, d_ip, sport, dport, seq, ack, flags, buf[pstart:stop], 0, ts, n)
                     continue
-        d = decode(1, buf[start:rend], counts)
-        if d is not None:
-            seg(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], ts, n)
+        d = decode(1, buf[start:rend], dcounts)
+        if d is not None and not (split and (d[2] ^ d[3]) % parts != part):
+            seg(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], sec + frac * scale, n)
     stats.frames = n
     stats.snapped = snapped
     return _result(flows, done, counts, stats)

@@ -8,11 +8,30 @@ raw DER (decoded once, on demand, by :mod:`pcaptls.certificates.x509`).
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from .tls.constants import alert_name, cipher_name, handshake_name, version_name
 
+_T = TypeVar("_T")
 
+
+def _pickled_by_fields(cls: type[_T]) -> type[_T]:
+    """Pickle as the constructor's arguments. A split analysis sends its share's connections
+    back to the parent; this halves the time over the default protocol for frozen slotted
+    classes (state dict, then one ``object.__setattr__`` per field)."""
+    get = attrgetter(*(f.name for f in fields(cls)))  # type: ignore[arg-type]
+    one = len(fields(cls)) == 1  # type: ignore[arg-type]
+
+    def __reduce__(self: Any) -> tuple[type[_T], tuple[Any, ...]]:
+        return (cls, (get(self),) if one else get(self))
+
+    cls.__reduce__ = __reduce__  # type: ignore[assignment,method-assign]
+    return cls
+
+
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     ip: str
@@ -27,6 +46,7 @@ class Endpoint:
         return ipaddress.ip_address(self.ip)
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Alert:
     """A TLS alert record. ``level``/``code`` are ``None`` when the alert was encrypted."""
@@ -47,6 +67,7 @@ class Alert:
         return self.level == 2
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class HandshakeEvent:
     """One plaintext handshake message (or ChangeCipherSpec, type -1) and when it was seen."""
@@ -61,6 +82,7 @@ class HandshakeEvent:
         return "ChangeCipherSpec" if self.type == -1 else handshake_name(self.type)
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Anomaly:
     """Something in the capture that was not as it should be: a gap, a cap hit, a parse error."""
@@ -71,6 +93,7 @@ class Anomaly:
     sender: str | None = None
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class TlsConnection:
     """Everything pcaptls learned about one TCP connection that carried TLS."""

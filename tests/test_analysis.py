@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import pytest
 
 import pcapgen
 from conftest import CAPTURES, corpus_files
+from pcaptls import analysis
 from pcaptls.analysis import analyse, analyse_frames
-from pcaptls.capture.files import ReadStats, iter_frames
+from pcaptls.capture.files import Frame, ReadStats, iter_frames
+from pcaptls.errors import PcaptlsError
 
 
 def _general(path: Path):  # type: ignore[no-untyped-def]
@@ -50,3 +54,62 @@ def test_fast_path_on_cut_and_snapped_files(tmp_path: Path) -> None:
     n = tmp_path / "nanos-be.pcap"
     pcapgen.write_pcap(n, frames, nanos=True, big_endian=True)
     _same(n)
+
+
+# -- a capture split over processes by connection (analyse(jobs=N)) ---------------------------
+
+ALL_FILES = sorted(CAPTURES.glob("*/*.pcap")) + list(corpus_files())
+
+
+def _outcome(path: Path, jobs: int):  # type: ignore[no-untyped-def]
+    try:
+        a = analyse(path, jobs=jobs)
+    except PcaptlsError as e:
+        return type(e), str(e)
+    return (a.connections, a.counts, a.tcp_segments, a.tcp_connections, a.evicted, a.anomalies,
+            a.stats.frames, a.stats.snapped, a.stats.truncated, a.stats.bytes_read)
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_split_equals_serial(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every share reads every frame and keeps only its connections; merged, the result is the
+    serial one, for the one-loop pcap path and the general path (pcapng, other link types)."""
+    monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    serial = _outcome(path, 1)
+    for jobs in (2, 3):
+        assert _outcome(path, jobs) == serial
+
+
+def test_split_shares_are_disjoint_and_balanced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each connection is in exactly one share; with many client ports the shares are even."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import gen_capture
+
+    path = tmp_path / "b.pcap"
+    gen_capture.generate(3, path, seed=5, pool=gen_capture.session_pool(("rsa2048",)))
+    whole = analyse(path)
+    shares = [analysis._share(str(path), None, k, 2) for k in (0, 1)]
+    keys = [[(c.start, c.first_frame) for c in s.connections] for s in shares]
+    assert not set(keys[0]) & set(keys[1])
+    assert sorted(keys[0] + keys[1]) == [(c.start, c.first_frame) for c in whole.connections]
+    assert min(map(len, keys)) > 0.35 * len(whole.connections)
+    monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    assert analyse(path, jobs=2).connections == whole.connections
+
+
+def test_split_sweeps_like_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Idle sweeps happen at the same frames in every share, so the same connections are retired."""
+    from hostile import craft
+    from pcaptls.tcp import flows
+
+    monkeypatch.setattr(flows, "SWEEP_EVERY", 512)
+    frames = list(craft.syn_flood(5_000, rate=2.0))
+    serial = analyse_frames(iter(_numbered(frames)), ReadStats("x"))
+    shares = [analyse_frames(iter(_numbered(frames)), ReadStats("x"), None, k, 2) for k in (0, 1)]
+    assert serial.evicted > 3_000
+    assert sum(s.evicted for s in shares) == serial.evicted
+    assert sum(s.tcp_connections for s in shares) == serial.tcp_connections
+
+
+def _numbered(frames: Iterable[tuple[float, bytes]]) -> Iterator[Frame]:
+    return ((i + 1, t, 1, d, len(d)) for i, (t, d) in enumerate(frames))

@@ -118,13 +118,16 @@ def _analyse_one(path: str) -> Analysis | PcaptlsError:
 
 
 def analyse_many(paths: Sequence[str], jobs: int) -> list[Analysis | PcaptlsError]:
-    """Analyse captures, in parallel on ``jobs`` processes; results in the order given."""
+    """Analyse captures, in parallel on ``jobs`` processes; results in the order given.
+
+    Several captures: one process per capture at a time. One capture: split over ``jobs``
+    processes by connection (see :func:`pcaptls.analysis.analyse`)."""
     if jobs <= 1 or len(paths) <= 1:
         out: list[Analysis | PcaptlsError] = []
         for p in paths:
             prog = Progress(p)
             try:
-                out.append(analyse(p, progress=prog))
+                out.append(analyse(p, progress=prog, jobs=jobs))
             except PcaptlsError as e:
                 out.append(e)
             finally:

@@ -25,7 +25,7 @@ RST = 0x04
 ACK = 0x10
 
 IDLE_TIMEOUT = 600.0  # seconds of capture time without packets before a connection is retired
-SWEEP_EVERY = 1 << 16  # packets between idle sweeps
+SWEEP_EVERY = 1 << 16  # frames between idle sweeps (a power of two)
 MAX_CONNECTIONS = 200_000  # live connections kept at once; beyond it the idlest are retired
 _NOT_BULK = SYN | FIN | RST | ACK  # of these, a segment for FlowTable.bulk carries ACK alone
 
@@ -111,7 +111,10 @@ class Connection:
 class FlowTable:
     """Routes decoded segments to connections; collects finished TLS connections."""
 
-    def __init__(self, on_done: Callable[[TlsConnection], None]) -> None:
+    def __init__(self, on_done: Callable[[TlsConnection], None], shares: int = 1) -> None:
+        """``shares``: this table holds one of that many shares of the capture's connections
+        (see :func:`pcaptls.analysis.analyse`); its cap is that share of :data:`MAX_CONNECTIONS`."""
+        self.shares = shares
         self.table: dict[tuple[bytes, int, bytes, int], tuple[Connection, int]] = {}
         self.on_done = on_done
         self.packets = 0
@@ -132,16 +135,12 @@ class FlowTable:
         if entry is None or flags & _NOT_BULK != ACK:
             return False
         conn, side = entry
-        other = conn.half[1 - side]
+        half, other = conn.half if side == 0 else conn.half[::-1]
         if other.ooo:
             return False
         if n and not conn.dead:
-            session = conn.session
-            if session is None:  # first payload: segment() sets up the TLS state
-                return False
-            half = conn.half[side]
-            reader = session.readers[side]
-            if half.next != seq or reader.skip < n or reader.state != RECORDS or half.ooo:
+            reader = half.consumer  # the side's record reader, None until the first payload
+            if reader is None or half.next != seq or reader.skip < n or reader.state != RECORDS or half.ooo:
                 return False
             reader.skip -= n
             half.next = (seq + n) & 0xFFFFFFFF
@@ -151,8 +150,6 @@ class FlowTable:
         conn.segments += 1
         self.now = t
         self.packets += 1
-        if self.packets & (SWEEP_EVERY - 1) == 0:
-            self.sweep()
         return True
 
     def segment(self, src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int,
@@ -208,8 +205,6 @@ class FlowTable:
                     self._retire(conn)
                 elif flags & FIN and not conn.half[0].ooo and not conn.half[1].ooo:
                     conn.settle()
-        if self.packets & (SWEEP_EVERY - 1) == 0:
-            self.sweep()
 
     def _reused(self, conn: Connection, side: int, seq: int) -> bool:
         """Does a SYN from ``side`` start a new connection on the same 4-tuple?"""
@@ -219,7 +214,7 @@ class FlowTable:
         return isn is not None and isn != seq and conn.segments > 3
 
     def _open(self, src: bytes, sport: int, dst: bytes, dport: int, t: float, frame: int, midstream: bool) -> Connection:
-        if len(self.table) >= 2 * MAX_CONNECTIONS:
+        if len(self.table) >= 2 * max(1, MAX_CONNECTIONS // self.shares):
             self._evict_idlest()
         conn = Connection(src, sport, dst, dport, t, frame, midstream)
         self.table[(src, sport, dst, dport)] = (conn, 0)
@@ -244,9 +239,12 @@ class FlowTable:
     def _conns(self) -> list[Connection]:
         return [c for c, side in self.table.values() if side == 0]
 
-    def sweep(self) -> None:
-        """Retire connections idle for :data:`IDLE_TIMEOUT` seconds of capture time."""
-        limit = self.now - IDLE_TIMEOUT
+    def sweep(self, now: float) -> None:
+        """Retire connections idle for :data:`IDLE_TIMEOUT` seconds of capture time at ``now``.
+
+        The capture loop calls this every :data:`SWEEP_EVERY` frames with the frame's time, so
+        every share of a split analysis sweeps at the same moments as a serial run."""
+        limit = now - IDLE_TIMEOUT
         for conn in self._conns():
             if conn.last < limit:
                 self.evicted += 1

@@ -10,8 +10,17 @@ import struct
 from dataclasses import dataclass
 
 from .._reader import Reader
-from ..errors import MalformedError
+from ..errors import MalformedError, TruncatedError
 from .constants import ExtensionType, is_grease
+
+# Plain ints: compared once per extension of every hello.
+_SNI = int(ExtensionType.SERVER_NAME)
+_ALPN = int(ExtensionType.ALPN)
+_VERSIONS = int(ExtensionType.SUPPORTED_VERSIONS)
+_GROUPS = int(ExtensionType.SUPPORTED_GROUPS)
+_SIGALGS = int(ExtensionType.SIGNATURE_ALGORITHMS)
+_KEY_SHARES = (int(ExtensionType.KEY_SHARE), int(ExtensionType.KEY_SHARE_DRAFT))
+_EXT_HEADER = struct.Struct("!HH")
 
 # RFC 8446 4.1.3: a ServerHello with this random is a HelloRetryRequest.
 HRR_RANDOM = bytes.fromhex("CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C")
@@ -91,6 +100,25 @@ def _alpn(r: Reader) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _extensions(r: Reader) -> list[tuple[int, int, int]]:
+    """``(type, start, end)`` of each extension in ``r``, bounds-checked in one tight loop: a
+    hello carries 10-20 extensions and only a few are read, so no reader is made for the rest."""
+    buf, p, end = r.buf, r.pos, r.end
+    header = _EXT_HEADER.unpack_from
+    out = []
+    while p < end:
+        if end - p < 4:
+            raise TruncatedError(f"extension header: need 4 bytes at offset {p}, have {end - p}")
+        etype, n = header(buf, p)
+        p += 4
+        if n > end - p:
+            raise TruncatedError(f"extension_data: need {n} bytes at offset {p}, have {end - p}")
+        out.append((etype, p, p + n))
+        p += n
+    r.pos = end
+    return out
+
+
 def parse_client_hello(body: bytes) -> ClientHello:
     r = Reader(body)
     legacy = r.u16("client_version")
@@ -103,25 +131,23 @@ def parse_client_hello(body: bytes) -> ClientHello:
     versions: tuple[int, ...] = ()
     groups: tuple[int, ...] = ()
     sigalgs: tuple[int, ...] = ()
-    exts: list[int] = []
+    exts: tuple[int, ...] = ()
     if r.remaining:  # extensions are optional before TLS 1.0-era clients
-        ext = r.vec16("extensions")
-        while ext.remaining:
-            etype = ext.u16("extension_type")
-            data = ext.vec16("extension_data")
-            exts.append(etype)
-            if etype == ExtensionType.SERVER_NAME and data.remaining:
-                sni = _sni(data)
-            elif etype == ExtensionType.ALPN:
-                alpn = _alpn(data)
-            elif etype == ExtensionType.SUPPORTED_VERSIONS:
-                versions = tuple(v for v in _u16_list(data.vec8("versions"), "versions") if not is_grease(v))
-            elif etype == ExtensionType.SUPPORTED_GROUPS:
-                groups = _u16_list(data.vec16("named_group_list"), "named_group_list")
-            elif etype == ExtensionType.SIGNATURE_ALGORITHMS:
-                sigalgs = _u16_list(data.vec16("supported_signature_algorithms"), "signature_algorithms")
+        spans = _extensions(r.vec16("extensions"))
+        exts = tuple([e[0] for e in spans])
+        for etype, a, b in spans:
+            if etype == _SNI and b > a:
+                sni = _sni(Reader(body, a, b))
+            elif etype == _ALPN:
+                alpn = _alpn(Reader(body, a, b))
+            elif etype == _VERSIONS:
+                versions = tuple(v for v in _u16_list(Reader(body, a, b).vec8("versions"), "versions") if not is_grease(v))
+            elif etype == _GROUPS:
+                groups = _u16_list(Reader(body, a, b).vec16("named_group_list"), "named_group_list")
+            elif etype == _SIGALGS:
+                sigalgs = _u16_list(Reader(body, a, b).vec16("supported_signature_algorithms"), "signature_algorithms")
     return ClientHello(legacy, _shared(ciphers), sni, _shared(alpn), _shared(versions), _shared(groups),
-                       _shared(sigalgs), _shared(tuple(exts)))
+                       _shared(sigalgs), _shared(exts))
 
 
 def parse_sslv2_client_hello(msg: bytes) -> ClientHello:
@@ -162,18 +188,15 @@ def parse_server_hello(body: bytes) -> ServerHello:
     group = None
     exts: list[int] = []
     if r.remaining:
-        ext = r.vec16("extensions")
-        while ext.remaining:
-            etype = ext.u16("extension_type")
-            data = ext.vec16("extension_data")
+        for etype, a, b in _extensions(r.vec16("extensions")):
             exts.append(etype)
-            if etype == ExtensionType.SUPPORTED_VERSIONS and data.remaining == 2:
-                version = data.u16("selected_version")
-            elif etype == ExtensionType.ALPN and data.remaining:
-                names = _alpn(data)
+            if etype == _VERSIONS and b - a == 2:
+                version = (body[a] << 8) | body[a + 1]
+            elif etype == _ALPN and b > a:
+                names = _alpn(Reader(body, a, b))
                 alpn = names[0] if names else None
-            elif etype in (ExtensionType.KEY_SHARE, ExtensionType.KEY_SHARE_DRAFT) and data.remaining >= 2:
-                group = data.u16("group")
+            elif etype in _KEY_SHARES and b - a >= 2:
+                group = (body[a] << 8) | body[a + 1]
     return ServerHello(legacy, version, cipher, alpn, group, random == HRR_RANDOM, tuple(exts))
 
 
@@ -188,7 +211,7 @@ def parse_certificate(body: bytes, tls13: bool) -> tuple[bytes, ...]:
         out.append(_cert(lst))
         if tls13:
             lst.vec16("extensions")
-    return tuple(out)
+    return _shared(tuple(out))  # type: ignore[return-value]  # a server sends the same chain every time
 
 
 def _cert(r: Reader) -> bytes:

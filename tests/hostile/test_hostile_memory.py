@@ -155,8 +155,8 @@ def test_syn_flood_slower_than_idle_timeout_is_swept(monkeypatch: pytest.MonkeyP
     sizes: list[int] = []
     orig = flows.FlowTable.sweep
 
-    def spy(self):  # type: ignore[no-untyped-def]
-        orig(self)
+    def spy(self, now):  # type: ignore[no-untyped-def]
+        orig(self, now)
         sizes.append(len(self.table) // 2)
 
     monkeypatch.setattr(flows.FlowTable, "sweep", spy)
