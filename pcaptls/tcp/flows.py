@@ -9,8 +9,6 @@ and are forgotten when they close or go idle; memory is bounded by :data:`MAX_CO
 
 from __future__ import annotations
 
-import dataclasses
-
 import ipaddress
 from typing import Callable
 
@@ -37,7 +35,7 @@ def _addr(raw: bytes) -> str:
 class Connection:
     __slots__ = (
         "ends_raw", "session", "half", "start", "last", "first_frame", "syn_side", "isn", "close",
-        "fins", "dead", "segments", "anomalies", "result", "midstream", "settled",
+        "fins", "dead", "segments", "anomalies", "midstream", "settled",
     )
 
     def __init__(self, src: bytes, sport: int, dst: bytes, dport: int, t: float, frame: int, midstream: bool) -> None:
@@ -58,7 +56,6 @@ class Connection:
         self.dead = False  # both directions are not TLS: nothing more to look at
         self.segments = 0
         self.anomalies: list[Anomaly] = []
-        self.result: TlsConnection | None = None  # built early once both sides closed (see settle)
 
     def start_tls(self) -> TlsSession:
         s = self.session = TlsSession(self.midstream)
@@ -66,23 +63,19 @@ class Connection:
         return s
 
     def settle(self) -> None:
-        """Both sides sent FIN and nothing waits behind a hole: build the result now and drop the
-        TLS state, which is most of a connection's memory. Late packets (the last ACK) only move
-        ``end``; a new SYN still starts a new connection."""
-        self.result = self.finish()
+        """Both sides sent FIN and nothing waits behind a hole: no more bytes reach TLS. The
+        record readers and their buffers (most of a connection's memory) go now; the session's
+        facts wait for :meth:`finish`, which builds the result once, with the time of the last
+        packet (late ACKs only move ``last``; a new SYN still starts a new connection)."""
         if self.session is not None:
             self.session.readers = ()  # type: ignore[assignment]  # break the reader/session cycle
-            self.session = None
-        self.settled = True
         for h in self.half:
             h.consumer = None  # type: ignore[assignment]
+        self.settled = True
         self.dead = True
 
     def finish(self) -> TlsConnection | None:
         """Flush waiting segments and build the result, or ``None`` when it carried no TLS."""
-        if self.settled:  # the result was built when both sides had closed
-            r = self.result
-            return None if r is None else dataclasses.replace(r, end=self.last)
         if self.session is None:  # no payload ever: nothing to report
             return None
         if not self.dead:

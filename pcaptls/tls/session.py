@@ -66,8 +66,10 @@ class TlsSession:
         self.certs: list[tuple[int, tuple[bytes, ...]]] = []  # (side, chain) in order seen
         self.cert_request = False
         self.kex_group: int | None = None
-        self.alerts: list[Alert] = []
-        self.events: list[HandshakeEvent] = []
+        # (time, frame, side, ...) as seen; made into Alert/HandshakeEvent once, in build(),
+        # when who is the client is known.
+        self.alerts: list[tuple[float, int, int, int | None, int | None]] = []
+        self.events: list[tuple[float, int, int, int]] = []
         self.anomalies: list[Anomaly] = []
         self.plain: list[bytes] = [b"", b""]
         self.hrr = False
@@ -94,7 +96,7 @@ class TlsSession:
 
     def _event(self, side: int, htype: int, t: float, frame: int) -> None:
         if len(self.events) < MAX_EVENTS:
-            self.events.append(HandshakeEvent(t, frame, str(side), htype))
+            self.events.append((t, frame, side, htype))
         else:
             self.events_dropped += 1
 
@@ -174,7 +176,7 @@ class TlsSession:
 
     def on_alert(self, side: int, level: int | None, code: int | None, t: float, frame: int) -> None:
         if len(self.alerts) < MAX_ALERTS:
-            self.alerts.append(Alert(t, frame, str(side), level, code, encrypted=code is None))
+            self.alerts.append((t, frame, side, level, code))
         else:
             self.alerts_dropped += 1
 
@@ -227,9 +229,9 @@ class TlsSession:
         if self.sslv2_version is not None and (sh is None):
             version = self.sslv2_version
         alerts = tuple(
-            Alert(a.time, a.frame, name[int(a.sender)], a.level, a.code, a.encrypted) for a in self.alerts
+            Alert(t, frame, name[side], level, code, code is None) for t, frame, side, level, code in self.alerts
         )
-        events = tuple(HandshakeEvent(e.time, e.frame, name[int(e.sender)], e.type) for e in self.events)
+        events = tuple([HandshakeEvent(t, frame, name[side], htype) for t, frame, side, htype in self.events])
         anomalies = tuple(
             Anomaly(a.kind, a.detail, a.time, None if a.sender is None or a.sender not in "01" else name[int(a.sender)])
             for a in (*tcp_anomalies, *self.anomalies)
