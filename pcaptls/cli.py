@@ -2,34 +2,61 @@
 
 from __future__ import annotations
 
-import click
-
+import importlib
 import warnings
 
+import click
+
+# A small module (the warning class only): the x509 parts of cryptography load with the
+# commands that decode certificates.
 from cryptography.utils import CryptographyDeprecationWarning
 
 from . import __version__
-from .commands.certs import certs
-from .commands.diagnose import diagnose, timeline
-from .commands.inspect import inspect
-from .commands.truststore import truststore
 
 # Certificates off the wire are often not RFC 5280-clean (negative serials, ...): pcaptls reports
 # on them rather than warning about them.
 warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning)
 
+# Each command's module (and what it pulls in: cryptography's X.509, logs, correlation, ...) is
+# imported only when that command runs, or when `pcaptls --help` lists them all.
+_COMMANDS = {
+    "inspect": "pcaptls.commands.inspect:inspect",
+    "certs": "pcaptls.commands.certs:certs",
+    "diagnose": "pcaptls.commands.diagnose:diagnose",
+    "timeline": "pcaptls.commands.diagnose:timeline",
+    "truststore": "pcaptls.commands.truststore:truststore",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are ``module:attribute`` names, imported on first use."""
+
+    def __init__(self, *args: object, lazy_commands: dict[str, str] | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            module, attr = self.lazy_commands[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and args[0] not in self.lazy_commands:
+            # Not a command name: load them all, so that click's "Did you mean ...?" sees every one.
+            for name in self.lazy_commands:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=LazyGroup, lazy_commands=_COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="pcaptls")
 def main() -> None:
     """pcaptls: which TLS handshakes in a packet capture failed, why, and what to change."""
-
-
-main.add_command(inspect)
-main.add_command(certs)
-main.add_command(diagnose)
-main.add_command(timeline)
-main.add_command(truststore)
 
 
 if __name__ == "__main__":

@@ -4,17 +4,21 @@ A verdict depends on the chain, the name checked and, through validity dates, th
 connections that present the same chain for the same name at times where every certificate
 involved (chain and trust store) is in the same validity state get the same verdict, so it is
 computed once: captures hold thousands of connections to a handful of servers.
+
+The trust store's part of that state changes only at its certificates' notBefore/notAfter, so it
+is computed once per interval between those boundaries, not once per connection.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from datetime import datetime, timezone
 
 from ..errors import MalformedError
 from ..model import TlsConnection
 from .truststore import TrustStore
 from .verify import Verdict, name_for, verify_chain
-from .x509 import try_decode
+from .x509 import window
 
 
 class Judge:
@@ -24,25 +28,38 @@ class Judge:
         self.trust = trust
         self._cache: dict[tuple[tuple[bytes, ...], str, tuple[int, ...]], Verdict] = {}
         self._windows: dict[bytes, tuple[float, float]] = {}
-        for der in trust.certs:
-            self._window(der)
+        windows = [self._window(der) for der in trust.certs]
+        # t's place among the trust store's boundaries decides every trusted certificate's state:
+        # how many notBefore are <= t (those are not "not yet valid") and how many notAfter are
+        # < t (those are expired).
+        self._trust_nb = sorted(nb for nb, _ in windows)
+        self._trust_na = sorted(na for _, na in windows)
+        self._trust_regimes: dict[tuple[int, int], tuple[int, ...]] = {}
         self.computed = 0
 
     def _window(self, der: bytes) -> tuple[float, float]:
         w = self._windows.get(der)
         if w is None:
-            info = try_decode(der)
-            w = (info.not_before.timestamp(), info.not_after.timestamp()) if info else (float("-inf"), float("inf"))
+            w = window(der) or (float("-inf"), float("inf"))  # validity only: no full decode
             self._windows[der] = w
         return w
 
     def _regime(self, chain: tuple[bytes, ...], t: float) -> tuple[int, ...]:
         # -1 not yet valid, 0 valid, 1 expired, for every certificate the verdict may look at.
         out = []
-        for der in (*chain, *self.trust.certs):
+        for der in chain:
             nb, na = self._window(der)
             out.append(-1 if t < nb else (1 if t > na else 0))
-        return tuple(out)
+        return tuple(out) + self._trust_regime(t)
+
+    def _trust_regime(self, t: float) -> tuple[int, ...]:
+        """The trust store's part of :meth:`_regime`, computed once per interval between boundaries."""
+        interval = (bisect_right(self._trust_nb, t), bisect_left(self._trust_na, t))
+        r = self._trust_regimes.get(interval)
+        if r is None:
+            r = tuple(-1 if t < nb else (1 if t > na else 0) for nb, na in map(self._window, self.trust.certs))
+            self._trust_regimes[interval] = r
+        return r
 
     def verdict(self, conn: TlsConnection) -> Verdict | None:
         """OpenSSL's verdict on ``conn``'s server chain, at the time its Certificate was seen.

@@ -133,8 +133,8 @@ def parse_certificates(data: bytes, origin: str) -> list[TrustEntry]:
                 raise InputError(f"{origin}: certificate block {n} is not valid base64") from e
             if kind == b"TRUSTED ":
                 der = _first_der_element(der, origin, n)
-            try:
-                x509mod.decode(der)
+            try:  # fails exactly when decode() would; the full decode waits until it is needed
+                x509mod.check(der)
             except MalformedError as e:
                 raise InputError(f"{origin}: certificate block {n} does not decode: {e}") from e
             out.append(TrustEntry(der, f"{origin}#{n}"))

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import heapq
 import sys
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import click
 
 from ..analysis import Analysis
 from ..errors import PcaptlsError
 from ..report import inspect_view as view
-from ..certificates import truststore
-from ..certificates.judge import Judge
 from ..model import TlsConnection
 from ..report.records import connection_record, flatten, verdict_record
 from ..report.safe import csv_cell
 from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, fail_input, format_option,
                      handle_errors, unread_link_types)
+
+if TYPE_CHECKING:
+    from ..certificates.judge import Judge
+    from ..certificates.truststore import TrustStore
+    from ..certificates.verify import Verdict
 
 
 @click.command("inspect")
@@ -40,17 +43,32 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int, failed_only: bool, t
     not be read (or was cut short; what it held is still reported).
     """
     # A trust store given by path is read first, so a bad path fails before any analysis; the
-    # default bundle is only read once a server certificate needs judging.
-    store = truststore.load(trust_store) if trust_store is not None else None
+    # default bundle is only read once a server certificate needs judging. The certificate
+    # modules (and cryptography) are imported only then, too.
+    store: TrustStore | None = None
+    if trust_store is not None:
+        from ..certificates import truststore
+
+        store = truststore.load(trust_store)
     judge: Judge | None = None
+    # Judge hands out the same Verdict for connections that must agree; its record is made once
+    # (connection_record copies it). Keyed by id(), the Verdict kept alive alongside.
+    verdict_records: dict[int, tuple[Verdict | None, dict[str, Any] | None]] = {}
 
     def verdict(c: TlsConnection) -> dict[str, Any] | None:
         nonlocal judge
         if not c.server_certs:
             return None
         if judge is None:
+            from ..certificates import truststore
+            from ..certificates.judge import Judge
+
             judge = Judge(store if store is not None else truststore.load(None))
-        return verdict_record(judge.verdict(c))
+        v = judge.verdict(c)
+        hit = verdict_records.get(id(v))
+        if hit is None:
+            hit = verdict_records[id(v)] = (v, verdict_record(v))
+        return hit[1]
 
     results = analyse_many(list(captures), jobs)
     status = EXIT_OK

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Mapping
 
-from ..certificates.x509 import try_decode
 from ..model import TlsConnection
 from ..tls.constants import alert_title, group_name
 
@@ -18,6 +18,16 @@ def iso(t: float | None) -> str | None:
 
 
 def cert_record(der: bytes) -> dict[str, Any]:
+    """The JSON object for one certificate: a fresh dict (and ``san`` list) the caller may change."""
+    d = _cert_record(der)
+    return {**d, "san": list(d["san"])}
+
+
+@lru_cache(maxsize=4096)  # the same few chains arrive on thousands of connections
+def _cert_record(der: bytes) -> dict[str, Any]:
+    # Imported here: cryptography loads only once a certificate is to be reported.
+    from ..certificates.x509 import try_decode
+
     info = try_decode(der)
     if info is None:
         import hashlib

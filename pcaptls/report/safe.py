@@ -35,6 +35,8 @@ def json_line(text: str) -> str:
     """JSON text from ``json.dumps(..., ensure_ascii=False)`` with the characters it leaves raw
     that split lines (``str.splitlines`` breaks on NEL, U+2028/9) or steer a terminal written as
     ``\\uXXXX``: the same JSON value, safe to print and to split on lines."""
+    if text.isascii() and "\x7f" not in text:  # nothing _JSON_RAW matches (DEL is its only ASCII)
+        return text
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
