@@ -124,3 +124,21 @@ def test_lab_capture_if_present() -> None:
     r = run("inspect", str(cap), "--trust-store", str(cap.parent / "truststore.pem"), "--format", "jsonl")
     recs = [json.loads(x) for x in r.stdout.splitlines()]
     assert any(x["verify"] and x["verify"]["error"] == "DEPTH_ZERO_SELF_SIGNED_CERT" and x["server_port"] == 6972 for x in recs)
+
+
+@pytest.mark.parametrize("fmt", ["table", "jsonl", "csv"])
+def test_jobs_do_not_change_output(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One capture split over processes (--jobs 2, 3; small files split too here) and several
+    captures read in parallel print exactly what one process prints."""
+    from click.testing import CliRunner
+
+    from pcaptls import analysis
+    from pcaptls.cli import main
+
+    monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    one = str(CAPTURES / "mra-login" / "capture.pcap")
+    many = [str(p) for p in sorted(CAPTURES.glob("0*/capture.pcap"))]
+    for files in ([one], many):
+        outs = {j: CliRunner().invoke(main, ["inspect", *files, "--format", fmt, "--jobs", str(j)]) for j in (1, 2, 3)}
+        assert outs[1].exit_code in (0, 1) and outs[1].output.strip()
+        assert {(r.exit_code, r.output) for r in outs.values()} == {(outs[1].exit_code, outs[1].output)}

@@ -26,6 +26,11 @@ format_option = click.option(
     help="table for people, jsonl (one JSON object per line) or csv for machines.",
 )
 debug_option = click.option("--debug", is_flag=True, help="Show tracebacks for errors (for bug reports).")
+jobs_option = click.option(
+    "--jobs", "-j", type=click.IntRange(1, 64), default=None,
+    help="Processes to use [default: all cores]. Several captures are read in parallel; one "
+    "capture of 32 MB or more is split by connection. Output is the same for any value.",
+)
 
 
 def fail(message: str) -> None:
@@ -152,5 +157,11 @@ def analyse_many(paths: Sequence[str], jobs: int) -> list[Analysis | PcaptlsErro
         return [f.result() for f in futures]
 
 
-def default_jobs() -> int:
-    return max(1, os.cpu_count() or 1)
+def default_jobs(jobs: int | None = None) -> int:
+    """``--jobs`` as given, else one process per core."""
+    if jobs:
+        return jobs
+    try:
+        return max(1, len(os.sched_getaffinity(0)))  # the cores this process may use (taskset, containers)
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)

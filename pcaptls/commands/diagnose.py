@@ -25,8 +25,8 @@ from ..report.inspect_view import to_csv
 from ..report.records import iso
 from ..report.safe import json_line, terminal
 from ..report.table import render
-from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, fail, format_option, handle_errors,
-                     unread_link_types)
+from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, default_jobs, fail, format_option,
+                     handle_errors, jobs_option, unread_link_types)
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Inputs:
 
 
 def _gather(capture: str, logs: tuple[str, ...], trust_path: str | None, clock_offset: float | None,
-            log_tz: str | None, jobs: int) -> Inputs:
+            log_tz: str | None, jobs: int | None) -> Inputs:
     bundle: Bundle | None = None
     captures = [capture]
     log_paths = list(logs)
@@ -64,7 +64,7 @@ def _gather(capture: str, logs: tuple[str, ...], trust_path: str | None, clock_o
             fail(f"{capture}: no ca_*.pem trust store in the bundle; using the public CA bundle")
             store = truststore.load(None)
         analyses: list[Analysis] = []
-        for path, res in zip(captures, analyse_many(captures, jobs)):
+        for path, res in zip(captures, analyse_many(captures, default_jobs(jobs))):
             if isinstance(res, PcaptlsError):
                 fail(str(res))
                 status = EXIT_INPUT
@@ -104,8 +104,7 @@ common_inputs = [
     click.option("--clock-offset", type=float, default=None,
                  help="Seconds the log's clock is ahead of the capture's (default: estimated)."),
     click.option("--log-tz", default=None, help="Time zone for log lines without an offset (e.g. Europe/Berlin, +02:00)."),
-    click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
-                 help="Captures analysed in parallel (a bundle holds up to 20 per interface)."),
+    jobs_option,
 ]
 
 
@@ -140,7 +139,7 @@ def _log_header(inp: Inputs) -> list[str]:
               help="table for people, jsonl (one finding per line) for machines.")
 @debug_option
 @handle_errors
-def diagnose(capture: str, logs: tuple[str, ...], clock_offset: float | None, log_tz: str | None, jobs: int,
+def diagnose(capture: str, logs: tuple[str, ...], clock_offset: float | None, log_tz: str | None, jobs: int | None,
              trust_store: str | None, fmt: str, debug: bool) -> None:
     """Say what is wrong and what to change: one finding per failing server and port.
 
@@ -216,7 +215,7 @@ TIMELINE_COLUMNS = ["time", "source", "event", "connection", "server", "sni", "d
 @click.option("--linked-only", is_flag=True, help="Leave out log events not linked to any connection.")
 @debug_option
 @handle_errors
-def timeline(capture: str, logs: tuple[str, ...], clock_offset: float | None, log_tz: str | None, jobs: int,
+def timeline(capture: str, logs: tuple[str, ...], clock_offset: float | None, log_tz: str | None, jobs: int | None,
              output: str | None, fmt: str, linked_only: bool, debug: bool) -> None:
     """Capture and log events on one clock, one row per event, sorted by time.
 

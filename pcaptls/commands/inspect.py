@@ -14,8 +14,8 @@ from ..report import inspect_view as view
 from ..model import TlsConnection
 from ..report.records import connection_record, flatten, verdict_record
 from ..report.safe import csv_cell
-from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, fail_input, format_option,
-                     handle_errors, unread_link_types)
+from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, default_jobs, fail_input,
+                     format_option, handle_errors, jobs_option, unread_link_types)
 
 if TYPE_CHECKING:
     from ..certificates.judge import Judge
@@ -26,15 +26,14 @@ if TYPE_CHECKING:
 @click.command("inspect")
 @click.argument("captures", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @format_option
-@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Captures analysed in parallel (one process each).")
+@jobs_option
 @click.option("--failed-only", is_flag=True, help="Only connections whose handshake failed or whose chain does not verify.")
 @click.option("--trust-store", type=click.Path(exists=False), default=None,
               help="PEM bundle, folder of PEM/DER certificates, or Expressway diagnostic bundle (ca_*.pem) "
                    "to verify server chains against, as the peer would. Default: the public certifi bundle.")
 @debug_option
 @handle_errors
-def inspect(captures: tuple[str, ...], fmt: str, jobs: int, failed_only: bool, trust_store: str | None, debug: bool) -> None:
+def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: bool, trust_store: str | None, debug: bool) -> None:
     """List every TLS connection in CAPTURES (pcap/pcapng, optionally .gz).
 
     For each: client and server, SNI, negotiated version and cipher suite, the certificate
@@ -70,7 +69,7 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int, failed_only: bool, t
             hit = verdict_records[id(v)] = (v, verdict_record(v))
         return hit[1]
 
-    results = analyse_many(list(captures), jobs)
+    results = analyse_many(list(captures), default_jobs(jobs))
     status = EXIT_OK
     analyses: list[tuple[str, Analysis]] = []
     for path, res in zip(captures, results):
