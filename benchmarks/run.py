@@ -5,15 +5,19 @@ Usage: ``python benchmarks/run.py [--sizes 100,300,1000] [--repeat 3] [--bundle 
 For each size a capture is made once by ``gen_capture.py`` (kept under ``benchmarks/data``).
 On it the tools run alternately, ``--repeat`` rounds:
 
-- ``pcaptls inspect F --format jsonl`` (stdout to /dev/null)
+- ``pcaptls inspect F --format jsonl`` (stdout to /dev/null), as a user runs it (``--jobs``
+  defaults to all cores: a capture of 32 MB or more is split by connection), and
+  ``pcaptls1``: the same with ``--jobs 1`` (one process)
 - ``tshark -r F -Y <ClientHello|ServerHello|Certificate|alert> -T fields -e ...``: the same
   facts (SNI, version, cipher suite, certificates, alerts), one line per matching frame
 - ``ssldump -n -r F``: C, no X.509 decoding
-- the pure-Python floor: a bare loop over pcaptls' frame reader, nothing else
+- the pure-Python floor: ``floor``, a bare loop over pcaptls' frame reader, and ``walk``, a
+  loop that only steps from one pcap record header to the next
 - start-up: pcaptls on a capture with no frames (interpreter, imports, an empty report)
 
 Each child's wall time is taken around it; CPU time and peak RSS come from ``wait4`` for that
-child alone. Printed: median wall and CPU, packets/s, peak RSS, and the ratios. Then linearity
+child (CPU: summed over the processes it started; peak RSS: the largest one's, so the
+memory target is read off ``pcaptls1``). Printed: median wall and CPU, packets/s, peak RSS, and the ratios. Then linearity
 over the sizes, ``--jobs`` on a bundle of captures against a serial run (output compared byte
 for byte), and whether the progress bar shows on a terminal and stays off a pipe.
 
@@ -51,7 +55,25 @@ TSHARK_FIELDS = (
     "tls.handshake.ciphersuite", "tls.handshake.certificate", "tls.alert_message.level", "tls.alert_message.desc",
 )
 
-# A bare loop over the frame reader: what Python pays just to see every frame.
+# The pure-Python floor, twice: "walk" unpacks each pcap record header and steps to the next
+# (what any Python reader pays at least); "floor" iterates pcaptls' frame reader (a tuple and a
+# copy of each frame), nothing else.
+WALK = (
+    "import struct, sys\n"
+    "rec = struct.Struct('<IIII').unpack_from\n"
+    "f = open(sys.argv[1], 'rb'); f.read(24); buf = b''; pos = n = 0\n"
+    "while True:\n"
+    "    if len(buf) - pos < 16:\n"
+    "        more = f.read(1 << 16)\n"
+    "        if not more: break\n"
+    "        buf = buf[pos:] + more; pos = 0; continue\n"
+    "    incl = rec(buf, pos)[2]\n"
+    "    if pos + 16 + incl > len(buf):\n"
+    "        more = f.read(1 << 16)\n"
+    "        if not more: break\n"
+    "        buf = buf[pos:] + more; pos = 0; continue\n"
+    "    pos += 16 + incl; n += 1\n"
+)
 FLOOR = (
     "import sys\n"
     "from pcaptls.capture.files import iter_frames\n"
@@ -59,6 +81,10 @@ FLOOR = (
     "for _ in iter_frames(sys.argv[1]):\n"
     "    n += 1\n"
 )
+
+
+# Children run as an installed pcaptls does: with its bytecode cached (compiled once in main()).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 @dataclass
@@ -90,7 +116,7 @@ class Tool:
 def measure(argv: list[str], stdout: int | None = subprocess.DEVNULL, ok: tuple[int, ...] = (0, 1)) -> Run:
     """Run one child; its wall time, CPU time (user+sys) and peak RSS from ``wait4``."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.DEVNULL, cwd=ROOT)
+    p = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.DEVNULL, cwd=ROOT, env=ENV)
     _pid, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
     p.returncode = os.waitstatus_to_exitcode(status)
@@ -112,10 +138,12 @@ def commands(path: Path) -> dict[str, list[str]]:
     for f in TSHARK_FIELDS:
         tshark += ["-e", f]
     return {
-        "pcaptls": [*PCAPTLS, "inspect", str(path), "--format", "jsonl"],
+        "pcaptls": [*PCAPTLS, "inspect", str(path), "--format", "jsonl"],  # --jobs: all cores
+        "pcaptls1": [*PCAPTLS, "inspect", str(path), "--format", "jsonl", "--jobs", "1"],  # one process
         "tshark": tshark,
         "ssldump": ["ssldump", "-n", "-r", str(path)],
         "floor": [PY, "-c", FLOOR, str(path)],
+        "walk": [PY, "-c", WALK, str(path)],
         "startup": [*PCAPTLS, "inspect", str(empty_capture()), "--format", "jsonl"],
     }
 
@@ -180,11 +208,18 @@ def report_file(path: Path, frames: int, tools: dict[str, Tool]) -> dict[str, ob
         s = tools["startup"]
         print(f"  pcaptls without start-up: wall {p.wall - s.wall:.2f} s, cpu {p.cpu - s.cpu:.2f} s "
               f"({(p.wall - s.wall) / frames * 1e6:.2f} us/frame)")
-    for other, goal in (("tshark", "<= 0.167"), ("ssldump", "<= 2.0"), ("floor", "")):
+    for other, goal in (("tshark", "<= 0.167"), ("ssldump", "<= 2.0"), ("floor", ""), ("walk", "")):
         if other in tools:
             o = tools[other]
             ratios[other] = (p.wall / o.wall, p.cpu / o.cpu)
             print(f"  pcaptls/{other:8} wall {p.wall / o.wall:6.2f}  cpu {p.cpu / o.cpu:6.2f}  {('target ' + goal) if goal else ''}")
+    if "pcaptls1" in tools:
+        one = tools["pcaptls1"]
+        for other in ("tshark", "ssldump"):
+            if other in tools:
+                o = tools[other]
+                ratios[f"{other} (--jobs 1)"] = (one.wall / o.wall, one.cpu / o.cpu)
+                print(f"  --jobs 1: pcaptls/{other:8} wall {one.wall / o.wall:6.2f}  cpu {one.cpu / o.cpu:6.2f}")
     return {
         "file": path.name, "mb": size_mb, "frames": frames,
         "tools": {k: {"wall": v.wall, "cpu": v.cpu, "rss_mb": v.rss_mb, "runs": [asdict(r) for r in v.runs]} for k, v in tools.items()},
@@ -274,13 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     DATA.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "pcaptls")], check=True)
     print(f"machine: {machine()}")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     rows = []
     for size in (int(s) for s in a.sizes.split(",") if s):
         path = ensure_capture(size)
         frames = count_frames(path)
-        tools = bench_file(path, a.repeat, ("pcaptls", "floor", "startup") if a.no_tools else None)
+        tools = bench_file(path, a.repeat, ("pcaptls", "pcaptls1", "floor", "walk", "startup") if a.no_tools else None)
         rows.append(report_file(path, frames, tools))
     linearity(rows)
     result: dict[str, object] = {"machine": machine(), "files": rows}
