@@ -14,7 +14,7 @@ import os
 import struct
 import traceback
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from .capture.decode import ETH_IPV4_TCP, decode, new_counts
 from .capture import pcap
@@ -39,6 +39,9 @@ class Analysis:
     tcp_connections: int = 0
     evicted: int = 0
     anomalies: dict[str, int] = field(default_factory=dict)  # by kind, over all TLS connections
+    # With analyse(project=f): (start, first frame, f(connection)) in time order, made in the
+    # process that followed the connection; ``connections`` is then empty.
+    projected: list[tuple[float, int, Any]] | None = None
 
     @property
     def truncated(self) -> str | None:
@@ -124,18 +127,23 @@ def _order(c: TlsConnection) -> tuple[float, int]:
     return (c.start, c.first_frame)
 
 
+def _first_two(p: tuple[float, int, Any]) -> tuple[float, int]:
+    return (p[0], p[1])
+
+
 def _anomalies(conns: list[TlsConnection]) -> dict[str, int]:
     out: dict[str, int] = {}
     for c in conns:
         for a in c.anomalies:
             out[a.kind] = out.get(a.kind, 0) + 1
-    return out
+    return dict(sorted(out.items()))  # by kind: the same however the connections were split
 
 
 SPLIT_MIN = 32 << 20  # smaller captures are read in one process: a second costs more than it saves
 
 
-def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None = None, jobs: int = 1) -> Analysis:
+def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None = None, jobs: int = 1,
+            project: Callable[[TlsConnection], Any] | None = None) -> Analysis:
     """Analyse one capture file. Raises :class:`~pcaptls.errors.InputError` if it is not one.
 
     A file cut short is analysed up to the cut; ``result.truncated`` says where and why.
@@ -145,6 +153,10 @@ def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None
     share ((sport ^ dport) % jobs, the same for both directions), so every connection is
     reassembled whole in exactly one process; the shares are merged in time order. The result
     is the serial one (a test checks it), except that the live-connection cap applies per share.
+
+    ``project``: a function of a connection (a report line, say) run where the connection was
+    followed, so that this work is split too and only its results cross between processes;
+    see :attr:`Analysis.projected`. It may be a closure: workers are forked.
     """
     path = os.fspath(path)
     if jobs > 1:
@@ -153,18 +165,52 @@ def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None
         except OSError:
             size = 0
         if size >= SPLIT_MIN:
-            return _split(path, progress, jobs)
-    return _share(path, progress, 0, 1)
+            return _split(path, progress, jobs, project)
+    return projected(_share(path, progress, 0, 1), project)
 
 
-def _split(path: str, progress: Callable[[int], None] | None, jobs: int) -> Analysis:
+def projected(a: Analysis, project: Callable[[TlsConnection], Any] | None) -> Analysis:
+    """``a`` with its connections replaced by their projections (no-op without ``project``)."""
+    if project is not None:
+        a.projected = [(c.start, c.first_frame, project(c)) for c in a.connections]
+        a.connections = []
+    return a
+
+
+# Functions handed to forked workers by key: a closure does not pickle, but a worker made by
+# fork() starts with a copy of this process, this table included.
+BY_FORK: dict[int, Callable[..., Any]] = {}
+
+
+@contextlib.contextmanager
+def by_fork(fn: Callable[..., Any] | None) -> Iterator[int | None]:
+    """Register ``fn`` for workers forked inside the ``with`` block; yields its key."""
+    if fn is None:
+        yield None
+        return
+    key = id(fn)
+    BY_FORK[key] = fn
+    try:
+        yield key
+    finally:
+        BY_FORK.pop(key, None)
+
+
+def _share_task(path: str, part: int, parts: int, key: int | None) -> Analysis:
+    return projected(_share(path, None, part, parts), None if key is None else BY_FORK[key])
+
+
+def _split(path: str, progress: Callable[[int], None] | None, jobs: int,
+           project: Callable[[TlsConnection], Any] | None) -> Analysis:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # fork: the workers start with everything imported; nothing but the path crosses to them.
-    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=multiprocessing.get_context("fork")) as pool:
-        others = [pool.submit(_share, path, None, k, jobs) for k in range(1, jobs)]
-        shares = [_share(path, progress, 0, jobs)]  # this process takes share 0 and shows progress
+    # fork: the workers start with everything imported (and ``project``); only the path crosses.
+    with by_fork(project) as key, ProcessPoolExecutor(
+            max_workers=jobs - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+        others = [pool.submit(_share_task, path, k, jobs, key) for k in range(1, jobs)]
+        # This process takes share 0 and shows progress.
+        shares = [projected(_share(path, progress, 0, jobs), project)]
         shares += [f.result() for f in others]
     return _merge(shares)
 
@@ -174,7 +220,12 @@ def _merge(shares: list[Analysis]) -> Analysis:
     first = shares[0]
     conns = [c for a in shares for c in a.connections]
     conns.sort(key=_order)
+    proj = None
+    if first.projected is not None:
+        proj = [p for a in shares for p in a.projected or ()]
+        proj.sort(key=_first_two)
     return Analysis(
+        projected=proj,
         path=first.path,
         connections=conns,
         stats=first.stats,  # every share read every frame
@@ -182,8 +233,16 @@ def _merge(shares: list[Analysis]) -> Analysis:
         tcp_segments=sum(a.tcp_segments for a in shares),
         tcp_connections=sum(a.tcp_connections for a in shares),
         evicted=sum(a.evicted for a in shares),
-        anomalies=_anomalies(conns),
+        anomalies=_sum_counts(a.anomalies for a in shares),
     )
+
+
+def _sum_counts(dicts: Iterable[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0) + v
+    return dict(sorted(out.items()))
 
 
 def _share(path: str, progress: Callable[[int], None] | None, part: int, parts: int) -> Analysis:

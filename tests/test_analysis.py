@@ -113,3 +113,26 @@ def test_split_sweeps_like_serial(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _numbered(frames: Iterable[tuple[float, bytes]]) -> Iterator[Frame]:
     return ((i + 1, t, 1, d, len(d)) for i, (t, d) in enumerate(frames))
+
+
+def test_projection_runs_in_each_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    """analyse(project=f): f runs in the process that followed the connection (a closure is fine:
+    workers are forked), the projections come back in time order, the counts are unchanged."""
+    import os
+
+    monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    path = CAPTURES / "mra-login" / "capture.pcap"
+    serial = analyse(path)
+    here = os.getpid()
+
+    def f(c):  # type: ignore[no-untyped-def]
+        return (c.sni, c.server.port, os.getpid() == here)
+
+    for jobs in (1, 2, 3):
+        a = analyse(path, jobs=jobs, project=f)
+        assert a.connections == []
+        assert [(s, n, p[:2]) for s, n, p in a.projected] == [
+            (c.start, c.first_frame, (c.sni, c.server.port)) for c in serial.connections]
+        assert (a.anomalies, a.tcp_segments, a.counts) == (serial.anomalies, serial.tcp_segments, serial.counts)
+        elsewhere = [p[2] for _s, _n, p in a.projected].count(False)
+        assert (elsewhere == 0) == (jobs == 1)

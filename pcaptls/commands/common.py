@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
 import sys
 import time
@@ -12,7 +13,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import click
 
-from ..analysis import Analysis, analyse
+from ..analysis import BY_FORK, Analysis, analyse, by_fork
 from ..capture.decode import LINKTYPES
 from ..errors import PcaptlsError
 from ..report.safe import terminal
@@ -114,25 +115,28 @@ class Progress:
             sys.stderr.flush()
 
 
-def _analyse_one(path: str) -> Analysis | PcaptlsError:
+def _analyse_one(path: str, key: int | None = None) -> Analysis | PcaptlsError:
     try:
-        return analyse(path)
+        return analyse(path, project=None if key is None else functools.partial(BY_FORK[key], path))
     except PcaptlsError as e:
         e.trace = traceback.format_exc()  # type: ignore[attr-defined]  # a traceback does not pickle
         return e
 
 
-def analyse_many(paths: Sequence[str], jobs: int) -> list[Analysis | PcaptlsError]:
+def analyse_many(paths: Sequence[str], jobs: int,
+                 project: Callable[[str, Any], Any] | None = None) -> list[Analysis | PcaptlsError]:
     """Analyse captures, in parallel on ``jobs`` processes; results in the order given.
 
     Several captures: one process per capture at a time. One capture: split over ``jobs``
-    processes by connection (see :func:`pcaptls.analysis.analyse`)."""
+    processes by connection (see :func:`pcaptls.analysis.analyse`). ``project(path, conn)``
+    is run where each connection was followed (see ``analyse(project=...)``)."""
     if jobs <= 1 or len(paths) <= 1:
         out: list[Analysis | PcaptlsError] = []
         for p in paths:
             prog = Progress(p)
             try:
-                out.append(analyse(p, progress=prog, jobs=jobs))
+                out.append(analyse(p, progress=prog, jobs=jobs,
+                                   project=None if project is None else functools.partial(project, p)))
             except PcaptlsError as e:
                 out.append(e)
             finally:
@@ -144,8 +148,8 @@ def analyse_many(paths: Sequence[str], jobs: int) -> list[Analysis | PcaptlsErro
             sizes[p] = os.path.getsize(p)
         except OSError:
             sizes[p] = 0
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_analyse_one, p): p for p in paths}
+    with by_fork(project) as key, ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = {pool.submit(_analyse_one, p, key): p for p in paths}
         prog = Progress(f"{len(paths)} captures", total=sum(sizes.values()))
         done = 0
         try:

@@ -69,7 +69,23 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
             hit = verdict_records[id(v)] = (v, verdict_record(v))
         return hit[1]
 
-    results = analyse_many(list(captures), default_jobs(jobs))
+    multi = len(captures) > 1
+    stream = fmt in ("jsonl", "csv")
+
+    def render(path: str, c: TlsConnection) -> tuple[str | dict[str, Any] | None, bool]:
+        """A JSON line or CSV row (``None`` when --failed-only hides it) and whether the handshake
+        failed. Made in the process that analysed the connection: with --jobs, in parallel."""
+        rec = connection_record(c, verdict(c), with_verify=True)
+        if multi:
+            rec["capture"] = path
+        failed = rec["status"] == "failed"
+        if failed_only and _good(rec):
+            return None, failed
+        if fmt == "jsonl":
+            return view.jsonl((rec,)), failed
+        return {k: csv_cell(v) for k, v in flatten(rec).items()}, failed
+
+    results = analyse_many(list(captures), default_jobs(jobs), render if stream else None)
     status = EXIT_OK
     analyses: list[tuple[str, Analysis]] = []
     for path, res in zip(captures, results):
@@ -85,7 +101,6 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
         if unread:
             fail_input(path, unread, debug)
             status = EXIT_INPUT
-    multi = len(captures) > 1
 
     def records() -> Iterator[dict[str, Any]]:
         """Records in time order across captures, made one at a time (nothing held per record)."""
@@ -98,19 +113,19 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
 
     failed = False
     out = sys.stdout
-    if fmt in ("jsonl", "csv"):
+    if stream:
         writer = None
-        for rec in records():
-            failed = failed or rec["status"] == "failed"
-            if failed_only and _good(rec):
+        rows = heapq.merge(*(a.projected or () for _path, a in analyses), key=lambda p: (p[0], p[1]))
+        for _start, _frame, (item, failed_here) in rows:
+            failed = failed or failed_here
+            if item is None:
                 continue
-            if fmt == "jsonl":
-                out.write(view.jsonl((rec,)))
+            if isinstance(item, str):
+                out.write(item)
             else:
-                row = flatten(rec)
                 if writer is None:
-                    writer = view.csv_writer(out, list(row))
-                writer.writerow({k: csv_cell(v) for k, v in row.items()})
+                    writer = view.csv_writer(out, list(item))
+                writer.writerow(item)
     else:
         all_records = list(records())
         failed = any(r["status"] == "failed" for r in all_records)
