@@ -40,8 +40,9 @@ class Analysis:
     evicted: int = 0
     anomalies: dict[str, int] = field(default_factory=dict)  # by kind, over all TLS connections
     # With analyse(project=f): (start, first frame, f(connection)) in time order, made in the
-    # process that followed the connection; ``connections`` is then empty.
-    projected: list[tuple[float, int, Any]] | None = None
+    # process that followed the connection (in one process: as they are read, once only);
+    # ``connections`` is then empty.
+    projected: Iterable[tuple[float, int, Any]] | None = None
 
     @property
     def truncated(self) -> str | None:
@@ -166,14 +167,18 @@ def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None
             size = 0
         if size >= SPLIT_MIN:
             return _split(path, progress, jobs, project)
-    return projected(_share(path, progress, 0, 1), project)
+    return projected(_share(path, progress, 0, 1), project, lazy=True)
 
 
-def projected(a: Analysis, project: Callable[[TlsConnection], Any] | None) -> Analysis:
-    """``a`` with its connections replaced by their projections (no-op without ``project``)."""
+def projected(a: Analysis, project: Callable[[TlsConnection], Any] | None, lazy: bool = False) -> Analysis:
+    """``a`` with its connections replaced by their projections (no-op without ``project``).
+
+    ``lazy``: made as they are read (in one process nothing is gained by making them first,
+    and the connections are smaller to hold than, say, their JSON lines)."""
     if project is not None:
-        a.projected = [(c.start, c.first_frame, project(c)) for c in a.connections]
-        a.connections = []
+        conns, a.connections = a.connections, []
+        made = ((c.start, c.first_frame, project(c)) for c in conns)
+        a.projected = made if lazy else list(made)
     return a
 
 

@@ -130,9 +130,10 @@ def test_projection_runs_in_each_share(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for jobs in (1, 2, 3):
         a = analyse(path, jobs=jobs, project=f)
-        assert a.connections == []
-        assert [(s, n, p[:2]) for s, n, p in a.projected] == [
+        assert a.connections == [] and a.projected is not None
+        proj = list(a.projected)
+        assert [(s, n, p[:2]) for s, n, p in proj] == [
             (c.start, c.first_frame, (c.sni, c.server.port)) for c in serial.connections]
         assert (a.anomalies, a.tcp_segments, a.counts) == (serial.anomalies, serial.tcp_segments, serial.counts)
-        elsewhere = [p[2] for _s, _n, p in a.projected].count(False)
+        elsewhere = [p[2] for _s, _n, p in proj].count(False)
         assert (elsewhere == 0) == (jobs == 1)

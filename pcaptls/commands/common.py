@@ -117,7 +117,10 @@ class Progress:
 
 def _analyse_one(path: str, key: int | None = None) -> Analysis | PcaptlsError:
     try:
-        return analyse(path, project=None if key is None else functools.partial(BY_FORK[key], path))
+        a = analyse(path, project=None if key is None else functools.partial(BY_FORK[key], path))
+        if a.projected is not None:
+            a.projected = list(a.projected)  # made here, in the worker; a generator does not pickle
+        return a
     except PcaptlsError as e:
         e.trace = traceback.format_exc()  # type: ignore[attr-defined]  # a traceback does not pickle
         return e
