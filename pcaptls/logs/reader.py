@@ -17,7 +17,7 @@ import os
 import stat
 import tarfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import tzinfo
 from typing import IO
 
@@ -91,6 +91,98 @@ def _sniff(head: bytes) -> str:
     return "utf-8"
 
 
+_IN = 1 << 16  # compressed bytes read at a time
+_OUT = 1 << 16  # decompressed bytes made at a time: a small bomb stays small in memory
+
+
+class _Inflated(io.RawIOBase):
+    """The text of a gzip file, up to the damage when it has some.
+
+    :class:`gzip.GzipFile` raises at a cut and drops the block it was decompressing (up to
+    8 KiB of log lines); this returns every byte the stream still yields, then ends, and
+    :attr:`problem` says what was wrong. Concatenated members (``cat a.gz b.gz``) are read on.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.buf = b""
+        self.pos = 0
+        self.problem: str | None = None
+        self.ended = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self.pos >= len(self.buf):
+            self.buf, self.pos = self._more(), 0
+        n = min(len(b), len(self.buf) - self.pos)
+        b[:n] = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        return n
+
+    def _more(self) -> bytes:
+        while not self.ended:
+            z = self.z
+            try:
+                if z.eof:  # a member ended: another may follow
+                    data = z.unused_data or self.raw.read(_IN)
+                    if not data:
+                        break
+                    if data[:2] != b"\x1f\x8b":
+                        self.problem = "bytes after the end of the gzip stream ignored"
+                        break
+                    self.z = z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                else:
+                    data = z.unconsumed_tail or self.raw.read(_IN)
+                    if not data:
+                        self.problem = "the gzip stream ends before its end marker (file cut short)"
+                        self.ended = True
+                        return z.flush()
+                out = z.decompress(data, _OUT)
+            except zlib.error as e:
+                self.problem = f"corrupt gzip data ({e})"
+                break
+            if out:
+                return out
+        self.ended = True
+        return b""
+
+
+class _Member(io.RawIOBase):
+    """One member of a tar stream, read from the stream itself: a member cut short yields every
+    byte that is there (tarfile's own reader drops the last block) and sets :attr:`short`."""
+
+    def __init__(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        self.stream = tar.fileobj  # the stream in "r|" mode; positioned at the member's data
+        self.size = member.size
+        self.left = member.size
+        self.short = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        want = min(len(b), self.left)
+        if not want or self.short:
+            return 0
+        data = self.stream.read(want)  # type: ignore[union-attr]
+        if len(data) < want:
+            self.short = True
+        b[:len(data)] = data
+        self.left -= len(data)
+        return len(data)
+
+    def finish(self) -> None:
+        """Move past the rest and the padding, where tarfile looks for the next header."""
+        while self.left and not self.short:
+            if not self.readinto(bytearray(min(self.left, _IN))):
+                break
+        if not self.short:
+            self.stream.read(-self.size % tarfile.BLOCKSIZE)  # type: ignore[union-attr]
+
+
 def _regular(path: str) -> bool:
     try:
         return stat.S_ISREG(os.stat(path).st_mode)
@@ -151,37 +243,51 @@ class LogReader:
         except OSError as e:
             raise InputError(f"{path}: cannot open ({e.strerror or e})") from e
         with fh:
-            stream: IO[bytes] = fh
             if fh.read(2) == b"\x1f\x8b":
                 fh.seek(0)
-                stream = gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[assignment]
+                gz = _Inflated(fh)
                 name = name[:-3] if name.endswith(".gz") else name
+                yield from self._parse(name, gz, path, lambda: gz.problem)
             else:
                 fh.seek(0)
-            yield from self._parse(name, stream, path)
+                yield from self._parse(name, fh, path)
 
     def _bundle(self, path: str) -> Iterator[LogEvent]:
         try:
-            tar = tarfile.open(path, mode="r:*")
+            fh = open(path, "rb")
         except FileNotFoundError as e:
             raise InputError(f"{path}: no such file") from e
-        except _READ_ERRORS as e:
-            raise InputError(f"{path}: not a readable tar/tar.gz bundle ({e})") from e
-        with tar:
+        except OSError as e:
+            raise InputError(f"{path}: cannot open ({e.strerror or e})") from e
+        with fh:
+            gz = _Inflated(fh) if fh.read(2) == b"\x1f\x8b" else None
+            fh.seek(0)
             try:
-                # Members are streamed one by one, never extracted to disk (no path traversal).
-                for member in tar:
-                    if not member.isfile() or not is_log_name(member.name):
-                        continue
-                    fh = tar.extractfile(member)
-                    if fh is None:
-                        continue
-                    yield from self._parse(os.path.basename(member.name), fh, f"{path}:{member.name}")
+                # A stream ("r|"): members one by one, never extracted to disk (no path traversal).
+                tar = tarfile.open(fileobj=gz or fh, mode="r|")
             except _READ_ERRORS as e:
-                cut = ParseSummary(0, 0, 0, problems=(f"{path}: bundle cut short ({e})",))
-                self.summary = self.summary + cut
+                raise InputError(f"{path}: not a readable tar/tar.gz bundle ({(gz and gz.problem) or e})") from e
+            cut: str | None = None
+            with tar:
+                try:
+                    for member in tar:
+                        if not member.isfile() or not is_log_name(member.name):
+                            continue
+                        data = _Member(tar, member)
+                        yield from self._parse(os.path.basename(member.name), data, f"{path}:{member.name}")
+                        if data.short:
+                            cut = f"in {member.name}, after {member.size - data.left} of {member.size} bytes"
+                            break
+                        data.finish()
+                except _READ_ERRORS as e:
+                    cut = str(e)
+            if gz is not None and gz.problem:
+                cut = f"{cut}; {gz.problem}" if cut else gz.problem
+            if cut:
+                self.summary = self.summary + ParseSummary(0, 0, 0, problems=(f"{path}: bundle cut short ({cut})",))
 
-    def _parse(self, name: str, stream: IO[bytes], where: str) -> Iterator[LogEvent]:
+    def _parse(self, name: str, stream: IO[bytes], where: str,
+               damage: Callable[[], str | None] | None = None) -> Iterator[LogEvent]:
         parser = LineParser(name, log_tz=self.tz, max_line=self.max_line)
         self.sources.append(name)
         n = 0
@@ -190,8 +296,11 @@ class LogReader:
                 n += 1
                 yield from parser.feed(text, n, cut=cut)
         except _READ_ERRORS as e:
-            # A log copied while being written, a gzip cut short: keep what was read.
+            # A log copied while being written: keep what was read.
             parser.problem(f"{where}: read stopped after line {n} ({e})")
+        problem = damage() if damage is not None else None
+        if problem:  # a gzip cut short: every line before the cut was read
+            parser.problem(f"{where}: read stopped after line {n} ({problem})")
         yield from parser.close()
         self.summary = self.summary + parser.summary
 
