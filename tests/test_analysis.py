@@ -23,6 +23,8 @@ def _general(path: Path):  # type: ignore[no-untyped-def]
 
 def _same(path: Path) -> None:
     fast, slow = analyse(path), _general(path)
+    split = analysis._split(str(path), None, 2, None)  # whatever its size
+    assert _outcome_of(split) == _outcome_of(fast)
     assert fast.connections == slow.connections
     assert (fast.stats.frames, fast.stats.snapped, fast.stats.truncated, fast.stats.format) == (
         slow.stats.frames, slow.stats.snapped, slow.stats.truncated, slow.stats.format)
@@ -66,6 +68,10 @@ def _outcome(path: Path, jobs: int):  # type: ignore[no-untyped-def]
         a = analyse(path, jobs=jobs)
     except PcaptlsError as e:
         return type(e), str(e)
+    return _outcome_of(a)
+
+
+def _outcome_of(a):  # type: ignore[no-untyped-def]
     return (a.connections, a.counts, a.tcp_segments, a.tcp_connections, a.evicted, a.anomalies,
             a.stats.frames, a.stats.snapped, a.stats.truncated, a.stats.bytes_read)
 

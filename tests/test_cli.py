@@ -142,3 +142,26 @@ def test_jobs_do_not_change_output(fmt: str, monkeypatch: pytest.MonkeyPatch) ->
         outs = {j: CliRunner().invoke(main, ["inspect", *files, "--format", fmt, "--jobs", str(j)]) for j in (1, 2, 3)}
         assert outs[1].exit_code in (0, 1) and outs[1].output.strip()
         assert {(r.exit_code, r.output) for r in outs.values()} == {(outs[1].exit_code, outs[1].output)}
+
+
+@pytest.mark.parametrize("kind", ["garbage", "cut", "missing"])
+def test_split_run_bad_input_one_line_exit_2(kind: str, failing_capture, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the capture split over processes, bad input still gives one stderr line and exit 2,
+    and a cut file still reports every connection before the cut."""
+    from click.testing import CliRunner
+
+    from pcaptls import analysis
+    from pcaptls.cli import main
+
+    monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    p = tmp_path / "input.pcap"
+    if kind == "garbage":
+        p.write_bytes(b"GIF89a not a capture" * 100)
+    elif kind == "cut":
+        data = failing_capture[0].read_bytes()
+        p.write_bytes(data[: len(data) - 200])
+    r = CliRunner().invoke(main, ["inspect", str(p), "--format", "jsonl", "--jobs", "2"])
+    assert r.exit_code == 2 and (r.exception is None or isinstance(r.exception, SystemExit))
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr and str(p) in r.stderr
+    assert len(r.stdout.splitlines()) == (2 if kind == "cut" else 0)
