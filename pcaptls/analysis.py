@@ -153,7 +153,8 @@ def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None
     Each reads the whole file but follows only the TCP connections whose ports fall in its
     share ((sport ^ dport) % jobs, the same for both directions), so every connection is
     reassembled whole in exactly one process; the shares are merged in time order. The result
-    is the serial one (a test checks it), except that the live-connection cap applies per share.
+    is the serial one (tests check it), except under a flood that fills the live-connection
+    table: its cap (:data:`~pcaptls.tcp.flows.MAX_CONNECTIONS`) is divided between the shares.
 
     ``project``: a function of a connection (a report line, say) run where the connection was
     followed, so that this work is split too and only its results cross between processes;
