@@ -263,8 +263,9 @@ class LogReader:
             gz = _Inflated(fh) if fh.read(2) == b"\x1f\x8b" else None
             fh.seek(0)
             try:
-                # A stream ("r|"): members one by one, never extracted to disk (no path traversal).
-                tar = tarfile.open(fileobj=gz or fh, mode="r|")
+                # A stream: members one by one, never extracted to disk (no path traversal).
+                # gzip is inflated here (to keep what a cut leaves); tarfile reads the rest (plain, bz2, xz).
+                tar = tarfile.open(fileobj=gz or fh, mode="r|" if gz else "r|*")
             except _READ_ERRORS as e:
                 raise InputError(f"{path}: not a readable tar/tar.gz bundle ({(gz and gz.problem) or e})") from e
             cut: str | None = None
