@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import tzinfo
 from typing import IO
 
+from ..archive import GZIP_MAGIC, Inflated, Member, open_tar_stream
 from ..errors import InputError
 from .events import EMPTY_SUMMARY, LogEvent, ParseSummary
 from .parser import MAX_LINE, LineParser
@@ -91,98 +92,6 @@ def _sniff(head: bytes) -> str:
     return "utf-8"
 
 
-_IN = 1 << 16  # compressed bytes read at a time
-_OUT = 1 << 16  # decompressed bytes made at a time: a small bomb stays small in memory
-
-
-class _Inflated(io.RawIOBase):
-    """The text of a gzip file, up to the damage when it has some.
-
-    :class:`gzip.GzipFile` raises at a cut and drops the block it was decompressing (up to
-    8 KiB of log lines); this returns every byte the stream still yields, then ends, and
-    :attr:`problem` says what was wrong. Concatenated members (``cat a.gz b.gz``) are read on.
-    """
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self.buf = b""
-        self.pos = 0
-        self.problem: str | None = None
-        self.ended = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        if self.pos >= len(self.buf):
-            self.buf, self.pos = self._more(), 0
-        n = min(len(b), len(self.buf) - self.pos)
-        b[:n] = self.buf[self.pos:self.pos + n]
-        self.pos += n
-        return n
-
-    def _more(self) -> bytes:
-        while not self.ended:
-            z = self.z
-            try:
-                if z.eof:  # a member ended: another may follow
-                    data = z.unused_data or self.raw.read(_IN)
-                    if not data:
-                        break
-                    if data[:2] != b"\x1f\x8b":
-                        self.problem = "bytes after the end of the gzip stream ignored"
-                        break
-                    self.z = z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                else:
-                    data = z.unconsumed_tail or self.raw.read(_IN)
-                    if not data:
-                        self.problem = "the gzip stream ends before its end marker (file cut short)"
-                        self.ended = True
-                        return z.flush()
-                out = z.decompress(data, _OUT)
-            except zlib.error as e:
-                self.problem = f"corrupt gzip data ({e})"
-                break
-            if out:
-                return out
-        self.ended = True
-        return b""
-
-
-class _Member(io.RawIOBase):
-    """One member of a tar stream, read from the stream itself: a member cut short yields every
-    byte that is there (tarfile's own reader drops the last block) and sets :attr:`short`."""
-
-    def __init__(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
-        self.stream = tar.fileobj  # the stream in "r|" mode; positioned at the member's data
-        self.size = member.size
-        self.left = member.size
-        self.short = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        want = min(len(b), self.left)
-        if not want or self.short:
-            return 0
-        data = self.stream.read(want)  # type: ignore[union-attr]
-        if len(data) < want:
-            self.short = True
-        b[:len(data)] = data
-        self.left -= len(data)
-        return len(data)
-
-    def finish(self) -> None:
-        """Move past the rest and the padding, where tarfile looks for the next header."""
-        while self.left and not self.short:
-            if not self.readinto(bytearray(min(self.left, _IN))):
-                break
-        if not self.short:
-            self.stream.read(-self.size % tarfile.BLOCKSIZE)  # type: ignore[union-attr]
-
-
 def _regular(path: str) -> bool:
     try:
         return stat.S_ISREG(os.stat(path).st_mode)
@@ -243,9 +152,9 @@ class LogReader:
         except OSError as e:
             raise InputError(f"{path}: cannot open ({e.strerror or e})") from e
         with fh:
-            if fh.read(2) == b"\x1f\x8b":
+            if fh.read(2) == GZIP_MAGIC:
                 fh.seek(0)
-                gz = _Inflated(fh)
+                gz = Inflated(fh)
                 name = name[:-3] if name.endswith(".gz") else name
                 yield from self._parse(name, gz, path, lambda: gz.problem)
             else:
@@ -260,21 +169,17 @@ class LogReader:
         except OSError as e:
             raise InputError(f"{path}: cannot open ({e.strerror or e})") from e
         with fh:
-            gz = _Inflated(fh) if fh.read(2) == b"\x1f\x8b" else None
-            fh.seek(0)
             try:
-                # A stream: members one by one, never extracted to disk (no path traversal).
-                # gzip is inflated here (to keep what a cut leaves); tarfile reads the rest (plain, bz2, xz).
-                tar = tarfile.open(fileobj=gz or fh, mode="r|" if gz else "r|*")
+                tar, gz = open_tar_stream(fh)
             except _READ_ERRORS as e:
-                raise InputError(f"{path}: not a readable tar/tar.gz bundle ({(gz and gz.problem) or e})") from e
+                raise InputError(f"{path}: not a readable tar/tar.gz bundle ({e})") from e
             cut: str | None = None
             with tar:
                 try:
                     for member in tar:
                         if not member.isfile() or not is_log_name(member.name):
                             continue
-                        data = _Member(tar, member)
+                        data = Member(tar, member)
                         yield from self._parse(os.path.basename(member.name), data, f"{path}:{member.name}")
                         if data.short:
                             cut = f"in {member.name}, after {member.size - data.left} of {member.size} bytes"

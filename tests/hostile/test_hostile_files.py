@@ -253,3 +253,31 @@ def test_unknown_link_type_named_by_every_command(tmp_path: Path, command: str) 
     r = run(command, str(p), *extra)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert any("link type 4242" in line and str(p) in line for line in r.stderr.splitlines()), r.stderr
+
+
+def test_bundle_cut_inside_a_capture_keeps_every_byte_there(two_flows: Path, tmp_path: Path) -> None:
+    """The capture member the cut falls in is extracted up to the last byte that decompresses
+    (tarfile's own reader dropped up to its copy buffer, 1 MiB, of it)."""
+    import zlib
+
+    from pcaptls.bundle import open_bundle
+
+    big = craft.never_ending_handshake(tmp_path / "big.pcap", 3 << 20)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(two_flows, arcname="diag/eth0_diagnostic_logging_tcpdump00_vcsc.pcap")
+        tar.add(big, arcname="diag/eth0_diagnostic_logging_tcpdump01_vcsc.pcap")
+    data = buf.getvalue()
+    cut = tmp_path / "diagnostic_logging_vcsc.tar.gz"
+    cut.write_bytes(data[: len(data) * 3 // 4])
+    there = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data[: len(data) * 3 // 4])
+    b = open_bundle(str(cut))
+    try:
+        first, second = (Path(p).read_bytes() for p in b.captures)
+        assert first == two_flows.read_bytes()
+        start = there.find(big.read_bytes()[:4096])  # after member 0 and the headers (ustar/pax)
+        assert 0 < len(second) < big.stat().st_size and second == there[start:start + len(second)]
+        assert len(second) == min(len(there) - start, big.stat().st_size)
+        assert b.problems and "ends early" in b.problems[0] and "cut after" in b.problems[0]
+    finally:
+        b.cleanup()
