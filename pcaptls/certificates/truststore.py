@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..archive import Member, open_tar_stream
 from ..errors import InputError, MalformedError
 from . import x509 as x509mod
 from .x509 import CertInfo
@@ -175,24 +176,33 @@ def _read_file(path: Path) -> bytes:
 def _from_tar(path: Path) -> TrustStore:
     entries: list[TrustEntry] = []
     members: list[str] = []
+    cut: str | None = None
     try:
-        with tarfile.open(path, "r:*") as tar:
-            for m in tar:
-                if not m.isfile() or not _CA_MEMBER.search(m.name):
-                    continue
-                if m.size > MAX_FILE_BYTES:
-                    raise InputError(f"{path}: {m.name} is too large for a trust store")
-                f = tar.extractfile(m)  # read in memory: no extraction, no path traversal
-                if f is None:
-                    continue
-                members.append(m.name)
-                entries += parse_certificates(f.read(), f"{path.name}:{m.name}")
+        with open(path, "rb") as fh:
+            tar, gz = open_tar_stream(fh)
+            with tar:
+                try:
+                    for m in tar:
+                        if not m.isfile() or not _CA_MEMBER.search(m.name):
+                            continue
+                        if m.size > MAX_FILE_BYTES:
+                            raise InputError(f"{path}: {m.name} is too large for a trust store")
+                        data = Member(tar, m)  # read in memory: no extraction, no path traversal
+                        members.append(m.name)
+                        entries += parse_certificates(data.read(), f"{path.name}:{m.name}")
+                        if data.short:
+                            break
+                        data.finish()
+                except (tarfile.TarError, EOFError) as e:
+                    cut = str(e)  # a bundle cut short: the trust store is often before the cut
+            cut = cut or (gz.problem if gz is not None else None)
     except InputError:
         raise
     except (tarfile.TarError, OSError, EOFError) as e:
         raise InputError(f"{path}: not a readable diagnostic bundle: {e}") from e
     if not members:
-        raise InputError(f"{path}: no ca_*.pem trust store in this bundle")
+        where = f"in the part of this bundle before its cut ({cut})" if cut else "in this bundle"
+        raise InputError(f"{path}: no ca_*.pem trust store {where}")
     if not entries:
         raise InputError(f"{path}: {', '.join(members)} holds no certificates")
     return TrustStore(tuple(entries), f"Expressway trust store {', '.join(members)} in {path}")

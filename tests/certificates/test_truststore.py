@@ -91,6 +91,24 @@ def test_diagnostic_bundle_tar_gz(tmp_path: Path, pki) -> None:
     assert "Expressway trust store" in store.source
 
 
+def test_bundle_cut_after_its_trust_store_still_loads(tmp_path: Path, pki) -> None:
+    """A bundle copied while being written: the ca_*.pem before the cut is the trust store; a cut
+    before it says so."""
+    import os
+
+    root, inter, _leaf = pki
+    members = {"tmp/ca_vcsc_20220711_1655.pem": root.pem + inter.pem,
+               "eth0_diagnostic_logging_tcpdump00.pcap": os.urandom(300_000)}
+    whole = _tar(tmp_path / "whole.tar.gz", members).read_bytes()
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    assert load(cut).certs == (root.der, inter.der)
+    early = tmp_path / "early.tar.gz"
+    early.write_bytes(_tar(tmp_path / "w2.tar.gz", dict(reversed(members.items()))).read_bytes()[:60_000])
+    with pytest.raises(InputError, match="before its cut"):
+        load(early)
+
+
 @pytest.mark.parametrize("members,message", [
     ({"loggingsnapshot.txt": b"x"}, "no ca_*.pem"),
     ({"ca_x.pem": b"nothing here"}, "holds no certificates"),
