@@ -34,6 +34,7 @@ if str(TESTS) not in sys.path:
 
 import pcapgen  # noqa: E402
 from hostile import craft  # noqa: E402
+from pcaptls import analysis  # noqa: E402
 from pcaptls.analysis import analyse, analyse_frames  # noqa: E402
 from pcaptls.capture.decode import LINKTYPES, decode, new_counts  # noqa: E402
 from pcaptls.capture.files import ReadStats, iter_frames, read_all  # noqa: E402
@@ -425,6 +426,10 @@ def _fastpath_run(data: bytes) -> None:
     slow = analyse_frames(iter_frames(path, st), st)
     assert [connection_record(c) for c in fast.connections] == [connection_record(c) for c in slow.connections]
     assert (fast.truncated, fast.stats.frames, fast.counts) == (slow.truncated, slow.stats.frames, slow.counts)
+    # The shares of a split run (--jobs), merged, are the serial result (here in one process).
+    merged = analysis._merge([analysis._share(path, None, k, 2) for k in (0, 1)])
+    assert merged.connections == fast.connections
+    assert (merged.counts, merged.tcp_segments, merged.anomalies) == (fast.counts, fast.tcp_segments, fast.anomalies)
 
 
 def _logs_make(rng: random.Random) -> bytes:
