@@ -29,19 +29,25 @@ def sniff(head: bytes) -> str | None:
     return "pcapng" if head[:4] == b"\x0a\x0d\x0d\x0a" else None
 
 
-def _tsresol(value: int) -> float:
-    # RFC pcapng: high bit clear -> 10^-n, set -> 2^-n.
+def _tsresol(value: int) -> tuple[float, int]:
+    """(seconds per tick, ticks per second). RFC pcapng: high bit clear -> 10^-n, set -> 2^-n."""
     if value & 0x80:
-        return 2.0 ** -(value & 0x7F)
-    return 10.0 ** -value
+        return 2.0 ** -(value & 0x7F), 2 ** (value & 0x7F)
+    return 10.0 ** -value, 10 ** value
 
 
-def _interface(body: bytes, order: str) -> tuple[int, int, float, float]:
-    """(linktype, snaplen, seconds per tick, offset seconds) from an IDB body."""
+def _time(ticks: int, scale: float, per: int, offset: float) -> float:
+    """Whole seconds plus the fraction, as a pcap record's time is made: the same instant in a
+    pcap and a pcapng file is then the same float (ticks * scale rounds differently)."""
+    return ticks // per + (ticks % per) * scale + offset
+
+
+def _interface(body: bytes, order: str) -> tuple[int, int, float, float, int]:
+    """(linktype, snaplen, seconds per tick, offset seconds, ticks per second) from an IDB body."""
     if len(body) < 8:
         raise MalformedError("interface description block too short")
     linktype, _res, snaplen = struct.unpack_from(order + "HHI", body, 0)
-    scale = 1e-6
+    scale, per = 1e-6, 1_000_000
     offset = 0.0
     pos = 8
     while pos + 4 <= len(body):
@@ -53,11 +59,11 @@ def _interface(body: bytes, order: str) -> tuple[int, int, float, float]:
         if len(value) < length:
             raise MalformedError("interface option runs past its block")
         if code == 9 and length >= 1:
-            scale = _tsresol(value[0])
+            scale, per = _tsresol(value[0])
         elif code == 14 and length == 8:
             offset = float(struct.unpack(order + "q", value)[0])
         pos += (length + 3) & ~3
-    return linktype, snaplen, scale, offset
+    return linktype, snaplen, scale, offset, per
 
 
 def frames(chunks: Iterator[bytes], st: "ReadStats") -> Iterator["Frame"]:
@@ -117,8 +123,8 @@ def frames(chunks: Iterator[bytes], st: "ReadStats") -> Iterator["Frame"]:
                 raise MalformedError(f"packet for undeclared interface {iface}")
             if 28 + caplen > blen - 4:
                 raise MalformedError(f"packet data runs past its block after frame {n}")
-            linktype, _snap, scale, offset = ifaces[iface]
-            ts = ((hi << 32) | lo) * scale + offset
+            linktype, _snap, scale, offset, per = ifaces[iface]
+            ts = _time((hi << 32) | lo, scale, per, offset)
             if not TS_MIN <= ts <= TS_MAX:
                 raise MalformedError(f"packet after frame {n} is timestamped {ts:.3g} s from 1970, outside years 1..9999")
             n += 1
@@ -136,7 +142,7 @@ def frames(chunks: Iterator[bytes], st: "ReadStats") -> Iterator["Frame"]:
             if not ifaces:
                 raise MalformedError("simple packet block before any interface")
             (origlen,) = struct.unpack_from(order + "I", buf, pos + 8)
-            linktype, snap, _scale, _offset = ifaces[0]
+            linktype, snap, _scale, _offset, _per = ifaces[0]
             caplen = min(origlen, blen - 16, snap or origlen)
             n += 1
             st.frames = n
@@ -148,8 +154,8 @@ def frames(chunks: Iterator[bytes], st: "ReadStats") -> Iterator["Frame"]:
             iface, _drops, hi, lo, caplen, origlen = struct.unpack_from(order + "HHIIII", buf, pos + 8)
             if iface >= len(ifaces) or 28 + caplen > blen - 4:
                 raise MalformedError("bad packet block")
-            linktype, _snap, scale, offset = ifaces[iface]
-            ts = ((hi << 32) | lo) * scale + offset
+            linktype, _snap, scale, offset, per = ifaces[iface]
+            ts = _time((hi << 32) | lo, scale, per, offset)
             if not TS_MIN <= ts <= TS_MAX:
                 raise MalformedError(f"packet after frame {n} is timestamped {ts:.3g} s from 1970, outside years 1..9999")
             n += 1

@@ -157,3 +157,26 @@ def test_fuzz_reader_truncated_and_corrupted(cut: int, junk: bytes) -> None:
             list(read_all(blob))
         except PcaptlsError:
             pass
+
+
+@pytest.mark.parametrize("nanos", [False, True])
+def test_pcapng_copy_of_a_pcap_reads_the_same(tmp_path: Path, tshark: str, nanos: bool) -> None:
+    """editcap's pcapng copy of a pcap gives the same frames with the same float times (whole
+    seconds plus fraction, as in pcap), so every report of the two files is the same."""
+    import shutil
+
+    from conftest import CAPTURES
+    from pcaptls.analysis import analyse
+    from pcaptls.report.records import connection_record
+
+    src = CAPTURES / "mra-login" / "capture.pcap"
+    if nanos:
+        frames = [(t, d) for _n, t, _l, d, _w in iter_frames(src)]
+        src = tmp_path / "ns.pcap"
+        pcapgen.write_pcap(src, frames, nanos=True)
+    ng = tmp_path / "copy.pcapng"
+    subprocess.run([shutil.which("editcap") or "editcap", "-F", "pcapng", str(src), str(ng)], check=True)
+    a, b = list(iter_frames(src)), list(iter_frames(ng))
+    assert [(n, t, d) for n, t, _l, d, _w in a] == [(n, t, d) for n, t, _l, d, _w in b]
+    assert [connection_record(c) for c in analyse(src).connections] == [
+        connection_record(c) for c in analyse(ng).connections]
