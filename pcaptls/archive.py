@@ -90,7 +90,7 @@ class Member(io.RawIOBase):
         want = min(len(b), self.left)
         if not want or self.short:
             return 0
-        data = self.stream.read(want)  # type: ignore[union-attr]
+        data = self.stream.read(want)
         if len(data) < want:
             self.short = True
         b[:len(data)] = data
@@ -103,7 +103,7 @@ class Member(io.RawIOBase):
             if not self.readinto(bytearray(min(self.left, _IN))):
                 break
         if not self.short:
-            self.stream.read(-self.size % tarfile.BLOCKSIZE)  # type: ignore[union-attr]
+            self.stream.read(-self.size % tarfile.BLOCKSIZE)
 
 
 def open_tar_stream(fh: IO[bytes]) -> tuple[tarfile.TarFile, Inflated | None]:

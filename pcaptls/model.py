@@ -27,7 +27,7 @@ def _pickled_by_fields(cls: type[_T]) -> type[_T]:
     def __reduce__(self: Any) -> tuple[type[_T], tuple[Any, ...]]:
         return (cls, (get(self),) if one else get(self))
 
-    cls.__reduce__ = __reduce__  # type: ignore[assignment,method-assign]
+    cls.__reduce__ = __reduce__  # type: ignore[method-assign]
     return cls
 
 

@@ -245,7 +245,6 @@ def check_verdicts(folder: Path, manifest: dict[str, Any], tmp: Path) -> list[st
     """``openssl verify`` on each visible chain, as tshark extracted it, at the handshake's
     time, with the scenario's trust store and the name Expressway used."""
     conns = manifest["connections"]
-    clients = {_endpoints(c)[0] for c in conns}
     ports = {c["server"]["port"] for c in conns}
     pcap = folder / manifest["files"]["capture"]
     argv = ["tshark", "-r", str(pcap), "-n", "-o", "tls.desegment_ssl_records:TRUE",

@@ -8,7 +8,6 @@ version, cipher, the server chain in wire order, CertificateRequest, alerts and 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -74,7 +74,7 @@ def frames(chunks: Iterator[bytes], st: "ReadStats") -> Iterator["Frame"]:
     order = "<"
     hdr = struct.Struct("<II")
     epb = struct.Struct("<IIIII")
-    ifaces: list[tuple[int, int, float, float]] = []
+    ifaces: list[tuple[int, int, float, float, int]] = []
     n = 0
     it = iter(chunks)
     while True:

@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -234,7 +234,7 @@ def _canon_name(name: x509.Name) -> tuple:
     """X509_NAME_cmp's canonical form: per RDN, (OID, case-folded, space-collapsed value)."""
     rdns = []
     for rdn in name.rdns:
-        attrs = []
+        attrs: list[tuple[str, Any, Any]] = []
         for a in rdn:
             t = getattr(getattr(a, "_type", None), "value", None)
             v = a.value
@@ -321,6 +321,7 @@ def _facts(der: bytes) -> _Facts:
     nc = None
     ku = None
     ext_ok = True
+    exts: Any
     try:
         exts = cert.extensions
     except Exception:
@@ -503,13 +504,14 @@ def _signature_ok_der(subject_der: bytes, issuer_der: bytes) -> bool:
     c = subject.cert
     try:
         key = issuer.cert.public_key()
-        params = c.signature_algorithm_parameters
+        params: Any = c.signature_algorithm_parameters  # its type follows the key's, checked below
+        digest: Any = c.signature_hash_algorithm
         if isinstance(key, rsa.RSAPublicKey):
-            key.verify(c.signature, c.tbs_certificate_bytes, params, c.signature_hash_algorithm)
+            key.verify(c.signature, c.tbs_certificate_bytes, params, digest)
         elif isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(c.signature, c.tbs_certificate_bytes, params)
         elif isinstance(key, dsa.DSAPublicKey):
-            key.verify(c.signature, c.tbs_certificate_bytes, c.signature_hash_algorithm)
+            key.verify(c.signature, c.tbs_certificate_bytes, digest)
         elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
             key.verify(c.signature, c.tbs_certificate_bytes)
         else:
@@ -621,7 +623,7 @@ def host_matches(der: bytes, host: str) -> bool:
     dot = len(chk) > 1 and chk[:1] == b"."
     cert = _facts(der).cert
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns = [_raw_dns(g) for g in san if isinstance(g, x509.DNSName)]
     except Exception:  # absent, or undecodable (OpenSSL then ignores it too)
         dns = None
@@ -650,7 +652,7 @@ def ip_matches(der: bytes, ip: str) -> bool:
     """X509_check_ip(): an iPAddress SAN entry equal to ``ip`` (the CN is never consulted)."""
     want = ipaddress.ip_address(ip).packed
     try:
-        san = _facts(der).cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = _facts(der).cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         ips = san.get_values_for_type(x509.IPAddress)
     except Exception:
         return False
@@ -719,7 +721,7 @@ def traffic_server_name_matches(der: bytes, name: str) -> bool:
     chk = name.encode("utf-8", "surrogateescape")
     cert = _facts(der).cert
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns = [_raw_dns(g) for g in san if isinstance(g, x509.DNSName)]
     except Exception:
         dns = []
@@ -875,7 +877,7 @@ def _name_constraints_violation(x: _Facts, nc: x509.NameConstraints, leaf: bool)
     cert = x.cert
     try:
         subject = cert.subject
-        san = list(cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value)
+        san = list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
     except x509.ExtensionNotFound:
         san = []
     except Exception:
@@ -885,7 +887,7 @@ def _name_constraints_violation(x: _Facts, nc: x509.NameConstraints, leaf: bool)
         if r:
             return r
         for a in subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS):
-            r = _nc_match(x509.RFC822Name(a.value), nc)
+            r = _nc_match(x509.RFC822Name(cast(str, a.value)), nc)
             if r:
                 return r
     for g in san:
@@ -1091,9 +1093,9 @@ def verify_chain(
         for j in range(num - 1, i, -1):
             nc = path[j].nc
             if nc is not None:
-                err = _name_constraints_violation(x, nc, i == 0)
-                if err:
-                    return _verdict(err, i, name, ders, anchor)
+                violation = _name_constraints_violation(x, nc, i == 0)
+                if violation:
+                    return _verdict(violation, i, name, ders, anchor)
     return _verdict("OK", None, name, ders, anchor)
 
 

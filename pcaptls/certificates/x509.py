@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from ..errors import MalformedError
 
@@ -167,13 +167,13 @@ def decode(der: bytes) -> CertInfo:
     """Decode one DER certificate; raises :class:`MalformedError` when it is not one."""
     cert = _load(der)
     try:
-        san_ext = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san_ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         san_dns = tuple(san_ext.get_values_for_type(x509.DNSName))
         san_ip = tuple(str(i) for i in san_ext.get_values_for_type(x509.IPAddress))
     except Exception:  # absent, or malformed extensions in an old or hostile certificate
         san_dns, san_ip = (), ()
     try:
-        bc = cert.extensions.get_extension_for_oid(ExtensionOID.BASIC_CONSTRAINTS).value
+        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
         is_ca: bool | None = bool(bc.ca)
     except Exception:
         is_ca = None

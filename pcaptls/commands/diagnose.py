@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import click
 
@@ -27,6 +27,9 @@ from ..report.safe import json_line, terminal
 from ..report.table import render
 from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, default_jobs, fail, format_option,
                      handle_errors, jobs_option, unread_link_types)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -108,7 +111,7 @@ common_inputs = [
 ]
 
 
-def _with_inputs(fn):  # type: ignore[no-untyped-def]
+def _with_inputs(fn: _F) -> _F:
     for deco in reversed(common_inputs):
         fn = deco(fn)
     return fn
@@ -192,7 +195,7 @@ def _findings_text(inp: Inputs, findings: list[Finding]) -> str:
         lines.append("  evidence:")
         for e in f.evidence:
             where = f"frame {e.frame}" if e.frame else (f"line {e.line}" if e.line else "")
-            lines.append(f"    {iso(e.time)[11:26]}  {e.source:<16} {where:<10} {e.text}")
+            lines.append(f"    {(iso(e.time) or '')[11:26]}  {e.source:<16} {where:<10} {e.text}")
         if len(f.connections) > 1:
             lines.append(f"    (and {len(f.connections) - 1} more failed connections: {', '.join(f.connections[1:4])}"
                          f"{' …' if len(f.connections) > 4 else ''})")

@@ -146,6 +146,6 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
     sys.exit(status)
 
 
-def _good(rec: dict) -> bool:  # type: ignore[type-arg]
+def _good(rec: dict[str, Any]) -> bool:
     v = rec.get("verify")
     return rec["status"] == "ok" and (v is None or v["error"] == "OK")

@@ -149,7 +149,7 @@ def find(conns: Sequence[TlsConnection], judge: Judge, correlation: Correlation 
         links = [ln for i, _ in members for ln in by_conn.get(i, ())]
         log_failures = [ln.event for ln in links if ln.event.kind.is_failure]
         failing = [(i, c) for i, c in members
-                   if c.status == "failed" or (verdicts[i] is not None and not verdicts[i].ok)
+                   if c.status == "failed" or ((v := verdicts[i]) is not None and not v.ok)
                    or any(ln.event.kind.is_failure for ln in by_conn.get(i, ()))]
         if not failing:
             continue

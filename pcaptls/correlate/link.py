@@ -338,7 +338,6 @@ def _align(attempts: list[_Attempt], index: _Index, cand: list[int], tol: float,
     a connection that did not fail costs ``NOT_FAILED_PENALTY`` more."""
     cs = sorted((i for i in cand if i not in used), key=lambda i: (index.verdict[i], i))
     n, m = len(attempts), len(cs)
-    inf = float("inf")
     skip = tol + NOT_FAILED_PENALTY + 1.0  # leaving an attempt unlinked costs more than any match
     vt = [index.verdict[i] for i in cs]
     pen = [0.0 if index.failed[i] else NOT_FAILED_PENALTY for i in cs]
@@ -423,8 +422,8 @@ def correlate(
     for a in attempts:
         groups[a.key].append(a)
     used: set[int] = set()
-    for key in sorted(groups, key=lambda g: (g[0] != "addr", str(g))):
-        group = sorted(groups[key], key=lambda a: a.time)
+    for gkey in sorted(groups, key=lambda g: (g[0] != "addr", str(g))):
+        group = sorted(groups[gkey], key=lambda a: a.time)
         matched: list[int | None] = []
         for part, cand in _clusters(group, index, tolerance):
             matched.extend(_align(part, index, cand, tolerance, used))
@@ -446,7 +445,7 @@ def correlate(
         if k in result:
             continue
         if e.transaction in txn_attempts:
-            result[k] = (_follow(txn_attempts[e.transaction], times[k]), "transaction")  # type: ignore[index]
+            result[k] = (_follow(txn_attempts[e.transaction], times[k]), "transaction")
             continue
         if not e.names_server:
             result[k] = (None, "no_server")
@@ -470,7 +469,7 @@ def correlate(
             opened[e.transaction] = ci
     for k, e in enumerate(events):
         if e.transaction in opened and result[k][1] in ("nearest", "too_far", "no_server", "no_candidate"):
-            result[k] = (opened[e.transaction], "transaction")  # type: ignore[index]
+            result[k] = (opened[e.transaction], "transaction")
 
     # Records of a transaction that name no server (a Receive Request without a proxy target)
     # follow the records of the same transaction that were linked.
@@ -483,7 +482,7 @@ def correlate(
     for k, e in enumerate(events):
         ci, why = result[k]
         if ci is None and e.transaction in txn_links and why in ("no_server", "no_candidate"):
-            result[k] = (_follow(txn_links[e.transaction], times[k]), "transaction")  # type: ignore[index]
+            result[k] = (_follow(txn_links[e.transaction], times[k]), "transaction")
 
     links = []
     by_conn: dict[int, list[Link]] = defaultdict(list)

@@ -85,12 +85,12 @@ def build_timeline(
             if only_linked and link.connection is None:
                 continue
             e = link.event
-            c = conns[link.connection] if link.connection is not None else None
+            lc = conns[link.connection] if link.connection is not None else None
             rows.append({
                 "epoch": link.time, "source": e.source, "event": e.kind.value,
                 "connection": link.connection_id or "",
-                "server": str(c.server) if c is not None else e.server,
-                "sni": (c.sni or "") if c is not None else "",
+                "server": str(lc.server) if lc is not None else e.server,
+                "sni": (lc.sni or "") if lc is not None else "",
                 "detail": e.message, "line": e.line_no, "level": e.level or "",
                 "error": e.error_code or e.alert or e.error or "",
                 "link": link.reason, "log_time": e.local_time, "delta": link.delta,

@@ -14,6 +14,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+_NO_COUNTS: Mapping[str, int] = MappingProxyType({})
 
 
 class EventKind(enum.Enum):
@@ -127,7 +128,7 @@ class ParseSummary:
     lines: int
     events: int
     skipped: int
-    reasons: Mapping[str, int] = field(default_factory=lambda: _EMPTY, hash=False)  # reason -> lines
+    reasons: Mapping[str, int] = field(default_factory=lambda: _NO_COUNTS, hash=False)  # reason -> lines
     cut_lines: int = 0  # lines longer than the cap, kept only up to the cap
     problems: tuple[str, ...] = ()  # files or members that could not be read completely
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from types import MappingProxyType
+from typing import Any
 
 from . import expressway as xw
 from .events import EventKind, LogEvent, ParseSummary, ProxyTarget
@@ -124,9 +125,10 @@ class LineParser:
             self._cut += 1
             line = line[: self.max_line]
         if not line.isprintable():
-            line = self._sanitise(line)
-            if line is None:
+            clean = self._sanitise(line)
+            if clean is None:
                 return self._skip("binary")
+            line = clean
         stripped = line.strip()
         if not stripped:
             return self._skip("blank")
@@ -424,9 +426,9 @@ class LineParser:
         WARNING its thread wrote just before: it takes the server that one named."""
         key = (stream, thread)
         if not terminal:
-            self._remember(self._warned, key, (t, name, ip, port))  # type: ignore[arg-type]
+            self._remember(self._warned, key, (t, name, ip, port))
             return name, ip, port
-        w = self._warned.pop(key, None)  # type: ignore[call-overload]
+        w = self._warned.pop(key, None)
         if w is not None and t - w[0] <= 1.0 and ((name and name == w[1]) or (ip and ip == w[2])):
             return name or w[1], ip or w[2], port or w[3]
         return name, ip, port
@@ -463,10 +465,10 @@ class LineParser:
         # failed seconds earlier. Within the burst, handshakes fail in the order they started.
         newest = min(t - x.sent for x in fresh)  # type: ignore[operator]
         burst = [x for x in fresh if t - x.sent <= newest + BURST]  # type: ignore[operator]
-        return max(burst, key=lambda x: t - x.sent)  # type: ignore[operator]
+        return max(burst, key=lambda x: t - x.sent)  # type: ignore[operator]  # sent is set in fresh
 
     @staticmethod
-    def _remember(d: OrderedDict, key: str, value: object) -> None:  # type: ignore[type-arg]
+    def _remember(d: OrderedDict[Any, Any], key: object, value: object) -> None:
         d[key] = value
         d.move_to_end(key)
         if len(d) > MAX_TXNS:

@@ -19,7 +19,7 @@ import tarfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import tzinfo
-from typing import IO
+from typing import IO, Any
 
 from ..archive import GZIP_MAGIC, Inflated, Member, open_tar_stream
 from ..errors import InputError
@@ -42,12 +42,12 @@ def is_bundle_name(name: str) -> bool:
     return name.lower().endswith(BUNDLE_SUFFIXES)
 
 
-def iter_lines(stream: IO[bytes], max_line: int = MAX_LINE) -> Iterator[tuple[str, bool]]:
+def iter_lines(stream: IO[bytes] | io.RawIOBase, max_line: int = MAX_LINE) -> Iterator[tuple[str, bool]]:
     """``(text, cut)`` per line of a byte stream; ``cut`` when the line was longer than ``max_line``.
 
     Memory stays at one capped line whatever the input (a gigabyte without a newline included).
     """
-    buffered = stream if isinstance(stream, io.BufferedIOBase) else io.BufferedReader(stream)  # type: ignore
+    buffered: Any = stream if isinstance(stream, io.BufferedIOBase) else io.BufferedReader(stream)
     head = buffered.peek(512)[:512] if hasattr(buffered, "peek") else b""
     encoding = _sniff(head)
     if encoding != "utf-8":
@@ -62,7 +62,7 @@ def iter_lines(stream: IO[bytes], max_line: int = MAX_LINE) -> Iterator[tuple[st
         yield raw.decode("utf-8", "replace"), cut
 
 
-def _capped(readline, max_line: int, empty):  # type: ignore[no-untyped-def]
+def _capped(readline: Callable[[int], Any], max_line: int, empty: str | bytes) -> Iterator[tuple[Any, bool]]:
     while True:
         line = readline(max_line)
         if not line:
@@ -192,7 +192,7 @@ class LogReader:
             if cut:
                 self.summary = self.summary + ParseSummary(0, 0, 0, problems=(f"{path}: bundle cut short ({cut})",))
 
-    def _parse(self, name: str, stream: IO[bytes], where: str,
+    def _parse(self, name: str, stream: IO[bytes] | io.RawIOBase, where: str,
                damage: Callable[[], str | None] | None = None) -> Iterator[LogEvent]:
         parser = LineParser(name, log_tz=self.tz, max_line=self.max_line)
         self.sources.append(name)

@@ -129,7 +129,7 @@ def jsonl(records: Iterable[dict[str, Any]]) -> str:
     return "".join(json_line(json.dumps(r, ensure_ascii=False, separators=(",", ":"))) + "\n" for r in records)
 
 
-def csv_writer(out: IO[str], fields: list[str]) -> csv.DictWriter:  # type: ignore[type-arg]
+def csv_writer(out: IO[str], fields: list[str]) -> csv.DictWriter[str]:
     """A CSV writer with its header written; rows go through :func:`csv_cell` first."""
     # Every text cell quoted: with "\n" line ends the csv module would leave a CR in a cell
     # unquoted, and a spreadsheet would start a new row there (and evaluate what follows).

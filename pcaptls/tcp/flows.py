@@ -13,7 +13,7 @@ import ipaddress
 from typing import Callable
 
 from ..model import Anomaly, Endpoint, TlsConnection
-from ..tls.records import IGNORE, RECORDS
+from ..tls.records import IGNORE, RECORDS, RecordReader
 from ..tls.session import TlsSession
 from .reassembly import HalfStream
 
@@ -132,7 +132,7 @@ class FlowTable:
         if other.ooo:
             return False
         if n and not conn.dead:
-            reader = half.consumer  # the side's record reader, None until the first payload
+            reader: RecordReader | None = half.consumer  # type: ignore[assignment]  # None until the first payload
             if reader is None or half.next != seq or reader.skip < n or reader.state != RECORDS or half.ooo:
                 return False
             reader.skip -= n

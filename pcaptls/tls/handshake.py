@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from .._reader import Reader
 from ..errors import MalformedError, TruncatedError
@@ -55,11 +56,12 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
-_SHARED: dict[tuple[object, ...], tuple[object, ...]] = {}
+_SHARED: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 _SHARED_MAX = 4096
+_Tup = TypeVar("_Tup", bound=tuple[Any, ...])
 
 
-def _shared(t: tuple[object, ...]) -> tuple[object, ...]:  # type: ignore[type-var]
+def _shared(t: _Tup) -> _Tup:
     """One copy of each distinct list a client offers: a capture holds thousands of hellos from
     a few client stacks, and every reported connection keeps its lists (ints above 256 and the
     tuple: ~1 KB per connection otherwise)."""
@@ -68,7 +70,7 @@ def _shared(t: tuple[object, ...]) -> tuple[object, ...]:  # type: ignore[type-v
         if len(_SHARED) >= _SHARED_MAX:
             return t
         _SHARED[t] = got = t
-    return got
+    return got  # type: ignore[return-value]  # equal to t, so of its type
 
 
 def _u16_list(r: Reader, what: str) -> tuple[int, ...]:
@@ -211,7 +213,7 @@ def parse_certificate(body: bytes, tls13: bool) -> tuple[bytes, ...]:
         out.append(_cert(lst))
         if tls13:
             lst.vec16("extensions")
-    return _shared(tuple(out))  # type: ignore[return-value]  # a server sends the same chain every time
+    return _shared(tuple(out))  # a server sends the same chain every time
 
 
 def _cert(r: Reader) -> bytes:

@@ -12,7 +12,7 @@ import os
 import random
 import struct
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import pcapgen
 
