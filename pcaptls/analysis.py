@@ -12,6 +12,7 @@ import contextlib
 import gc
 import os
 import struct
+import sys
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
@@ -143,6 +144,15 @@ def _anomalies(conns: list[TlsConnection]) -> dict[str, int]:
 SPLIT_MIN = 32 << 20  # smaller captures are read in one process: a second costs more than it saves
 
 
+def can_fork() -> bool:
+    """Worker processes are made with fork() (they inherit this process, closures included).
+    Only on Linux: macOS system libraries are not fork-safe, Windows has no fork. Elsewhere
+    ``jobs`` is taken as 1 (the result is the same, only slower)."""
+    import multiprocessing
+
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
 def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None = None, jobs: int = 1,
             project: Callable[[TlsConnection], Any] | None = None) -> Analysis:
     """Analyse one capture file. Raises :class:`~pcaptls.errors.InputError` if it is not one.
@@ -161,7 +171,7 @@ def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None
     see :attr:`Analysis.projected`. It may be a closure: workers are forked.
     """
     path = os.fspath(path)
-    if jobs > 1:
+    if jobs > 1 and can_fork():
         try:
             size = os.path.getsize(path)
         except OSError:

@@ -165,3 +165,24 @@ def test_split_run_bad_input_one_line_exit_2(kind: str, failing_capture, tmp_pat
     assert r.exit_code == 2 and (r.exception is None or isinstance(r.exception, SystemExit))
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr and str(p) in r.stderr
     assert len(r.stdout.splitlines()) == (2 if kind == "cut" else 0)
+
+
+def test_jobs_without_fork_run_serially(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where fork() is not safe (macOS) or missing (Windows), --jobs runs in one process: same output."""
+    from click.testing import CliRunner
+
+    from pcaptls import analysis
+    from pcaptls.cli import main
+    from pcaptls.commands import common
+
+    monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    files = [str(p) for p in sorted(CAPTURES.glob("0*/capture.pcap"))]
+    forked = CliRunner().invoke(main, ["inspect", *files, "--format", "jsonl", "--jobs", "2"])
+    for mod in (analysis, common):
+        monkeypatch.setattr(mod, "can_fork", lambda: False)
+    monkeypatch.setattr("concurrent.futures.ProcessPoolExecutor.__init__", None)  # must not be used
+    serial = CliRunner().invoke(main, ["inspect", *files, "--format", "jsonl", "--jobs", "2"])
+    assert serial.exception is None or isinstance(serial.exception, SystemExit), serial.exception
+    assert (serial.exit_code, serial.output) == (forked.exit_code, forked.output)
+    one = CliRunner().invoke(main, ["inspect", files[0], "--format", "jsonl", "--jobs", "2"])
+    assert one.exit_code in (0, 1) and one.output

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import click
 
-from ..analysis import BY_FORK, Analysis, analyse, by_fork
+from ..analysis import BY_FORK, Analysis, analyse, by_fork, can_fork
 from ..capture.decode import LINKTYPES
 from ..errors import PcaptlsError
 from ..report.safe import terminal
@@ -133,7 +133,7 @@ def analyse_many(paths: Sequence[str], jobs: int,
     Several captures: one process per capture at a time. One capture: split over ``jobs``
     processes by connection (see :func:`pcaptls.analysis.analyse`). ``project(path, conn)``
     is run where each connection was followed (see ``analyse(project=...)``)."""
-    if jobs <= 1 or len(paths) <= 1:
+    if jobs <= 1 or len(paths) <= 1 or not can_fork():
         out: list[Analysis | PcaptlsError] = []
         for p in paths:
             prog = Progress(p)
