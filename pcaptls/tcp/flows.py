@@ -113,7 +113,6 @@ class FlowTable:
         self.packets = 0
         self.connections = 0
         self.evicted = 0
-        self.now = 0.0
 
     def bulk(self, key: tuple[bytes, int, bytes, int], seq: int, ack: int, flags: int, n: int, t: float) -> bool:
         """Take the common segment cheaply, before its payload is even sliced out of the frame.
@@ -128,10 +127,11 @@ class FlowTable:
         if entry is None or flags & _NOT_BULK != ACK:
             return False
         conn, side = entry
-        half, other = conn.half if side == 0 else conn.half[::-1]
+        other = conn.half[1 - side]
         if other.ooo:
             return False
         if n and not conn.dead:
+            half = conn.half[side]
             reader: RecordReader | None = half.consumer  # type: ignore[assignment]  # None until the first payload
             if reader is None or half.next != seq or reader.skip < n or reader.state != RECORDS or half.ooo:
                 return False
@@ -141,14 +141,12 @@ class FlowTable:
         other.acked = ack
         conn.last = t
         conn.segments += 1
-        self.now = t
         self.packets += 1
         return True
 
     def segment(self, src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int,
                 payload: bytes, missing: int, t: float, frame: int) -> None:
         self.packets += 1
-        self.now = t
         key = (src, sport, dst, dport)
         entry = self.table.get(key)
         if entry is None:
@@ -208,7 +206,7 @@ class FlowTable:
 
     def _open(self, src: bytes, sport: int, dst: bytes, dport: int, t: float, frame: int, midstream: bool) -> Connection:
         if len(self.table) >= 2 * max(1, MAX_CONNECTIONS // self.shares):
-            self._evict_idlest()
+            self._evict_idlest(t)
         conn = Connection(src, sport, dst, dport, t, frame, midstream)
         self.table[(src, sport, dst, dport)] = (conn, 0)
         self.table[(dst, dport, src, sport)] = (conn, 1)
@@ -243,7 +241,7 @@ class FlowTable:
                 self.evicted += 1
                 self._retire(conn)
 
-    def _evict_idlest(self) -> None:
+    def _evict_idlest(self, now: float) -> None:
         conns = sorted(self._conns(), key=lambda c: c.last)
         for conn in conns[: max(1, len(conns) // 10)]:
             self.evicted += 1
@@ -251,7 +249,7 @@ class FlowTable:
                 # Still open: what it sends later is not part of this record. (A closed one loses nothing.)
                 conn.anomalies.append(Anomaly(
                     "cap", f"retired early: connection table full ({MAX_CONNECTIONS} live connections); "
-                    "later packets of it start a new record", self.now, None))
+                    "later packets of it start a new record", now, None))
             self._retire(conn)
 
     def close_all(self) -> None:
