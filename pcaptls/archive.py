@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import tarfile
 import zlib
+from collections.abc import Callable, Iterator
 from typing import IO
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -106,15 +107,50 @@ class Member(io.RawIOBase):
             self.stream.read(-self.size % tarfile.BLOCKSIZE)
 
 
-def open_tar_stream(fh: IO[bytes]) -> tuple[tarfile.TarFile, Inflated | None]:
-    """A tar read as a stream from ``fh`` (at its start): gzip inflated by :class:`Inflated`
-    (returned too, for its ``problem``), plain, bz2 and xz by tarfile. Read members with
-    :class:`Member`, in order. Raises tarfile's errors when there is no tar header at all."""
-    gz = Inflated(fh) if fh.read(2) == GZIP_MAGIC else None
-    fh.seek(0)
-    try:
-        return tarfile.open(fileobj=gz or fh, mode="r|" if gz else "r|*"), gz
-    except tarfile.TarError as e:
-        if gz is not None and gz.problem:
-            raise tarfile.ReadError(f"{e}; {gz.problem}") from e
-        raise
+class TarStream:
+    """The files of a tar (gzip, bz2, xz or plain) read in order, as a stream, up to the damage
+    when it was cut::
+
+        with TarStream(fh) as tar:
+            for info, data in tar.files(wanted):  # data: a Member to read (or leave)
+                ...
+        tar.cut  # None when the tar was whole, else where and why it ended early
+
+    Raises tarfile's errors when there is no tar header at all. Nothing is extracted to disk:
+    member names never become paths here (no path traversal).
+    """
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.gz = Inflated(fh) if fh.read(2) == GZIP_MAGIC else None
+        fh.seek(0)
+        try:
+            self.tar = tarfile.open(fileobj=self.gz or fh, mode="r|" if self.gz else "r|*")
+        except tarfile.TarError as e:
+            if self.gz is not None and self.gz.problem:
+                raise tarfile.ReadError(f"{e}; {self.gz.problem}") from e
+            raise
+        self.cut: str | None = None
+
+    def __enter__(self) -> TarStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.tar.close()
+
+    def files(self, wanted: Callable[[str], bool]) -> Iterator[tuple[tarfile.TarInfo, Member]]:
+        """Regular members whose name ``wanted`` accepts, each with a :class:`Member` positioned
+        at its data; what the caller leaves unread is skipped. Stops at the cut."""
+        try:
+            for info in self.tar:
+                if not info.isfile() or not wanted(info.name):
+                    continue
+                data = Member(self.tar, info)
+                yield info, data
+                if data.short:
+                    self.cut = f"{info.name} cut after {info.size - data.left} of {info.size} bytes"
+                    break
+                data.finish()
+        except (tarfile.TarError, EOFError) as e:
+            self.cut = str(e)
+        if self.gz is not None and self.gz.problem:
+            self.cut = f"{self.cut}; {self.gz.problem}" if self.cut else self.gz.problem

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .archive import Member, open_tar_stream
+from .archive import TarStream
 from .errors import InputError
 
 _CAPTURE = re.compile(r"\.(pcap|pcapng|cap)(\.gz)?$", re.I)
@@ -68,36 +68,24 @@ def open_bundle(path: str) -> Bundle:
     else:
         cut: str | None = None
         try:
-            with open(p, "rb") as fh:
-                tar, gz = open_tar_stream(fh)
-                with tar:
-                    tmp = tempfile.mkdtemp(prefix="pcaptls-bundle-")
-                    b._tmp = tmp
-                    extracted = 0
-                    for m in tar:
-                        if not m.isfile():
-                            continue
-                        name = os.path.basename(m.name)
-                        if not _CAPTURE.search(name):
-                            continue
-                        if m.size > MAX_MEMBER or extracted + m.size > MAX_EXTRACTED:
-                            b.problems.append(f"{path}: {name} ({m.size} bytes) not read: over the "
-                                              f"{MAX_MEMBER >> 20} MiB per capture / {MAX_EXTRACTED >> 30} GiB per bundle limit")
-                            continue
-                        extracted += m.size
-                        # Numbered: two members with the same base name must not overwrite each other.
-                        dest = Path(tmp, f"{len(b.captures):03d}_{name}")
-                        b.captures.append(str(dest))
-                        data = Member(tar, m)
-                        with open(dest, "wb") as out:
-                            while chunk := data.read(1 << 20):
-                                out.write(chunk)
-                        if data.short:  # a member cut short is read up to its cut (and reported so)
-                            cut = f"{name} cut after {m.size - data.left} of {m.size} bytes"
-                            break
-                        data.finish()
-                if gz is not None and gz.problem:
-                    cut = f"{cut}; {gz.problem}" if cut else gz.problem
+            with open(p, "rb") as fh, TarStream(fh) as tar:
+                tmp = tempfile.mkdtemp(prefix="pcaptls-bundle-")
+                b._tmp = tmp
+                extracted = 0
+                for m, data in tar.files(lambda n: bool(_CAPTURE.search(os.path.basename(n)))):
+                    name = os.path.basename(m.name)
+                    if m.size > MAX_MEMBER or extracted + m.size > MAX_EXTRACTED:
+                        b.problems.append(f"{path}: {name} ({m.size} bytes) not read: over the "
+                                          f"{MAX_MEMBER >> 20} MiB per capture / {MAX_EXTRACTED >> 30} GiB per bundle limit")
+                        continue
+                    extracted += m.size
+                    # Numbered: two members with the same base name must not overwrite each other.
+                    dest = Path(tmp, f"{len(b.captures):03d}_{name}")
+                    b.captures.append(str(dest))  # a member cut short is read up to its cut
+                    with open(dest, "wb") as out:
+                        while chunk := data.read(1 << 20):
+                            out.write(chunk)
+            cut = tar.cut
         except (tarfile.TarError, OSError, EOFError) as e:
             if not b.captures:
                 b.cleanup()

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..archive import Member, open_tar_stream
+from ..archive import TarStream
 from ..errors import InputError, MalformedError
 from . import x509 as x509mod
 from .x509 import CertInfo
@@ -176,26 +176,15 @@ def _read_file(path: Path) -> bytes:
 def _from_tar(path: Path) -> TrustStore:
     entries: list[TrustEntry] = []
     members: list[str] = []
-    cut: str | None = None
     try:
-        with open(path, "rb") as fh:
-            tar, gz = open_tar_stream(fh)
-            with tar:
-                try:
-                    for m in tar:
-                        if not m.isfile() or not _CA_MEMBER.search(m.name):
-                            continue
-                        if m.size > MAX_FILE_BYTES:
-                            raise InputError(f"{path}: {m.name} is too large for a trust store")
-                        data = Member(tar, m)  # read in memory: no extraction, no path traversal
-                        members.append(m.name)
-                        entries += parse_certificates(data.read(), f"{path.name}:{m.name}")
-                        if data.short:
-                            break
-                        data.finish()
-                except (tarfile.TarError, EOFError) as e:
-                    cut = str(e)  # a bundle cut short: the trust store is often before the cut
-            cut = cut or (gz.problem if gz is not None else None)
+        with open(path, "rb") as fh, TarStream(fh) as tar:
+            # A bundle cut short: the trust store is often before the cut.
+            for m, data in tar.files(lambda n: bool(_CA_MEMBER.search(n))):
+                if m.size > MAX_FILE_BYTES:
+                    raise InputError(f"{path}: {m.name} is too large for a trust store")
+                members.append(m.name)
+                entries += parse_certificates(data.read(), f"{path.name}:{m.name}")  # in memory
+            cut = tar.cut
     except InputError:
         raise
     except (tarfile.TarError, OSError, EOFError) as e:

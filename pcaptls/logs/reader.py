@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import tzinfo
 from typing import IO, Any
 
-from ..archive import GZIP_MAGIC, Inflated, Member, open_tar_stream
+from ..archive import GZIP_MAGIC, Inflated, TarStream
 from ..errors import InputError
 from .events import EMPTY_SUMMARY, LogEvent, ParseSummary
 from .parser import MAX_LINE, LineParser
@@ -170,25 +170,17 @@ class LogReader:
             raise InputError(f"{path}: cannot open ({e.strerror or e})") from e
         with fh:
             try:
-                tar, gz = open_tar_stream(fh)
+                tar = TarStream(fh)
             except _READ_ERRORS as e:
                 raise InputError(f"{path}: not a readable tar/tar.gz bundle ({e})") from e
             cut: str | None = None
             with tar:
                 try:
-                    for member in tar:
-                        if not member.isfile() or not is_log_name(member.name):
-                            continue
-                        data = Member(tar, member)
+                    for member, data in tar.files(is_log_name):
                         yield from self._parse(os.path.basename(member.name), data, f"{path}:{member.name}")
-                        if data.short:
-                            cut = f"in {member.name}, after {member.size - data.left} of {member.size} bytes"
-                            break
-                        data.finish()
                 except _READ_ERRORS as e:
                     cut = str(e)
-            if gz is not None and gz.problem:
-                cut = f"{cut}; {gz.problem}" if cut else gz.problem
+            cut = cut or tar.cut
             if cut:
                 self.summary = self.summary + ParseSummary(0, 0, 0, problems=(f"{path}: bundle cut short ({cut})",))
 
