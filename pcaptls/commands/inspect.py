@@ -72,12 +72,16 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
     multi = len(captures) > 1
     stream = fmt in ("jsonl", "csv")
 
-    def render(path: str, c: TlsConnection) -> tuple[str | dict[str, Any] | None, bool]:
-        """A JSON line or CSV row (``None`` when --failed-only hides it) and whether the handshake
-        failed. Made in the process that analysed the connection: with --jobs, in parallel."""
+    def record(path: str, c: TlsConnection) -> dict[str, Any]:
         rec = connection_record(c, verdict(c), with_verify=True)
         if multi:
             rec["capture"] = path
+        return rec
+
+    def render(path: str, c: TlsConnection) -> tuple[str | dict[str, Any] | None, bool]:
+        """A JSON line or CSV row (``None`` when --failed-only hides it) and whether the handshake
+        failed. Made in the process that analysed the connection: with --jobs, in parallel."""
+        rec = record(path, c)
         failed = rec["status"] == "failed"
         if failed_only and _good(rec):
             return None, failed
@@ -106,10 +110,7 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
         """Records in time order across captures, made one at a time (nothing held per record)."""
         streams = [((c.start, c.first_frame, path, c) for c in a.connections) for path, a in analyses]
         for _, _, path, c in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
-            rec = connection_record(c, verdict(c), with_verify=True)
-            if multi:
-                rec["capture"] = path
-            yield rec
+            yield record(path, c)
 
     failed = False
     out = sys.stdout
