@@ -372,6 +372,19 @@ def _align(attempts: list[_Attempt], index: _Index, cand: list[int], tol: float,
     return out
 
 
+def _linked_by_transaction(result: dict[int, tuple[int | None, str]], events: Sequence[LogEvent],
+                           times: list[float]) -> dict[str, list[tuple[float, int]]]:
+    """Transaction -> (time, connection) of its records linked so far, in time order."""
+    out: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for k, (ci, _) in result.items():
+        txn = events[k].transaction
+        if ci is not None and txn:
+            out[txn].append((times[k], ci))
+    for v in out.values():
+        v.sort()
+    return out
+
+
 def _follow(seq: list[tuple[float, int]], t: float) -> int:
     """The connection of a transaction's linked record at or before ``t`` (else its first)."""
     pos = bisect.bisect_right(seq, (t, float("inf")))
@@ -434,12 +447,7 @@ def correlate(
                 result[k] = (ci, "attempt" if ci is not None else "too_far")
 
     # Transactions that failed: a request goes with the first attempt, the 502 with the last.
-    txn_attempts: dict[str, list[tuple[float, int]]] = defaultdict(list)
-    for k, (ci, _) in result.items():
-        if ci is not None and events[k].transaction:
-            txn_attempts[events[k].transaction].append((times[k], ci))  # type: ignore[index]
-    for v in txn_attempts.values():
-        v.sort()
+    txn_attempts = _linked_by_transaction(result, events, times)
 
     for k, e in enumerate(events):
         if k in result:
@@ -473,12 +481,7 @@ def correlate(
 
     # Records of a transaction that name no server (a Receive Request without a proxy target)
     # follow the records of the same transaction that were linked.
-    txn_links: dict[str, list[tuple[float, int]]] = defaultdict(list)
-    for k, (ci, _) in result.items():
-        if ci is not None and events[k].transaction:
-            txn_links[events[k].transaction].append((times[k], ci))  # type: ignore[index]
-    for v in txn_links.values():
-        v.sort()
+    txn_links = _linked_by_transaction(result, events, times)
     for k, e in enumerate(events):
         ci, why = result[k]
         if ci is None and e.transaction in txn_links and why in ("no_server", "no_candidate"):
