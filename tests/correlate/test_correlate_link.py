@@ -107,15 +107,20 @@ def _failure_indexes(events):
     return [k for k, e in enumerate(events) if e.kind.is_failure or e.kind is EventKind.CONNECT_FAILED_502]
 
 
-@pytest.mark.parametrize("offset", [0.0, 4.75, -7.3, 61.2])
-def test_ok_8443_and_failed_6972_to_the_same_server(offset):
+def scenario(offset: float = 4.75):  # type: ignore[no-untyped-def]
+    """The lab's MRA case: 8443 fine, then 6972 to the same server fails; the log ``offset`` s off."""
     conns = [conn(35622, CUCM, 8443, T0, failed=False, sni="cucm.steven.lab"),
              conn(35624, CUCM, 6972, T0 + 0.09, sni="cucm.steven.lab")]
     log = Log(offset)
     log.request(conns[0], "cucm.steven.lab")
     log.request(conns[1], "cucm.steven.lab")
     events = log.events()
-    corr = correlate(conns, events)
+    return conns, events, correlate(conns, events)
+
+
+@pytest.mark.parametrize("offset", [0.0, 4.75, -7.3, 61.2])
+def test_ok_8443_and_failed_6972_to_the_same_server(offset):
+    conns, events, corr = scenario(offset)
     assert corr.offset.method == "estimated" and corr.offset.seconds == pytest.approx(offset, abs=0.005)
     by_kind = {(e.kind, e.server_port): corr.links[k].connection for k, e in enumerate(events)}
     assert by_kind[(EventKind.CERT_VERIFY_FAILED, 6972)] == 1

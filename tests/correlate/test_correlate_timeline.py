@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import re
 
-from pcaptls.correlate import build_timeline, correlate
-from test_correlate_link import CUCM, T0, Log, conn
+from pcaptls.correlate import build_timeline
+from test_correlate_link import CUCM, scenario
 
 ISO_US = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 
 
-def _scenario(offset: float = 4.75):
-    conns = [conn(35622, CUCM, 8443, T0, failed=False, sni="cucm.steven.lab"),
-             conn(35624, CUCM, 6972, T0 + 0.09, sni="cucm.steven.lab")]
-    log = Log(offset)
-    log.request(conns[0], "cucm.steven.lab")
-    log.request(conns[1], "cucm.steven.lab")
-    events = log.events()
-    return conns, events, correlate(conns, events)
-
-
 def test_columns_order_and_time_format():
-    conns, events, corr = _scenario()
+    conns, events, corr = scenario()
     df = build_timeline(conns, corr)
     for col in ("time", "source", "event", "connection", "server", "sni", "detail"):
         assert col in df.columns
@@ -33,7 +23,7 @@ def test_columns_order_and_time_format():
 
 
 def test_log_rows_are_on_the_capture_clock_next_to_their_frames():
-    conns, events, corr = _scenario(offset=4.75)
+    conns, events, corr = scenario(offset=4.75)
     df = build_timeline(conns, corr)
     alert = df[(df.source == "capture") & (df.event == "alert")].iloc[0]
     assert alert["detail"] == "Alert (Level: Fatal, Description: Unknown CA) from client"
@@ -47,7 +37,7 @@ def test_log_rows_are_on_the_capture_clock_next_to_their_frames():
 
 
 def test_close_rows_and_unlinked_log_rows():
-    conns, events, corr = _scenario()
+    conns, events, corr = scenario()
     df = build_timeline(conns, corr)
     assert list(df[df.source == "capture"].groupby("connection")["event"].last()) == ["FIN", "RST"]
     only = build_timeline(conns, corr, only_linked=True)
@@ -58,7 +48,7 @@ def test_close_rows_and_unlinked_log_rows():
 
 
 def test_error_column():
-    conns, events, corr = _scenario()
+    conns, events, corr = scenario()
     df = build_timeline(conns, corr)
     assert set(df[df.event == "alert"]["error"]) == {"unknown_ca"}
     assert set(df[df.event == "cert_verify_failed"]["error"]) == {"DEPTH_ZERO_SELF_SIGNED_CERT"}
