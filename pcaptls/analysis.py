@@ -323,7 +323,7 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
                 if read_error:
                     _cut(stats, read_error[0])
                 elif end - pos:
-                    _cut(stats, f"record header cut after frame {n} ({end - pos} of 16 bytes)")
+                    _cut(stats, pcap.header_cut(n, end - pos))
                 break
             stats.bytes_read += len(more)
             buf = buf[pos:] + more
@@ -331,14 +331,14 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
             continue
         sec, frac, incl, orig = rec(buf, pos)
         if incl > pcap.MAX_FRAME:
-            _cut(stats, f"frame {n + 1} claims {incl} bytes (corrupt record header)", MalformedError)
+            _cut(stats, pcap.too_long(n + 1, incl), MalformedError)
             break
         start = pos + 16
         rend = start + incl
         if rend > end:
             more = read(max(_CHUNK, rend - end))
             if not more:
-                _cut(stats, read_error[0] if read_error else f"frame {n + 1} cut: {end - start} of {incl} bytes present")
+                _cut(stats, read_error[0] if read_error else pcap.frame_cut(n + 1, end - start, incl))
                 break
             stats.bytes_read += len(more)
             buf = buf[pos:] + more

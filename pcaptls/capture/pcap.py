@@ -20,6 +20,19 @@ MAGICS = {  # magic -> (struct byte order, seconds per timestamp tick)
 }
 
 
+# What is wrong where a pcap ends early; also said by the one-loop reader in pcaptls.analysis.
+def header_cut(frames: int, have: int) -> str:
+    return f"record header cut after frame {frames} ({have} of 16 bytes)"
+
+
+def too_long(frame: int, incl: int) -> str:
+    return f"frame {frame} claims {incl} bytes (corrupt record header)"
+
+
+def frame_cut(frame: int, have: int, incl: int) -> str:
+    return f"frame {frame} cut: {have} of {incl} bytes present"
+
+
 def sniff(head: bytes) -> str | None:
     return "pcap" if head[:4] in MAGICS else None
 
@@ -48,14 +61,14 @@ def frames(chunks: Iterator[bytes], st: "ReadStats") -> Iterator["Frame"]:
             more = next(for_more, None)
             if more is None:
                 if end - pos:
-                    raise TruncatedError(f"record header cut after frame {n} ({end - pos} of 16 bytes)")
+                    raise TruncatedError(header_cut(n, end - pos))
                 return
             buf = buf[pos:] + more
             pos, end = 0, len(buf)
             continue
         sec, frac, incl, orig = unpack(buf, pos)
         if incl > MAX_FRAME:
-            raise MalformedError(f"frame {n + 1} claims {incl} bytes (corrupt record header)")
+            raise MalformedError(too_long(n + 1, incl))
         stop = pos + 16 + incl
         if stop > end:
             # Gather chunks until the record is whole and join once: a big record spans many.
@@ -64,7 +77,7 @@ def frames(chunks: Iterator[bytes], st: "ReadStats") -> Iterator["Frame"]:
             while have < stop - pos:
                 more = next(for_more, None)
                 if more is None:
-                    raise TruncatedError(f"frame {n + 1} cut: {have - 16} of {incl} bytes present")
+                    raise TruncatedError(frame_cut(n + 1, have - 16, incl))
                 parts.append(more)
                 have += len(more)
             buf = b"".join(parts)
