@@ -25,7 +25,7 @@ from .model import TlsConnection
 from .tcp import flows as _flows
 from .tcp.flows import FlowTable
 
-_CHUNK = 1 << 16  # read size; see capture.files.CHUNK for why it is small
+_BUFFER = 1 << 20  # the pcap loop's read buffer, reused for the whole file
 
 
 @dataclass(slots=True)
@@ -101,7 +101,7 @@ def _pipeline(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int
                 if pstart <= stop <= len(data):
                     if split and (sport ^ dport) % parts != part:
                         continue
-                    if not bulk((src, sport, dst, dport), seq, ack, flags, stop - pstart, ts):
+                    if not bulk((src, sport, dst, dport), seq, ack, flags, stop - pstart, ts, data, pstart, num):
                         seg(src, dst, sport, dport, seq, ack, flags, data[pstart:stop], 0, ts, num)
                     continue
         s = decode(linktype, data, dcounts)
@@ -307,27 +307,34 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
     rec = struct.Struct(order + "IIII").unpack_from
     read_error: list[str] = []
 
-    def read(k: int) -> bytes:
+    readinto = src.readinto  # type: ignore[attr-defined]
+
+    def fill(view: memoryview) -> int:
         try:
-            return src.read(k)
+            return readinto(view) or 0
         except OSError as e:  # a failing disk or network share: report a cut, keep what was read
             read_error.append(f"read error: {e.strerror or e}")
-            return b""
+            return 0
 
-    buf = b""
+    # One buffer, reused: the unread tail moves to its front and the file is read in after it
+    # (a fresh bytes object per read, joined to the tail, cost a second copy of every byte).
+    buf = bytearray(_BUFFER)
+    view = memoryview(buf)
     pos = end = n = snapped = 0
     while True:
         if end - pos < 16:
-            more = read(_CHUNK)
-            if not more:
+            keep = end - pos
+            buf[:keep] = view[pos:end]
+            pos, end = 0, keep
+            got = fill(view[end:])
+            if not got:
                 if read_error:
                     _cut(stats, read_error[0])
-                elif end - pos:
-                    _cut(stats, pcap.header_cut(n, end - pos))
+                elif end:
+                    _cut(stats, pcap.header_cut(n, end))
                 break
-            stats.bytes_read += len(more)
-            buf = buf[pos:] + more
-            pos, end = 0, len(buf)
+            stats.bytes_read += got
+            end += got
             continue
         sec, frac, incl, orig = rec(buf, pos)
         if incl > pcap.MAX_FRAME:
@@ -336,13 +343,21 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
         start = pos + 16
         rend = start + incl
         if rend > end:
-            more = read(max(_CHUNK, rend - end))
-            if not more:
-                _cut(stats, read_error[0] if read_error else pcap.frame_cut(n + 1, end - start, incl))
+            keep = end - pos
+            if 16 + incl > len(buf):  # a record longer than the buffer: a bigger one, once
+                bigger = bytearray(max(2 * len(buf), 16 + incl))
+                bigger[:keep] = view[pos:end]
+                view.release()
+                buf, view = bigger, memoryview(bigger)
+            else:
+                buf[:keep] = view[pos:end]
+            pos, end = 0, keep
+            got = fill(view[end:])
+            if not got:
+                _cut(stats, read_error[0] if read_error else pcap.frame_cut(n + 1, end - 16, incl))
                 break
-            stats.bytes_read += len(more)
-            buf = buf[pos:] + more
-            pos, end = 0, len(buf)
+            stats.bytes_read += got
+            end += got
             continue
         n += 1
         pos = rend
@@ -361,10 +376,10 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
                     if split and (sport ^ dport) % parts != part:
                         continue  # another process's connection: its time is not even computed
                     ts = sec + frac * scale
-                    if not bulk((s_ip, sport, d_ip, dport), seq, ack, flags, stop - pstart, ts):
-                        seg(s_ip, d_ip, sport, dport, seq, ack, flags, buf[pstart:stop], 0, ts, n)
+                    if not bulk((s_ip, sport, d_ip, dport), seq, ack, flags, stop - pstart, ts, buf, pstart, n):
+                        seg(s_ip, d_ip, sport, dport, seq, ack, flags, bytes(view[pstart:stop]), 0, ts, n)
                     continue
-        d = decode(1, buf[start:rend], dcounts)
+        d = decode(1, bytes(view[start:rend]), dcounts)
         if d is not None and not (split and (d[2] ^ d[3]) % parts != part):
             seg(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], sec + frac * scale, n)
     stats.frames = n
