@@ -12,7 +12,7 @@ from ..analysis import Analysis
 from ..errors import PcaptlsError
 from ..report import inspect_view as view
 from ..model import TlsConnection
-from ..report.records import connection_record, flatten, verdict_record
+from ..report.records import connection_line, connection_record, flatten, json_text, verdict_record
 from ..report.safe import csv_cell
 from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, default_jobs, fail_input,
                      format_option, handle_errors, jobs_option, unread_link_types)
@@ -50,11 +50,11 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
 
         store = truststore.load(trust_store)
     judge: Judge | None = None
-    # Judge hands out the same Verdict for connections that must agree; its record is made once
-    # (connection_record copies it). Keyed by id(), the Verdict kept alive alongside.
-    verdict_records: dict[int, tuple[Verdict | None, dict[str, Any] | None]] = {}
+    # Judge hands out the same Verdict for connections that must agree; its record and JSON are
+    # made once (connection_record copies the record). Keyed by id(), the Verdict kept alive alongside.
+    verdict_records: dict[int, tuple[Verdict | None, dict[str, Any] | None, str]] = {}
 
-    def verdict(c: TlsConnection) -> dict[str, Any] | None:
+    def judged(c: TlsConnection) -> tuple[Verdict | None, dict[str, Any] | None, str] | None:
         nonlocal judge
         if not c.server_certs:
             return None
@@ -66,8 +66,13 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
         v = judge.verdict(c)
         hit = verdict_records.get(id(v))
         if hit is None:
-            hit = verdict_records[id(v)] = (v, verdict_record(v))
-        return hit[1]
+            made = verdict_record(v)
+            hit = verdict_records[id(v)] = (v, made, json_text(made))
+        return hit
+
+    def verdict(c: TlsConnection) -> dict[str, Any] | None:
+        hit = judged(c)
+        return None if hit is None else hit[1]
 
     multi = len(captures) > 1
     stream = fmt in ("jsonl", "csv")
@@ -81,12 +86,15 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
     def render(path: str, c: TlsConnection) -> tuple[str | dict[str, Any] | None, bool]:
         """A JSON line or CSV row (``None`` when --failed-only hides it) and whether the handshake
         failed. Made in the process that analysed the connection: with --jobs, in parallel."""
+        failed = c.status == "failed"
+        if fmt == "jsonl":
+            hit = judged(c)
+            if failed_only and _good_verdict(c.status, None if hit is None else hit[1]):
+                return None, failed
+            return connection_line(c, None if hit is None else hit[2], path if multi else None), failed
         rec = record(path, c)
-        failed = rec["status"] == "failed"
         if failed_only and _good(rec):
             return None, failed
-        if fmt == "jsonl":
-            return view.jsonl((rec,)), failed
         return {k: csv_cell(v) for k, v in flatten(rec).items()}, failed
 
     results = analyse_many(list(captures), default_jobs(jobs), render if stream else None)
@@ -148,5 +156,8 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
 
 
 def _good(rec: dict[str, Any]) -> bool:
-    v = rec.get("verify")
-    return rec["status"] == "ok" and (v is None or v["error"] == "OK")
+    return _good_verdict(rec["status"], rec.get("verify"))
+
+
+def _good_verdict(status: str, v: dict[str, Any] | None) -> bool:
+    return status == "ok" and (v is None or v["error"] == "OK")

@@ -32,7 +32,7 @@ from pcaptls.analysis import analyse_frames
 from pcaptls.capture.files import ReadStats
 from pcaptls.certificates.x509 import try_decode
 from pcaptls.report import inspect_view as view
-from pcaptls.report.records import connection_record
+from pcaptls.report.records import connection_line, connection_record, json_text
 from pcaptls.report.safe import csv_cell, terminal
 
 # What must never reach a terminal raw: C0 (but the table's own newlines), DEL, C1, bidi
@@ -101,7 +101,14 @@ def capture_frames(sni: bytes, alpn: list[bytes], cn: str) -> list[tuple[float, 
 
 def records_of(frames: list[tuple[float, bytes]]) -> list[dict]:  # type: ignore[type-arg]
     a = analyse_frames(((i + 1, t, 1, d, len(d)) for i, (t, d) in enumerate(frames)), ReadStats(path="<x>"))
-    return [connection_record(c, None, with_verify=True) for c in a.connections]
+    recs = [connection_record(c, None, with_verify=True) for c in a.connections]
+    # inspect --format jsonl writes connection_line(): the same text, its parts made once.
+    verify = {"error": "HOSTILE", "message": "\u2028\x00\"server_certs\":\"\\u0000server_certs\"\x85", "depth": 0}
+    for c, rec in zip(a.connections, recs):
+        assert connection_line(c, None) == view.jsonl((rec,))
+        same = {**rec, "verify": verify, "capture": "\u202e\"verify\":\"\\u0000verify\".pcap"}
+        assert connection_line(c, json_text(verify), same["capture"]) == view.jsonl((same,))
+    return recs
 
 
 def check_table(text: str) -> None:
