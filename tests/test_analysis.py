@@ -58,6 +58,22 @@ def test_fast_path_on_cut_and_snapped_files(tmp_path: Path) -> None:
     _same(n)
 
 
+
+@pytest.mark.parametrize("size", [64, 1000, 4099])
+def test_fast_path_with_a_small_read_buffer(size: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-loop reader's buffer moves its tail to the front and refills, and grows once for a
+    record longer than itself: with a buffer smaller than most frames, every path runs."""
+    monkeypatch.setattr(analysis, "_BUFFER", size)
+    wire, _ = pcapgen.handshake_bytes(pcapgen.make_chain(rsa_bits=4096), app_data=b"x" * 50000)
+    p = tmp_path / "f.pcap"
+    pcapgen.write_pcap(p, pcapgen.tcp_flow(wire))
+    data = p.read_bytes()
+    for cut in (len(data), len(data) - 1, len(data) - 700):
+        q = tmp_path / f"cut{cut}.pcap"
+        q.write_bytes(data[:cut])
+        _same(q)
+    _same(CAPTURES / "mra-login" / "capture.pcap")
+
 # -- a capture split over processes by connection (analyse(jobs=N)) ---------------------------
 
 ALL_FILES = sorted(CAPTURES.glob("*/*.pcap")) + list(corpus_files())

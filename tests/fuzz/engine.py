@@ -74,6 +74,12 @@ def pcap_seeds() -> list[bytes]:
     if "pcap" not in _SEEDS:
         out = [pcapgen.pcap_bytes(pcapgen.tcp_flow(w)) for w in _wires()]
         out.append(pcapgen.pcap_bytes(pcapgen.tcp_flow(_wires()[0], rng=random.Random(5), reorder=0.5, duplicate=0.3)))
+        # Many application-data records of mixed sizes after the handshake (several to a
+        # segment, headers cut by segment ends), as FlowTable.bulk() passes them over.
+        rng = random.Random(7)
+        sealed = b"".join(bytes((23, 3, 3)) + n.to_bytes(2, "big") + rng.randbytes(n)
+                          for n in (rng.choice((0, 3, 40, 700, 1500, 2900)) for _ in range(40)))
+        out.append(pcapgen.pcap_bytes(pcapgen.tcp_flow([*_wires()[0], (1, sealed), (0, sealed[:3000])])))
         if CORPUS.is_dir():
             out += [p.read_bytes() for p in sorted(CORPUS.glob("*.pcap")) if p.stat().st_size <= 24_000]
         _SEEDS["pcap"] = out
@@ -430,6 +436,21 @@ def _fastpath_run(data: bytes) -> None:
     merged = analysis._merge([analysis._share(path, None, k, 2) for k in (0, 1)])
     assert merged.connections == fast.connections
     assert (merged.counts, merged.tcp_segments, merged.anomalies) == (fast.counts, fast.tcp_segments, fast.anomalies)
+    # FlowTable.bulk() is a shortcut: with every segment sent through segment(), the same result.
+    FlowTable.bulk = _no_bulk  # type: ignore[method-assign]
+    try:
+        plain = analyse(path)
+    finally:
+        FlowTable.bulk = _BULK  # type: ignore[method-assign]
+    assert plain.connections == fast.connections
+    assert (plain.tcp_segments, plain.tcp_connections, plain.anomalies) == (fast.tcp_segments, fast.tcp_connections, fast.anomalies)
+
+
+_BULK = FlowTable.bulk
+
+
+def _no_bulk(self: FlowTable, *args: object) -> bool:
+    return False
 
 
 def _logs_make(rng: random.Random) -> bytes:
