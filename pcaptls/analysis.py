@@ -22,6 +22,7 @@ from .capture import pcap
 from .capture.files import Frame, ReadStats, iter_frames, open_capture
 from .errors import MalformedError, PcaptlsError, TruncatedError
 from .model import TlsConnection
+from .spill import Runs, merged
 from .tcp import flows as _flows
 from .tcp.flows import FlowTable
 
@@ -41,8 +42,8 @@ class Analysis:
     evicted: int = 0
     anomalies: dict[str, int] = field(default_factory=dict)  # by kind, over all TLS connections
     # With analyse(project=f): (start, first frame, f(connection)) in time order, made in the
-    # process that followed the connection (in one process: as they are read, once only);
-    # ``connections`` is then empty.
+    # process that followed the connection as it finished; ``connections`` is then empty.
+    # Iterate once. With ``spill`` they wait in sorted runs on disk (see pcaptls.spill).
     projected: Iterable[tuple[float, int, Any]] | None = None
 
     @property
@@ -57,7 +58,28 @@ def analyse_frames(frames: Iterable[Frame], stats: ReadStats, progress: Callable
     ``part``/``parts``: analyse only the TCP connections whose ports fall in share ``part`` of
     ``parts`` (see :func:`analyse`); share 0 also counts the frames that carry no TCP."""
     with _no_full_gc():
-        return _pipeline(frames, stats, progress, part, parts)
+        return _pipeline(frames, stats, progress, part, parts, _Sink(None, None))
+
+
+class _Sink:
+    """Where one share's finished TLS connections go: kept, or (``project``) projected as each
+    finishes and kept in :class:`~pcaptls.spill.Runs` (on disk past a bound, with ``spill``)."""
+
+    __slots__ = ("project", "kept", "runs", "anomalies")
+
+    def __init__(self, project: Callable[[TlsConnection], Any] | None, spill: str | None) -> None:
+        self.project = project
+        self.kept: list[TlsConnection] = []
+        self.runs = None if project is None else Runs(_first_two, spill)
+        self.anomalies: dict[str, int] = {}  # by kind, over all connections
+
+    def add(self, c: TlsConnection) -> None:
+        for a in c.anomalies:
+            self.anomalies[a.kind] = self.anomalies.get(a.kind, 0) + 1
+        if self.runs is None:
+            self.kept.append(c)
+        else:
+            self.runs.add((c.start, c.first_frame, self.project(c)))  # type: ignore[misc]
 
 
 @contextlib.contextmanager
@@ -75,9 +97,8 @@ def _no_full_gc() -> Iterator[None]:
 
 
 def _pipeline(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int], None] | None,
-              part: int = 0, parts: int = 1) -> Analysis:
-    done: list[TlsConnection] = []
-    flows = FlowTable(done.append, parts)
+              part: int, parts: int, sink: _Sink) -> Analysis:
+    flows = FlowTable(sink.add, parts)
     counts = new_counts()
     # Only share 0 counts frames without TCP: it decodes every frame, so its counts are the whole file's.
     dcounts = counts if part == 0 else new_counts()
@@ -107,21 +128,22 @@ def _pipeline(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int
         s = decode(linktype, data, dcounts)
         if s is not None and not (split and (s[2] ^ s[3]) % parts != part):
             seg(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], ts, num)
-    return _result(flows, done, counts, stats)
+    return _result(flows, sink, counts, stats)
 
 
-def _result(flows: FlowTable, done: list[TlsConnection], counts: dict[str, int], stats: ReadStats) -> Analysis:
+def _result(flows: FlowTable, sink: _Sink, counts: dict[str, int], stats: ReadStats) -> Analysis:
     flows.close_all()
-    done.sort(key=_order)
+    sink.kept.sort(key=_order)
     return Analysis(
         path=stats.path,
-        connections=done,
+        connections=sink.kept,
+        projected=sink.runs,
         stats=stats,
         counts=counts,
         tcp_segments=flows.packets,
         tcp_connections=flows.connections,
         evicted=flows.evicted,
-        anomalies=_anomalies(done),
+        anomalies=dict(sorted(sink.anomalies.items())),  # by kind: the same however it was split
     )
 
 
@@ -131,14 +153,6 @@ def _order(c: TlsConnection) -> tuple[float, int]:
 
 def _first_two(p: tuple[float, int, Any]) -> tuple[float, int]:
     return (p[0], p[1])
-
-
-def _anomalies(conns: list[TlsConnection]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for c in conns:
-        for a in c.anomalies:
-            out[a.kind] = out.get(a.kind, 0) + 1
-    return dict(sorted(out.items()))  # by kind: the same however the connections were split
 
 
 SPLIT_MIN = 32 << 20  # smaller captures are read in one process: a second costs more than it saves
@@ -154,7 +168,7 @@ def can_fork() -> bool:
 
 
 def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None = None, jobs: int = 1,
-            project: Callable[[TlsConnection], Any] | None = None) -> Analysis:
+            project: Callable[[TlsConnection], Any] | None = None, spill: str | None = None) -> Analysis:
     """Analyse one capture file. Raises :class:`~pcaptls.errors.InputError` if it is not one.
 
     A file cut short is analysed up to the cut; ``result.truncated`` says where and why.
@@ -167,8 +181,11 @@ def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None
     table: its cap (:data:`~pcaptls.tcp.flows.MAX_CONNECTIONS`) is divided between the shares.
 
     ``project``: a function of a connection (a report line, say) run where the connection was
-    followed, so that this work is split too and only its results cross between processes;
-    see :attr:`Analysis.projected`. It may be a closure: workers are forked.
+    followed, as it finishes, so that this work is split too and only its results cross
+    between processes; see :attr:`Analysis.projected`. It may be a closure: workers are
+    forked. ``spill``: a private folder (:func:`pcaptls.spill.folder`) where projections wait
+    in sorted runs once there are many, so memory does not grow with the number of
+    connections; it must outlive the iteration of ``projected``.
     """
     path = os.fspath(path)
     if jobs > 1 and can_fork():
@@ -177,20 +194,8 @@ def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None
         except OSError:
             size = 0
         if size >= SPLIT_MIN:
-            return _split(path, progress, jobs, project)
-    return projected(_share(path, progress, 0, 1), project, lazy=True)
-
-
-def projected(a: Analysis, project: Callable[[TlsConnection], Any] | None, lazy: bool = False) -> Analysis:
-    """``a`` with its connections replaced by their projections (no-op without ``project``).
-
-    ``lazy``: made as they are read (in one process nothing is gained by making them first,
-    and the connections are smaller to hold than, say, their JSON lines)."""
-    if project is not None:
-        conns, a.connections = a.connections, []
-        made = ((c.start, c.first_frame, project(c)) for c in conns)
-        a.projected = made if lazy else list(made)
-    return a
+            return _split(path, progress, jobs, project, spill)
+    return _share(path, progress, 0, 1, project, spill)
 
 
 # Functions handed to forked workers by key: a closure does not pickle, but a worker made by
@@ -212,21 +217,21 @@ def by_fork(fn: Callable[..., Any] | None) -> Iterator[int | None]:
         BY_FORK.pop(key, None)
 
 
-def _share_task(path: str, part: int, parts: int, key: int | None) -> Analysis:
-    return projected(_share(path, None, part, parts), None if key is None else BY_FORK[key])
+def _share_task(path: str, part: int, parts: int, key: int | None, spill: str | None) -> Analysis:
+    return _share(path, None, part, parts, None if key is None else BY_FORK[key], spill)
 
 
 def _split(path: str, progress: Callable[[int], None] | None, jobs: int,
-           project: Callable[[TlsConnection], Any] | None) -> Analysis:
+           project: Callable[[TlsConnection], Any] | None, spill: str | None) -> Analysis:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     # fork: the workers start with everything imported (and ``project``); only the path crosses.
     with by_fork(project) as key, ProcessPoolExecutor(
             max_workers=jobs - 1, mp_context=multiprocessing.get_context("fork")) as pool:
-        others = [pool.submit(_share_task, path, k, jobs, key) for k in range(1, jobs)]
+        others = [pool.submit(_share_task, path, k, jobs, key, spill) for k in range(1, jobs)]
         # This process takes share 0 and shows progress.
-        shares = [projected(_share(path, progress, 0, jobs), project)]
+        shares = [_share(path, progress, 0, jobs, project, spill)]
         shares += [f.result() for f in others]
     return _merge(shares)
 
@@ -238,8 +243,7 @@ def _merge(shares: list[Analysis]) -> Analysis:
     conns.sort(key=_order)
     proj = None
     if first.projected is not None:
-        proj = [p for a in shares for p in a.projected or ()]
-        proj.sort(key=_first_two)
+        proj = merged([a.projected or () for a in shares], _first_two)
     return Analysis(
         projected=proj,
         path=first.path,
@@ -261,18 +265,21 @@ def _sum_counts(dicts: Iterable[dict[str, int]]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def _share(path: str, progress: Callable[[int], None] | None, part: int, parts: int) -> Analysis:
+def _share(path: str, progress: Callable[[int], None] | None, part: int, parts: int,
+           project: Callable[[TlsConnection], Any] | None = None, spill: str | None = None) -> Analysis:
     stats = ReadStats(path=path)
+    sink = _Sink(project, spill)
     src, kind = open_capture(path)
     try:
         head = src.read(24) if kind == "pcap" else b""
         if len(head) == 24 and struct.unpack_from(pcap.MAGICS[head[:4]][0] + "I", head, 20)[0] & 0x0FFFFFFF == 1:
             stats.format = kind
             with _no_full_gc():
-                return _ethernet_pcap(src, head, stats, progress, part, parts)
+                return _ethernet_pcap(src, head, stats, progress, part, parts, sink)
     finally:
         src.close()
-    return analyse_frames(iter_frames(path, stats), stats, progress, part, parts)
+    with _no_full_gc():
+        return _pipeline(iter_frames(path, stats), stats, progress, part, parts, sink)
 
 
 def _cut(stats: ReadStats, why: str, error: type[PcaptlsError] = TruncatedError) -> None:
@@ -285,7 +292,7 @@ def _cut(stats: ReadStats, why: str, error: type[PcaptlsError] = TruncatedError)
 
 
 def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Callable[[int], None] | None,
-                   part: int = 0, parts: int = 1) -> Analysis:
+                   part: int, parts: int, sink: _Sink) -> Analysis:
     """The common case (classic pcap, Ethernet: what tcpdump and Expressway write) in one loop.
 
     Same result as :func:`analyse_frames` over :func:`iter_frames`, without a frame tuple or a
@@ -295,8 +302,7 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
     order, scale = pcap.MAGICS[head[:4]]
     stats.linktypes.add(1)
     stats.bytes_read = len(head)
-    done: list[TlsConnection] = []
-    flows = FlowTable(done.append, parts)
+    flows = FlowTable(sink.add, parts)
     counts = new_counts()
     dcounts = counts if part == 0 else new_counts()  # as in _pipeline
     seg = flows.segment
@@ -384,4 +390,4 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
             seg(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], sec + frac * scale, n)
     stats.frames = n
     stats.snapped = snapped
-    return _result(flows, done, counts, stats)
+    return _result(flows, sink, counts, stats)

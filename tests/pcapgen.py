@@ -280,3 +280,18 @@ def pcap_bytes(frames: Iterable[Frame], linktype: int = 1) -> bytes:
         out.append(struct.pack("<IIII", sec, int((t - sec) * 1e6), len(data), len(data)))
         out.append(data)
     return b"".join(out)
+
+
+def retry_storm(path: str | Path, wire: Sequence[tuple[int, bytes]], count: int, gap: float = 0.01,
+                rst_by: int | None = 0) -> None:
+    """``count`` connections replaying one real handshake ``wire``, each from its own client
+    address and port, ``gap`` seconds apart, reset by the client (or closed with FIN when
+    ``rst_by`` is None): clients retrying a failing handshake. Written as frames are made."""
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        for i in range(count):
+            ep = Endpoints(client=f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}", cport=1024 + i % 60000, sport=6972)
+            for t, data in tcp_flow(wire, ep=ep, t0=1_780_000_000.0 + i * gap, rst_by=rst_by):
+                sec = int(t)
+                f.write(struct.pack("<IIII", sec, int(round((t - sec) * 1e6)), len(data), len(data)))
+                f.write(data)

@@ -23,7 +23,7 @@ def _general(path: Path):  # type: ignore[no-untyped-def]
 
 def _same(path: Path) -> None:
     fast, slow = analyse(path), _general(path)
-    split = analysis._split(str(path), None, 2, None)  # whatever its size
+    split = analysis._split(str(path), None, 2, None, None)  # whatever its size
     assert _outcome_of(split) == _outcome_of(fast)
     assert fast.connections == slow.connections
     assert (fast.stats.frames, fast.stats.snapped, fast.stats.truncated, fast.stats.format) == (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -142,6 +143,52 @@ def test_jobs_do_not_change_output(fmt: str, monkeypatch: pytest.MonkeyPatch) ->
         outs = {j: CliRunner().invoke(main, ["inspect", *files, "--format", fmt, "--jobs", str(j)]) for j in (1, 2, 3)}
         assert outs[1].exit_code in (0, 1) and outs[1].output.strip()
         assert {(r.exit_code, r.output) for r in outs.values()} == {(outs[1].exit_code, outs[1].output)}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_spilled_lines_do_not_change_output(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines that wait for time order in runs on disk (here after 3 lines, merged after 2 runs)
+    come out exactly as when they all stay in memory, for --jobs 1/2/3 and several captures;
+    the temporary folder is gone afterwards."""
+    import tempfile
+
+    from click.testing import CliRunner
+
+    from pcaptls import analysis, spill
+    from pcaptls.cli import main
+
+    monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    files = [str(p) for p in sorted(CAPTURES.glob("*/capture.pcap"))]
+    one = str(CAPTURES / "mra-login" / "capture.pcap")  # 9 connections
+    expected = {}
+    for args in ([one], files):
+        expected[len(args)] = CliRunner().invoke(main, ["inspect", *args, "--format", fmt, "--jobs", "1"])
+        assert expected[len(args)].output.count("\n") >= 9
+    folders: list[str] = []
+    mkdtemp = tempfile.mkdtemp
+
+    def made(*a, **k):  # type: ignore[no-untyped-def]
+        folders.append(mkdtemp(*a, **k))
+        return folders[-1]
+
+    written = [0]
+    write = spill.Runs._write
+
+    def counted(self, items):  # type: ignore[no-untyped-def]
+        written[0] += 1
+        return write(self, items)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", made)
+    monkeypatch.setattr(spill.Runs, "_write", counted)
+    monkeypatch.setattr(spill, "RUN_ITEMS", 3)
+    monkeypatch.setattr(spill, "CHUNK", 2)
+    monkeypatch.setattr(spill, "MAX_RUNS", 2)
+    for args in ([one], files):
+        for j in (1, 2, 3):
+            r = CliRunner().invoke(main, ["inspect", *args, "--format", fmt, "--jobs", str(j)])
+            assert (r.exit_code, r.output) == (expected[len(args)].exit_code, expected[len(args)].output)
+    assert written[0] > 3  # runs written (and merged) in this process: jobs 1, and share 0
+    assert folders and not any(os.path.exists(f) for f in folders)
 
 
 @pytest.mark.parametrize("kind", ["garbage", "cut", "missing"])

@@ -115,31 +115,30 @@ class Progress:
             sys.stderr.flush()
 
 
-def _analyse_one(path: str, key: int | None = None) -> Analysis | PcaptlsError:
+def _analyse_one(path: str, key: int | None = None, spill: str | None = None) -> Analysis | PcaptlsError:
     try:
-        a = analyse(path, project=None if key is None else functools.partial(BY_FORK[key], path))
-        if a.projected is not None:
-            a.projected = list(a.projected)  # made here, in the worker; a generator does not pickle
-        return a
+        # Its projections come back as runs (pcaptls.spill.Runs): what is in memory, and files.
+        return analyse(path, project=None if key is None else functools.partial(BY_FORK[key], path), spill=spill)
     except PcaptlsError as e:
         e.trace = traceback.format_exc()  # type: ignore[attr-defined]  # a traceback does not pickle
         return e
 
 
-def analyse_many(paths: Sequence[str], jobs: int,
-                 project: Callable[[str, Any], Any] | None = None) -> list[Analysis | PcaptlsError]:
+def analyse_many(paths: Sequence[str], jobs: int, project: Callable[[str, Any], Any] | None = None,
+                 spill: str | None = None) -> list[Analysis | PcaptlsError]:
     """Analyse captures, in parallel on ``jobs`` processes; results in the order given.
 
     Several captures: one process per capture at a time. One capture: split over ``jobs``
     processes by connection (see :func:`pcaptls.analysis.analyse`). ``project(path, conn)``
-    is run where each connection was followed (see ``analyse(project=...)``)."""
+    is run where each connection was followed, and its results wait in ``spill`` once there
+    are many (see ``analyse(project=..., spill=...)``)."""
     if jobs <= 1 or len(paths) <= 1 or not can_fork():
         out: list[Analysis | PcaptlsError] = []
         for p in paths:
             prog = Progress(p)
             try:
                 out.append(analyse(p, progress=prog, jobs=jobs,
-                                   project=None if project is None else functools.partial(project, p)))
+                                   project=None if project is None else functools.partial(project, p), spill=spill))
             except PcaptlsError as e:
                 out.append(e)
             finally:
@@ -152,7 +151,7 @@ def analyse_many(paths: Sequence[str], jobs: int,
         except OSError:
             sizes[p] = 0
     with by_fork(project) as key, ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = {pool.submit(_analyse_one, p, key): p for p in paths}
+        futures = {pool.submit(_analyse_one, p, key, spill): p for p in paths}
         prog = Progress(f"{len(paths)} captures", total=sum(sizes.values()))
         done = 0
         try:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import click
 
 from ..analysis import Analysis
+from .. import spill
 from ..errors import PcaptlsError
 from ..report import inspect_view as view
 from ..model import TlsConnection
@@ -97,61 +98,63 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
             return None, failed
         return {k: csv_cell(v) for k, v in flatten(rec).items()}, failed
 
-    results = analyse_many(list(captures), default_jobs(jobs), render if stream else None)
-    status = EXIT_OK
-    analyses: list[tuple[str, Analysis]] = []
-    for path, res in zip(captures, results):
-        if isinstance(res, PcaptlsError):
-            fail_input(path, res, debug)
-            status = EXIT_INPUT
-            continue
-        analyses.append((path, res))
-        if res.truncated:
-            fail_input(path, f"file ends early ({res.truncated}); reporting what came before the cut", debug, res.stats.trace)
-            status = EXIT_INPUT
-        unread = unread_link_types(res)
-        if unread:
-            fail_input(path, unread, debug)
-            status = EXIT_INPUT
-
-    def records() -> Iterator[dict[str, Any]]:
-        """Records in time order across captures, made one at a time (nothing held per record)."""
-        streams = [((c.start, c.first_frame, path, c) for c in a.connections) for path, a in analyses]
-        for _, _, path, c in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
-            yield record(path, c)
-
-    failed = False
-    out = sys.stdout
-    if stream:
-        writer = None
-        rows = heapq.merge(*(a.projected or () for _path, a in analyses), key=lambda p: (p[0], p[1]))
-        for _start, _frame, (item, failed_here) in rows:
-            failed = failed or failed_here
-            if item is None:
+    # Lines wait for time order in a private temporary folder once there are many (pcaptls.spill).
+    with spill.folder() as waiting:
+        results = analyse_many(list(captures), default_jobs(jobs), render if stream else None, waiting)
+        status = EXIT_OK
+        analyses: list[tuple[str, Analysis]] = []
+        for path, res in zip(captures, results):
+            if isinstance(res, PcaptlsError):
+                fail_input(path, res, debug)
+                status = EXIT_INPUT
                 continue
-            if isinstance(item, str):
-                out.write(item)
-            else:
-                if writer is None:
-                    writer = view.csv_writer(out, list(item))
-                writer.writerow(item)
-    else:
-        all_records = list(records())
-        failed = any(r["status"] == "failed" for r in all_records)
-        shown = [r for r in all_records if not _good(r)] if failed_only else all_records
-        source = judge.trust.source if judge is not None else (store.source if store is not None else
-                                                               "not needed: no server certificate is visible")
-        out.write(f"trust store: {source}\n\n")
-        out.write(view.table(shown) + "\n\n")
-        details = view.failure_details(shown)
-        if details:
-            out.write(details + "\n")
-        for path, a in analyses:
-            mine = [r for r in all_records if not multi or r.get("capture") == path]
-            out.write(view.summary(a, mine) + "\n")
-    if failed and status == EXIT_OK:
-        status = EXIT_FINDINGS
-    out.flush()
+            analyses.append((path, res))
+            if res.truncated:
+                fail_input(path, f"file ends early ({res.truncated}); reporting what came before the cut", debug, res.stats.trace)
+                status = EXIT_INPUT
+            unread = unread_link_types(res)
+            if unread:
+                fail_input(path, unread, debug)
+                status = EXIT_INPUT
+
+        def records() -> Iterator[dict[str, Any]]:
+            """Records in time order across captures, made one at a time (nothing held per record)."""
+            streams = [((c.start, c.first_frame, path, c) for c in a.connections) for path, a in analyses]
+            for _, _, path, c in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
+                yield record(path, c)
+
+        failed = False
+        out = sys.stdout
+        if stream:
+            writer = None
+            rows = heapq.merge(*(a.projected or () for _path, a in analyses), key=lambda p: (p[0], p[1]))
+            for _start, _frame, (item, failed_here) in rows:
+                failed = failed or failed_here
+                if item is None:
+                    continue
+                if isinstance(item, str):
+                    out.write(item)
+                else:
+                    if writer is None:
+                        writer = view.csv_writer(out, list(item))
+                    writer.writerow(item)
+        else:
+            all_records = list(records())
+            failed = any(r["status"] == "failed" for r in all_records)
+            shown = [r for r in all_records if not _good(r)] if failed_only else all_records
+            source = judge.trust.source if judge is not None else (store.source if store is not None else
+                                                                   "not needed: no server certificate is visible")
+            out.write(f"trust store: {source}\n\n")
+            out.write(view.table(shown) + "\n\n")
+            details = view.failure_details(shown)
+            if details:
+                out.write(details + "\n")
+            for path, a in analyses:
+                mine = [r for r in all_records if not multi or r.get("capture") == path]
+                out.write(view.summary(a, mine) + "\n")
+        if failed and status == EXIT_OK:
+            status = EXIT_FINDINGS
+        out.flush()
     sys.exit(status)
 
 

@@ -23,6 +23,9 @@ RST = 0x04
 ACK = 0x10
 
 IDLE_TIMEOUT = 600.0  # seconds of capture time without packets before a connection is retired
+# A closed connection (RST, or FIN both ways) waits this long for late packets (TCP's TIME_WAIT),
+# then is retired at the next sweep: a retry storm of short connections does not pile up.
+CLOSED_LINGER = 60.0
 SWEEP_EVERY = 1 << 16  # frames between idle sweeps (a power of two)
 MAX_CONNECTIONS = 200_000  # live connections kept at once; beyond it the idlest are retired
 _NOT_BULK = SYN | FIN | RST | ACK  # of these, a segment for FlowTable.bulk carries ACK alone
@@ -258,13 +261,18 @@ class FlowTable:
         return [c for c, side in self.table.values() if side == 0]
 
     def sweep(self, now: float) -> None:
-        """Retire connections idle for :data:`IDLE_TIMEOUT` seconds of capture time at ``now``.
+        """Retire connections idle for :data:`IDLE_TIMEOUT` seconds of capture time at ``now``
+        (counted as evicted), and closed ones idle for :data:`CLOSED_LINGER` (they ended).
 
         The capture loop calls this every :data:`SWEEP_EVERY` frames with the frame's time, so
         every share of a split analysis sweeps at the same moments as a serial run."""
         limit = now - IDLE_TIMEOUT
+        closed = now - CLOSED_LINGER
         for conn in self._conns():
-            if conn.last < limit:
+            if conn.last < closed and conn.close is not None and (
+                    conn.close[1] == "RST" or (conn.fins[0] and conn.fins[1])):
+                self._retire(conn)
+            elif conn.last < limit:
                 self.evicted += 1
                 self._retire(conn)
 

@@ -239,3 +239,43 @@ def test_closed_connection_retired_by_the_flood_is_not_flagged(monkeypatch: pyte
     a = _analyse(frames)
     (conn,) = a.connections
     assert conn.status == "ok" and not [x for x in conn.anomalies if x.kind == "cap"] and a.evicted > 0
+
+
+@pytest.fixture(scope="module")
+def failing_wire() -> list[tuple[int, bytes]]:
+    """A real TLS 1.2 handshake the client rejects (self-signed ECDSA: "unknown CA")."""
+    bad = pcapgen.make_chain(cn="tftp.example.com", ecdsa=True, self_signed=True)
+    good = pcapgen.make_chain(cn="tftp.example.com", ecdsa=True)
+    wire, err = pcapgen.handshake_bytes(bad, sni="tftp.example.com", trust_pem=good.ca_pem)
+    assert err is not None
+    return wire
+
+
+def test_retry_storm_memory_does_not_grow(failing_wire, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The motivating case at scale: clients retrying a failing handshake every 10 ms. Closed
+    connections leave the table after CLOSED_LINGER and the JSON lines wait on disk past
+    RUN_ITEMS, so four times the connections do not take four times the memory. (Bounds made
+    small here so that a few thousand connections show it; the real ones are 60 s, 10,000
+    lines, 100 a chunk and 16 runs.)"""
+    from pcaptls import spill
+    from pcaptls.analysis import analyse
+    from pcaptls.report.records import connection_line
+
+    monkeypatch.setattr(flows, "SWEEP_EVERY", 1024)
+    monkeypatch.setattr(flows, "CLOSED_LINGER", 2.0)
+    monkeypatch.setattr(spill, "RUN_ITEMS", 300)
+    monkeypatch.setattr(spill, "CHUNK", 10)  # what merging holds of each run
+    monkeypatch.setattr(spill, "MAX_RUNS", 4)
+    peaks = {}
+    for n in (1500, 6000):
+        path = tmp_path / f"storm{n}.pcap"
+        pcapgen.retry_storm(path, failing_wire, n)
+        with spill.folder() as where:
+            tracemalloc.start()
+            a = analyse(path, project=lambda c: connection_line(c, None), spill=where)
+            failed = sum('"status":"failed"' in p[2] for p in a.projected or ())  # read, not kept
+            peaks[n] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        assert failed == n and a.evicted == 0
+    assert peaks[6000] < peaks[1500] * 1.3, peaks

@@ -140,3 +140,28 @@ def test_bulk_is_an_exact_shortcut_of_segment(tmp_path: Path, wire, seed: int,  
                          ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_bulk_shortcut_on_lab_and_corpus(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert _outcome(analyse(path)) == _outcome(_without_bulk(path, monkeypatch))
+
+
+@pytest.mark.parametrize("rst_by", [0, None])
+def test_closed_connections_leave_the_table_after_linger(rst_by: int | None, tmp_path: Path, wire,  # type: ignore[no-untyped-def]
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connections closed by RST or by FIN both ways wait CLOSED_LINGER seconds of capture time
+    for late packets, then are retired at the next sweep: not counted as evicted, all reported."""
+    from pcaptls.tcp import flows
+
+    monkeypatch.setattr(flows, "SWEEP_EVERY", 512)
+    monkeypatch.setattr(flows, "CLOSED_LINGER", 1.0)
+    live: list[int] = []
+    sweep = FlowTable.sweep
+
+    def spy(self: FlowTable, now: float) -> None:
+        sweep(self, now)
+        live.append(len(self.table) // 2)
+
+    monkeypatch.setattr(FlowTable, "sweep", spy)
+    p = tmp_path / "storm.pcap"
+    pcapgen.retry_storm(p, wire, 3000, gap=0.01, rst_by=rst_by)
+    a = analyse(p)
+    assert len(a.connections) == 3000 and a.evicted == 0
+    per_sweep = 512 // 8 + 1  # connections started between two sweeps (at least 8 frames each)
+    assert len(live) > 20 and max(live) <= 1.0 / 0.01 + per_sweep

@@ -1,0 +1,106 @@
+"""Results that wait for time order without growing memory: sorted runs spilled to disk.
+
+A capture's connections are reported in time order, but they finish in another order, so they
+wait until the capture ends. A retry storm (thousands of short failing handshakes a minute, the
+motivating case) makes that wait grow with the capture. :class:`Runs` keeps at most
+:data:`RUN_ITEMS` items in memory: past that it sorts them and writes them to a file in a private
+temporary folder (a *run*), in chunks; reading merges the runs and what is still in memory back
+into one sorted stream, a chunk of each run at a time (an external merge sort). Past
+:data:`MAX_RUNS` runs they are merged into one, so the files open at once stay few.
+
+The folder is the caller's (see :func:`folder`); a :class:`Runs` pickles as the names of its
+files and its items in memory, so a worker process can hand its runs to the parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import os
+import pickle
+import shutil
+import tempfile
+from typing import Any, Callable, Iterable, Iterator
+
+from .errors import PcaptlsError
+
+RUN_ITEMS = 10_000  # items kept in memory before a run is written (a JSON line is ~2.5 KB)
+CHUNK = 100  # items per pickle in a run file: what merging holds of each run
+MAX_RUNS = 16  # runs of one Runs before they are merged into one
+
+
+class SpillError(PcaptlsError):
+    """The temporary folder for waiting results cannot be written (full disk, say)."""
+
+
+@contextlib.contextmanager
+def folder() -> Iterator[str]:
+    """A private temporary folder for runs, removed with everything in it at the end."""
+    path = tempfile.mkdtemp(prefix="pcaptls-")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class Runs:
+    """Items with a sort key, in memory up to :data:`RUN_ITEMS`, then in sorted runs on disk.
+
+    Iterating gives every item in ``key`` order (stable for equal keys only within a run: keys
+    are meant to be unique). ``where`` is None: everything stays in memory."""
+
+    def __init__(self, key: Callable[[Any], Any], where: str | None) -> None:
+        self.key = key
+        self.where = where
+        self.items: list[Any] = []
+        self.files: list[str] = []
+
+    def add(self, item: Any) -> None:
+        self.items.append(item)
+        if self.where is not None and len(self.items) >= RUN_ITEMS:
+            self.items.sort(key=self.key)
+            self.files.append(self._write(self.items))
+            self.items = []
+            if len(self.files) >= MAX_RUNS:
+                merged = self._write(heapq.merge(*map(_read, self.files), key=self.key))
+                for f in self.files:
+                    os.unlink(f)
+                self.files = [merged]
+
+    def _write(self, items: Iterable[Any]) -> str:
+        assert self.where is not None
+        try:
+            fd, path = tempfile.mkstemp(suffix=".run", dir=self.where)
+            with os.fdopen(fd, "wb") as f:
+                chunk: list[Any] = []
+                for item in items:
+                    chunk.append(item)
+                    if len(chunk) == CHUNK:
+                        pickle.dump(chunk, f, protocol=pickle.HIGHEST_PROTOCOL)
+                        chunk = []
+                if chunk:
+                    pickle.dump(chunk, f, protocol=pickle.HIGHEST_PROTOCOL)
+        except OSError as e:
+            raise SpillError(f"cannot write waiting results to {self.where}: {e.strerror or e}") from e
+        return path
+
+    def __iter__(self) -> Iterator[Any]:
+        self.items.sort(key=self.key)
+        if not self.files:
+            return iter(self.items)
+        return heapq.merge(*map(_read, self.files), self.items, key=self.key)
+
+
+def _read(path: str) -> Iterator[Any]:
+    with open(path, "rb") as f:
+        while True:
+            try:
+                chunk = pickle.load(f)  # our own file, in our own private folder
+            except EOFError:
+                return
+            yield from chunk
+
+
+def merged(streams: Iterable[Iterable[Any]], key: Callable[[Any], Any]) -> Iterator[Any]:
+    """Sorted streams (lists, :class:`Runs`) -> one sorted stream, lazily."""
+    return heapq.merge(*streams, key=key)
