@@ -22,7 +22,7 @@ from .capture import pcap
 from .capture.files import Frame, ReadStats, iter_frames, open_capture
 from .errors import MalformedError, PcaptlsError, TruncatedError
 from .model import TlsConnection
-from .spill import Runs, merged
+from .spill import Merged, Runs
 from .tcp import flows as _flows
 from .tcp.flows import FlowTable
 
@@ -43,7 +43,7 @@ class Analysis:
     anomalies: dict[str, int] = field(default_factory=dict)  # by kind, over all TLS connections
     # With analyse(project=f): (start, first frame, f(connection)) in time order, made in the
     # process that followed the connection as it finished; ``connections`` is then empty.
-    # Iterate once. With ``spill`` they wait in sorted runs on disk (see pcaptls.spill).
+    # With ``spill`` they wait in sorted runs on disk (see pcaptls.spill); each iteration reads them again.
     projected: Iterable[tuple[float, int, Any]] | None = None
 
     @property
@@ -243,7 +243,7 @@ def _merge(shares: list[Analysis]) -> Analysis:
     conns.sort(key=_order)
     proj = None
     if first.projected is not None:
-        proj = merged([a.projected or () for a in shares], _first_two)
+        proj = Merged([a.projected or () for a in shares], _first_two)
     return Analysis(
         projected=proj,
         path=first.path,

@@ -101,6 +101,13 @@ def _read(path: str) -> Iterator[Any]:
             yield from chunk
 
 
-def merged(streams: Iterable[Iterable[Any]], key: Callable[[Any], Any]) -> Iterator[Any]:
-    """Sorted streams (lists, :class:`Runs`) -> one sorted stream, lazily."""
-    return heapq.merge(*streams, key=key)
+class Merged:
+    """Sorted streams (lists, :class:`Runs`, :class:`Merged`) as one sorted stream, merged
+    lazily each time it is iterated (a report may read it more than once)."""
+
+    def __init__(self, streams: Iterable[Iterable[Any]], key: Callable[[Any], Any]) -> None:
+        self.streams = list(streams)
+        self.key = key
+
+    def __iter__(self) -> Iterator[Any]:
+        return heapq.merge(*self.streams, key=self.key)

@@ -53,6 +53,25 @@ def test_table_shows_failure_and_exit_1(failing_capture) -> None:  # type: ignor
     assert r.stderr == ""
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_table_summary_of_each_capture_counts_its_own_connections(jobs: str) -> None:
+    """Several captures: each summary line counts that capture's TLS connections (they were all
+    counted under the last capture before), the table has every connection once, in time order."""
+    files = [CAPTURES / "01-cucm-8443-ok" / "capture.pcap", CAPTURES / "02-tftp-6972-selfsigned-ecdsa" / "capture.pcap",
+             CAPTURES / "mra-login" / "capture.pcap"]
+    each = [[json.loads(x)["status"] for x in run("inspect", str(f), "--format", "jsonl").stdout.splitlines()] for f in files]
+    r = run("inspect", *map(str, files), "--jobs", jobs)
+    assert r.returncode == 1 and r.stderr == ""
+    summaries = [x for x in r.stdout.splitlines() if " TLS connections (" in x]
+    assert [x.split(":")[0] for x in summaries] == [str(f) for f in files]
+    for line, statuses in zip(summaries, each):
+        counts = ", ".join(f"{statuses.count(k)} {k}" for k in sorted(set(statuses)))
+        assert line.endswith(f" {len(statuses)} TLS connections ({counts})"), (line, statuses)
+    rows = [x for x in r.stdout.splitlines() if x[:4].isdigit() and " -> " in x]
+    assert len(rows) == sum(map(len, each)) == 13
+    assert [x[:23] for x in rows] == sorted(x[:23] for x in rows)
+
+
 def test_jsonl_schema(failing_capture) -> None:  # type: ignore[no-untyped-def]
     path, good = failing_capture
     r = run("inspect", str(path), "--format", "jsonl", "--trust-store", str(path.parent / "trust.pem"))

@@ -53,7 +53,8 @@ def test_merged_streams(tmp_path: Path, small: None) -> None:
     a, b = Runs(_key, str(tmp_path)), Runs(_key, str(tmp_path))
     for k in range(40):
         (a if k % 3 else b).add((float(k // 2), k, ""))
-    assert [i[1] for i in spill.merged([a, b, [(0.5, 100, "")]], _key)] == [0, 1, 100, *range(2, 40)]
+    m = spill.Merged([a, b, [(0.5, 100, "")]], _key)
+    assert [i[1] for i in m] == [i[1] for i in m] == [0, 1, 100, *range(2, 40)]
 
 
 def test_unwritable_folder_is_one_clear_error(tmp_path: Path, small: None) -> None:

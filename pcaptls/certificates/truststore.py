@@ -230,13 +230,15 @@ def default_store() -> TrustStore:
     import certifi
 
     where = Path(certifi.where())
-    entries = parse_certificates(_read_file(where), str(where))
-    version = getattr(certifi, "__version__", "?")
-    return TrustStore(
-        tuple(entries),
-        f"default: certifi {version} public CA bundle ({where}); pass --trust-store with "
-        "Expressway's trust store for its verdict",
-    )
+    return TrustStore(tuple(parse_certificates(_read_file(where), str(where))), default_source())
+
+
+def default_source() -> str:
+    """How :func:`default_store` describes itself (without reading the bundle)."""
+    import certifi
+
+    return (f"default: certifi {getattr(certifi, '__version__', '?')} public CA bundle ({certifi.where()}); "
+            "pass --trust-store with Expressway's trust store for its verdict")
 
 
 def load(path: str | os.PathLike[str] | None) -> TrustStore:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import heapq
 import sys
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, TextIO
 
 import click
 
-from ..analysis import Analysis
 from .. import spill
+from ..analysis import Analysis
 from ..errors import PcaptlsError
 from ..report import inspect_view as view
 from ..model import TlsConnection
@@ -84,10 +83,14 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
             rec["capture"] = path
         return rec
 
-    def render(path: str, c: TlsConnection) -> tuple[str | dict[str, Any] | None, bool]:
-        """A JSON line or CSV row (``None`` when --failed-only hides it) and whether the handshake
-        failed. Made in the process that analysed the connection: with --jobs, in parallel."""
+    def render(path: str, c: TlsConnection) -> tuple[Any, bool]:
+        """A JSON line, CSV row or table :class:`_Row` (``None`` when --failed-only hides it)
+        and whether the handshake failed. Made in the process that analysed the connection
+        (with --jobs, in parallel); what it makes waits for time order, on disk if need be."""
         failed = c.status == "failed"
+        if fmt == "table":
+            rec = record(path, c)
+            return _Row(view.table_row(rec), view.details(rec), rec["status"], _good(rec), path, bool(c.server_certs)), failed
         if fmt == "jsonl":
             hit = judged(c)
             if failed_only and _good_verdict(c.status, None if hit is None else hit[1]):
@@ -100,7 +103,7 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
 
     # Lines wait for time order in a private temporary folder once there are many (pcaptls.spill).
     with spill.folder() as waiting:
-        results = analyse_many(list(captures), default_jobs(jobs), render if stream else None, waiting)
+        results = analyse_many(list(captures), default_jobs(jobs), render, waiting)
         status = EXIT_OK
         analyses: list[tuple[str, Analysis]] = []
         for path, res in zip(captures, results):
@@ -117,17 +120,12 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
                 fail_input(path, unread, debug)
                 status = EXIT_INPUT
 
-        def records() -> Iterator[dict[str, Any]]:
-            """Records in time order across captures, made one at a time (nothing held per record)."""
-            streams = [((c.start, c.first_frame, path, c) for c in a.connections) for path, a in analyses]
-            for _, _, path, c in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
-                yield record(path, c)
-
+        # In time order across captures; read again for each pass of the table.
+        rows = spill.Merged([a.projected or () for _path, a in analyses], _start_and_frame)
         failed = False
         out = sys.stdout
         if stream:
             writer = None
-            rows = heapq.merge(*(a.projected or () for _path, a in analyses), key=lambda p: (p[0], p[1]))
             for _start, _frame, (item, failed_here) in rows:
                 failed = failed or failed_here
                 if item is None:
@@ -139,23 +137,71 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
                         writer = view.csv_writer(out, list(item))
                     writer.writerow(item)
         else:
-            all_records = list(records())
-            failed = any(r["status"] == "failed" for r in all_records)
-            shown = [r for r in all_records if not _good(r)] if failed_only else all_records
-            source = judge.trust.source if judge is not None else (store.source if store is not None else
-                                                                   "not needed: no server certificate is visible")
-            out.write(f"trust store: {source}\n\n")
-            out.write(view.table(shown) + "\n\n")
-            details = view.failure_details(shown)
-            if details:
-                out.write(details + "\n")
-            for path, a in analyses:
-                mine = [r for r in all_records if not multi or r.get("capture") == path]
-                out.write(view.summary(a, mine) + "\n")
+            failed = _write_table(out, rows, failed_only, analyses, store.source if store is not None else None)
         if failed and status == EXIT_OK:
             status = EXIT_FINDINGS
         out.flush()
     sys.exit(status)
+
+
+def _start_and_frame(p: tuple[float, int, Any]) -> tuple[float, int]:
+    return (p[0], p[1])
+
+
+class _Row(NamedTuple):
+    """What the table report needs of one connection, made where it was analysed."""
+
+    cells: list[str]  # its table row, escaped for the terminal
+    details: str  # its failure paragraph, or ""
+    status: str
+    good: bool  # succeeded and, if judged, verified
+    capture: str
+    judged: bool  # its server chain was judged against the trust store
+
+
+def _write_table(out: TextIO, rows: Iterable[tuple[float, int, tuple[_Row, bool]]], failed_only: bool,
+                 analyses: list[tuple[str, Analysis]], source: str | None) -> bool:
+    """The table report, written as it is read (``rows`` is read three times, nothing is held
+    per connection): counts and column widths, then the rows, then the failure paragraphs, then
+    each capture's summary. Returns whether any handshake failed."""
+    failed = judged = False
+    by_status: dict[str, dict[str, int]] = {path: {} for path, _a in analyses}
+
+    def counted() -> Iterator[list[str]]:
+        nonlocal failed, judged
+        for _start, _frame, (row, _failed) in rows:
+            failed = failed or row.status == "failed"
+            judged = judged or row.judged
+            counts = by_status[row.capture]
+            counts[row.status] = counts.get(row.status, 0) + 1
+            if not (failed_only and row.good):
+                yield row.cells
+
+    widths = view.column_widths(view.TABLE_HEADERS, counted(), view.TABLE_CAPS)
+    if source is None:
+        if judged:
+            from ..certificates.truststore import default_source
+
+            source = default_source()
+        else:
+            source = "not needed: no server certificate is visible"
+    out.write(f"trust store: {source}\n\n")
+
+    def visible() -> Iterator[_Row]:
+        return (row for _s, _f, (row, _x) in rows if not (failed_only and row.good))
+
+    out.write("\n".join(view.render_lines(view.TABLE_HEADERS, (r.cells for r in visible()), widths)))
+    out.write("\n\n")
+    first = True
+    for r in visible():
+        if r.details:
+            out.write(r.details if first else "\n" + r.details)
+            first = False
+    if not first:
+        out.write("\n")
+    for path, a in analyses:
+        out.write(view.summary_of(a, by_status[path]) + "\n")
+    return failed
 
 
 def _good(rec: dict[str, Any]) -> bool:

@@ -10,7 +10,7 @@ from typing import IO, Any, Iterable, Sequence
 from ..analysis import Analysis
 from .records import flatten, iso
 from .safe import csv_cell, json_line, terminal
-from .table import render
+from .table import column_widths, render, render_lines
 
 
 def _cert_cell(rec: dict[str, Any]) -> str:
@@ -54,62 +54,74 @@ def _result_cell(rec: dict[str, Any]) -> str:
     return status
 
 
+TABLE_HEADERS = ["START (UTC)", "CLIENT -> SERVER", "SNI", "VERSION", "CIPHER", "SERVER CERTIFICATE", "CLIENT CERT", "ALERTS", "RESULT"]
+TABLE_CAPS = {2: 40, 4: 40, 5: 48, 6: 30, 7: 40}
+
+
+def table_row(r: dict[str, Any]) -> list[str]:
+    """One connection's table cells, passed through :func:`safe.terminal`."""
+    return [terminal(c) for c in (
+        (r["start_utc"] or "")[:23].replace("T", " "),
+        f"{r['client_ip']}:{r['client_port']} -> {r['server_ip']}:{r['server_port']}",
+        r["sni"] or "-",
+        r["version"] or "-",
+        (r["cipher"] or "-").removeprefix("TLS_"),
+        _cert_cell(r),
+        _client_cert_cell(r),
+        _alerts_cell(r),
+        _result_cell(r),
+    )]
+
+
 def table(records: Sequence[dict[str, Any]]) -> str:
-    headers = ["START (UTC)", "CLIENT -> SERVER", "SNI", "VERSION", "CIPHER", "SERVER CERTIFICATE", "CLIENT CERT", "ALERTS", "RESULT"]
-    rows = []
-    for r in records:
-        rows.append([
-            (r["start_utc"] or "")[:23].replace("T", " "),
-            f"{r['client_ip']}:{r['client_port']} -> {r['server_ip']}:{r['server_port']}",
-            r["sni"] or "-",
-            r["version"] or "-",
-            (r["cipher"] or "-").removeprefix("TLS_"),
-            _cert_cell(r),
-            _client_cert_cell(r),
-            _alerts_cell(r),
-            _result_cell(r),
-        ])
-    return render(headers, rows, {2: 40, 4: 40, 5: 48, 6: 30, 7: 40})
+    return render(TABLE_HEADERS, [table_row(r) for r in records], TABLE_CAPS)
+
+
+def details(r: dict[str, Any]) -> str:
+    """The paragraph :func:`failure_details` writes for one connection ("" when it succeeded)."""
+    v = r.get("verify")
+    bad_verify = v is not None and v.get("error") not in (None, "OK")
+    if r["status"] == "ok" and not bad_verify:
+        return ""
+    out = [f"{r['connection']}  {r['start_utc']}  sni={r['sni'] or '-'}", f"  result: {r['status']}: {r['reason']}"]
+    if v:
+        out.append(f"  verify: {v['error']} at depth {v['depth']}: {v['message']} (name checked: {v['name']})")
+        if v.get("explanation") and v["error"] != "OK":
+            out.append(f"  meaning: {v['explanation']}")
+    for i, c in enumerate(r["server_certs"]):
+        out.append(f"  server cert {i}: {c.get('subject')}")
+        out.append(f"    issuer {c.get('issuer')}; key {c.get('key')}; self-signed {c.get('self_signed')}")
+        out.append(f"    valid {c.get('not_before')} .. {c.get('not_after')}; SAN {', '.join(c.get('san') or []) or '-'}")
+        out.append(f"    sha256 {c['sha256']}")
+    if not r["server_certs"] and not r["certificates_visible"]:
+        out.append("  server certificate: encrypted (TLS 1.3), not visible in the capture")
+    if r["certificate_request"]:
+        out.append("  server requested a client certificate (CertificateRequest)")
+    for a in r["anomalies"]:
+        out.append(f"  note: {a['kind']}: {a['detail']}")
+    out.append("")
+    return "\n".join(terminal(line) for line in out)
 
 
 def failure_details(records: Sequence[dict[str, Any]]) -> str:
     """A paragraph per connection that did not succeed: what happened and what was presented."""
-    out = []
-    for r in records:
-        v = r.get("verify")
-        bad_verify = v is not None and v.get("error") not in (None, "OK")
-        if r["status"] == "ok" and not bad_verify:
-            continue
-        out.append(f"{r['connection']}  {r['start_utc']}  sni={r['sni'] or '-'}")
-        out.append(f"  result: {r['status']}: {r['reason']}")
-        if v:
-            out.append(f"  verify: {v['error']} at depth {v['depth']}: {v['message']} (name checked: {v['name']})")
-            if v.get("explanation") and v["error"] != "OK":
-                out.append(f"  meaning: {v['explanation']}")
-        for i, c in enumerate(r["server_certs"]):
-            out.append(f"  server cert {i}: {c.get('subject')}")
-            out.append(f"    issuer {c.get('issuer')}; key {c.get('key')}; self-signed {c.get('self_signed')}")
-            out.append(f"    valid {c.get('not_before')} .. {c.get('not_after')}; SAN {', '.join(c.get('san') or []) or '-'}")
-            out.append(f"    sha256 {c['sha256']}")
-        if not r["server_certs"] and not r["certificates_visible"]:
-            out.append("  server certificate: encrypted (TLS 1.3), not visible in the capture")
-        if r["certificate_request"]:
-            out.append("  server requested a client certificate (CertificateRequest)")
-        for a in r["anomalies"]:
-            out.append(f"  note: {a['kind']}: {a['detail']}")
-        out.append("")
-    return "\n".join(terminal(line) for line in out)
+    return "\n".join(d for d in map(details, records) if d)
 
 
 def summary(a: Analysis, records: Sequence[dict[str, Any]]) -> str:
-    st = a.stats
     by_status: dict[str, int] = {}
     for r in records:
         by_status[r["status"]] = by_status.get(r["status"], 0) + 1
+    return summary_of(a, by_status)
+
+
+def summary_of(a: Analysis, by_status: dict[str, int]) -> str:
+    """The summary lines of one capture, given its TLS connections counted by status."""
+    st = a.stats
     parts = ", ".join(f"{n} {k}" for k, n in sorted(by_status.items()))
     lines = [
         f"{a.path}: {st.format}, {st.frames} frames, {a.tcp_segments} TCP segments, {a.tcp_connections} TCP connections, "
-        f"{len(records)} TLS connections ({parts or 'none'})",
+        f"{sum(by_status.values())} TLS connections ({parts or 'none'})",
     ]
     skipped = {k: v for k, v in a.counts.items() if v}
     if skipped:
@@ -157,4 +169,5 @@ def csv_text(records: Sequence[dict[str, Any]]) -> str:
     return to_csv([flatten(r) for r in records])
 
 
-__all__ = ["table", "failure_details", "summary", "jsonl", "csv_text", "to_csv", "iso"]
+__all__ = ["table", "table_row", "details", "failure_details", "summary", "summary_of", "column_widths", "render_lines",
+           "TABLE_HEADERS", "TABLE_CAPS", "jsonl", "csv_text", "to_csv", "iso"]
