@@ -1,6 +1,6 @@
 """pcaptls against tshark and ssldump on the same generated captures, in the same run.
 
-Usage: ``python benchmarks/run.py [--sizes 100,300,1000] [--repeat 3] [--bundle 20x20]``
+Usage: ``python benchmarks/run.py [--sizes 100,300,1000] [--repeat 3] [--bundle 20x20] [--storm 100000]``
 
 For each size a capture is made once by ``gen_capture.py`` (kept under ``benchmarks/data``).
 On it the tools run alternately, ``--repeat`` rounds:
@@ -19,7 +19,9 @@ Each child's wall time is taken around it; CPU time and peak RSS come from ``wai
 child (CPU: summed over the processes it started; peak RSS: the largest one's, so the
 memory target is read off ``pcaptls1``). Printed: median wall and CPU, packets/s, peak RSS, and the ratios. Then linearity
 over the sizes, ``--jobs`` on a bundle of captures against a serial run (output compared byte
-for byte), and whether the progress bar shows on a terminal and stays off a pipe.
+for byte), peak memory on a retry storm (``--storm N`` short failing connections: every
+format of ``inspect``, ``diagnose``, and ssldump, once each), and whether the progress bar
+shows on a terminal and stays off a pipe.
 
 Results are also written as JSON under ``benchmarks/results/`` (gitignored).
 """
@@ -266,6 +268,46 @@ def bench_jobs(n: int, size: int, jobs: int, repeat: int) -> dict[str, object]:
             "serial_cpu": serial.cpu, "parallel_cpu": parallel.cpu, "identical": same}
 
 
+def ensure_storm(count: int) -> Path:
+    """A retry storm: ``count`` short connections replaying one real failing handshake (a
+    self-signed ECDSA server certificate the client rejects with unknown_ca), 10 ms apart."""
+    path = DATA / f"storm-{count}.pcap"
+    if not path.exists():
+        sys.path.insert(0, str(ROOT / "tests"))
+        import pcapgen
+
+        bad = pcapgen.make_chain(cn="tftp.example.com", ecdsa=True, self_signed=True)
+        good = pcapgen.make_chain(cn="tftp.example.com", ecdsa=True)
+        wire, error = pcapgen.handshake_bytes(bad, sni="tftp.example.com", trust_pem=good.ca_pem)
+        assert error is not None
+        tmp = path.with_suffix(".tmp")
+        pcapgen.retry_storm(tmp, wire, count)
+        tmp.rename(path)
+    return path
+
+
+def bench_storm(count: int, repeat: int) -> dict[str, object]:
+    """Memory when the connections are many and short: pcaptls' formats against ssldump."""
+    path = ensure_storm(count)
+    cmds = {
+        "jsonl": [*PCAPTLS, "inspect", str(path), "--format", "jsonl"],
+        "jsonl1": [*PCAPTLS, "inspect", str(path), "--format", "jsonl", "--jobs", "1"],
+        "table": [*PCAPTLS, "inspect", str(path)],
+        "table1": [*PCAPTLS, "inspect", str(path), "--jobs", "1"],
+        "diagnose": [*PCAPTLS, "diagnose", str(path)],
+        "ssldump": ["ssldump", "-n", "-r", str(path)],
+    }
+    tools = {k: Tool(k) for k, v in cmds.items() if v[0] == PY or shutil.which(v[0])}
+    for _ in range(repeat):
+        for name in tools:
+            tools[name].runs.append(measure(cmds[name]))
+    print(f"\nretry storm: {path.name}, {path.stat().st_size / 1e6:.0f} MB, {count} failing TLS connections")
+    print(f"  {'run':9} {'wall s':>8} {'cpu s':>8} {'peak RSS MB':>12}")
+    for t in tools.values():
+        print(f"  {t.name:9} {t.wall:8.2f} {t.cpu:8.2f} {t.rss_mb:12.0f}")
+    return {k: {"wall": t.wall, "cpu": t.cpu, "rss_mb": t.rss_mb} for k, t in tools.items()}
+
+
 def check_progress(path: Path) -> dict[str, bool]:
     """The progress bar: on a terminal (``script`` gives the child a pty) and not on a pipe."""
     cmd = " ".join([*PCAPTLS, "inspect", str(path), "--format", "jsonl", ">/dev/null"])
@@ -306,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bundle", default="20x20", help="COUNTxMB captures for the --jobs comparison; 0 to skip")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--no-tools", action="store_true", help="pcaptls and the floor only (no tshark/ssldump)")
+    ap.add_argument("--storm", type=int, default=100_000,
+                    help="connections in the retry-storm capture for the memory check; 0 to skip")
     a = ap.parse_args(argv)
     DATA.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -323,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.bundle and a.bundle != "0":
         n, mb = (int(x) for x in a.bundle.lower().split("x"))
         result["jobs"] = bench_jobs(n, mb, a.jobs, a.repeat)
+    if a.storm:
+        result["storm"] = bench_storm(a.storm, 1)
     if rows:
         biggest = max((r for r in rows), key=lambda r: r["mb"])  # type: ignore[arg-type,return-value]
         result["progress"] = check_progress(DATA / str(biggest["file"]))
