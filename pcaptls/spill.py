@@ -34,9 +34,15 @@ class SpillError(PcaptlsError):
 
 
 @contextlib.contextmanager
-def folder() -> Iterator[str]:
-    """A private temporary folder for runs, removed with everything in it at the end."""
-    path = tempfile.mkdtemp(prefix="pcaptls-")
+def folder() -> Iterator[str | None]:
+    """A private temporary folder for runs, removed with everything in it at the end; ``None``
+    when none can be made (no writable temporary directory): results then wait in memory, as
+    a small capture's do anyway, rather than nothing being analysed."""
+    try:
+        path = tempfile.mkdtemp(prefix="pcaptls-")
+    except OSError:
+        yield None
+        return
     try:
         yield path
     finally:

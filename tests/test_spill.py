@@ -69,3 +69,26 @@ def test_folder_is_private_and_removed() -> None:
         assert os.stat(where).st_mode & 0o777 == 0o700
         Path(where, "run").write_bytes(b"x")
     assert not os.path.exists(where)
+
+
+def test_no_temporary_directory_keeps_results_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only or missing $TMPDIR does not stop inspect: what would be spilled stays in memory."""
+    import tempfile
+
+    from click.testing import CliRunner
+
+    from conftest import CAPTURES
+    from pcaptls.cli import main
+
+    path = str(CAPTURES / "mra-login" / "capture.pcap")
+    expected = CliRunner().invoke(main, ["inspect", path, "--format", "jsonl"])
+
+    def no_tmp(*a: object, **k: object) -> str:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", no_tmp)
+    monkeypatch.setattr(spill, "RUN_ITEMS", 2)
+    with spill.folder() as where:
+        assert where is None
+    r = CliRunner().invoke(main, ["inspect", path, "--format", "jsonl"])
+    assert (r.exit_code, r.output) == (expected.exit_code, expected.output) and expected.output.count("\n") == 9
