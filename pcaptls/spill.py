@@ -5,8 +5,10 @@ wait until the capture ends. A retry storm (thousands of short failing handshake
 motivating case) makes that wait grow with the capture. :class:`Runs` keeps at most
 :data:`RUN_ITEMS` items in memory: past that it sorts them and writes them to a file in a private
 temporary folder (a *run*), in chunks; reading merges the runs and what is still in memory back
-into one sorted stream, a chunk of each run at a time (an external merge sort). Past
-:data:`MAX_RUNS` runs they are merged into one, so the files open at once stay few.
+into one sorted stream, a chunk of each run at a time (an external merge sort). Runs are kept in
+levels: :data:`MAX_RUNS` runs of one level are merged into one run of the next, so the files
+open at once stay few and each item is rewritten once per level (log of the count), not once
+per merge.
 
 The folder is the caller's (see :func:`folder`); a :class:`Runs` pickles as the names of its
 files and its items in memory, so a worker process can hand its runs to the parent.
@@ -26,7 +28,7 @@ from .errors import PcaptlsError
 
 RUN_ITEMS = 10_000  # items kept in memory before a run is written (a JSON line is ~2.5 KB)
 CHUNK = 100  # items per pickle in a run file: what merging holds of each run
-MAX_RUNS = 16  # runs of one Runs before they are merged into one
+MAX_RUNS = 16  # runs of one level before they are merged into one run of the next level
 
 
 class SpillError(PcaptlsError):
@@ -59,19 +61,31 @@ class Runs:
         self.key = key
         self.where = where
         self.items: list[Any] = []
-        self.files: list[str] = []
+        self.levels: list[list[str]] = []  # run files by level: level k runs hold RUN_ITEMS * MAX_RUNS**k items
+        self.written = 0  # items written to runs, merges included
+
+    @property
+    def files(self) -> list[str]:
+        return [f for level in self.levels for f in level]
 
     def add(self, item: Any) -> None:
         self.items.append(item)
         if self.where is not None and len(self.items) >= RUN_ITEMS:
             self.items.sort(key=self.key)
-            self.files.append(self._write(self.items))
+            self._add_run(0, self._write(self.items))
             self.items = []
-            if len(self.files) >= MAX_RUNS:
-                merged = self._write(heapq.merge(*map(_read, self.files), key=self.key))
-                for f in self.files:
-                    os.unlink(f)
-                self.files = [merged]
+
+    def _add_run(self, level: int, path: str) -> None:
+        while len(self.levels) <= level:
+            self.levels.append([])
+        runs = self.levels[level]
+        runs.append(path)
+        if len(runs) >= MAX_RUNS:
+            merged = self._write(heapq.merge(*map(_read, runs), key=self.key))
+            for f in runs:
+                os.unlink(f)
+            runs.clear()
+            self._add_run(level + 1, merged)
 
     def _write(self, items: Iterable[Any]) -> str:
         assert self.where is not None
@@ -80,6 +94,7 @@ class Runs:
             with os.fdopen(fd, "wb") as f:
                 chunk: list[Any] = []
                 for item in items:
+                    self.written += 1
                     chunk.append(item)
                     if len(chunk) == CHUNK:
                         pickle.dump(chunk, f, protocol=pickle.HIGHEST_PROTOCOL)

@@ -32,13 +32,29 @@ def test_runs_come_back_sorted(count: int, tmp_path: Path, small: None) -> None:
     for item in items:
         runs.add(item)
         assert len(runs.items) < spill.RUN_ITEMS  # never more than a run's worth in memory
-        assert len(runs.files) < spill.MAX_RUNS  # runs merged before they pile up
+        assert all(len(level) < spill.MAX_RUNS for level in runs.levels)  # merged before they pile up
     assert len(runs.files) == len(os.listdir(tmp_path))  # merged runs' files are gone
     assert bool(runs.files) == (count >= spill.RUN_ITEMS)
     assert list(runs) == sorted(items, key=_key)
     assert list(runs) == sorted(items, key=_key)  # again: the files are read afresh
     # A worker hands its runs to the parent: names and what is in memory cross, not the lines.
     assert list(pickle.loads(pickle.dumps(runs))) == sorted(items, key=_key)
+
+
+def test_each_item_is_rewritten_once_per_level(tmp_path: Path, small: None) -> None:
+    """Merging by levels: writes grow as n log n, not n squared (merging everything into one
+    run each time MAX_RUNS piled up rewrote all earlier items at every merge)."""
+    import math
+
+    runs = Runs(_key, str(tmp_path))
+    n = 20_000
+    for k in range(n):
+        runs.add((float(k % 97), k, ""))
+    levels = math.ceil(math.log(n / spill.RUN_ITEMS, spill.MAX_RUNS))
+    assert len(runs.levels) == levels
+    assert runs.written <= n * (levels + 1)
+    assert len(runs.files) <= (spill.MAX_RUNS - 1) * levels
+    assert [i[1] for i in runs] == sorted(range(n), key=lambda k: (k % 97, k))
 
 
 def test_without_a_folder_everything_stays_in_memory(small: None) -> None:
