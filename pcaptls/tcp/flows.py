@@ -60,6 +60,11 @@ class Connection:
         self.segments = 0
         self.anomalies: list[Anomaly] = []
 
+    @property
+    def closed(self) -> bool:
+        """Reset, or FIN sent both ways."""
+        return self.close is not None and (self.close[1] == "RST" or (self.fins[0] and self.fins[1]))
+
     def start_tls(self) -> TlsSession:
         s = self.session = TlsSession(self.midstream)
         self.half[0].consumer, self.half[1].consumer = s.readers
@@ -229,7 +234,7 @@ class FlowTable:
 
     def _reused(self, conn: Connection, side: int, seq: int) -> bool:
         """Does a SYN from ``side`` start a new connection on the same 4-tuple?"""
-        if conn.close is not None and (conn.close[1] == "RST" or (conn.fins[0] and conn.fins[1])):
+        if conn.closed:
             return True
         isn = conn.isn[side]
         return isn is not None and isn != seq and conn.segments > 3
@@ -267,10 +272,9 @@ class FlowTable:
         The capture loop calls this every :data:`SWEEP_EVERY` frames with the frame's time, so
         every share of a split analysis sweeps at the same moments as a serial run."""
         limit = now - IDLE_TIMEOUT
-        closed = now - CLOSED_LINGER
+        lingered = now - CLOSED_LINGER
         for conn in self._conns():
-            if conn.last < closed and conn.close is not None and (
-                    conn.close[1] == "RST" or (conn.fins[0] and conn.fins[1])):
+            if conn.last < lingered and conn.closed:
                 self._retire(conn)
             elif conn.last < limit:
                 self.evicted += 1
@@ -280,7 +284,7 @@ class FlowTable:
         conns = sorted(self._conns(), key=lambda c: c.last)
         for conn in conns[: max(1, len(conns) // 10)]:
             self.evicted += 1
-            if not (conn.close is not None and (conn.close[1] == "RST" or (conn.fins[0] and conn.fins[1]))):
+            if not conn.closed:
                 # Still open: what it sends later is not part of this record. (A closed one loses nothing.)
                 conn.anomalies.append(Anomaly(
                     "cap", f"retired early: connection table full ({MAX_CONNECTIONS} live connections); "
