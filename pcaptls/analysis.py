@@ -70,7 +70,7 @@ class _Sink:
     def __init__(self, project: Callable[[TlsConnection], Any] | None, spill: str | None) -> None:
         self.project = project
         self.kept: list[TlsConnection] = []
-        self.runs = None if project is None else Runs(_first_two, spill)
+        self.runs = None if project is None else Runs(projection_order, spill)
         self.anomalies: dict[str, int] = {}  # by kind, over all connections
 
     def add(self, c: TlsConnection) -> None:
@@ -151,7 +151,8 @@ def _order(c: TlsConnection) -> tuple[float, int]:
     return (c.start, c.first_frame)
 
 
-def _first_two(p: tuple[float, int, Any]) -> tuple[float, int]:
+def projection_order(p: tuple[float, int, Any]) -> tuple[float, int]:
+    """The time order of :attr:`Analysis.projected` items: (start, first frame)."""
     return (p[0], p[1])
 
 
@@ -243,7 +244,7 @@ def _merge(shares: list[Analysis]) -> Analysis:
     conns.sort(key=_order)
     proj = None
     if first.projected is not None:
-        proj = Merged([a.projected or () for a in shares], _first_two)
+        proj = Merged([a.projected or () for a in shares], projection_order)
     return Analysis(
         projected=proj,
         path=first.path,

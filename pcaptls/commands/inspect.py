@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, TextIO
 import click
 
 from .. import spill
-from ..analysis import Analysis
+from ..analysis import Analysis, projection_order
 from ..errors import PcaptlsError
 from ..report import inspect_view as view
 from ..model import TlsConnection
@@ -121,7 +121,7 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
                 status = EXIT_INPUT
 
         # In time order across captures; read again for each pass of the table.
-        rows = spill.Merged([a.projected or () for _path, a in analyses], _start_and_frame)
+        rows = spill.Merged([a.projected or () for _path, a in analyses], projection_order)
         failed = False
         out = sys.stdout
         if stream:
@@ -142,10 +142,6 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
             status = EXIT_FINDINGS
         out.flush()
     sys.exit(status)
-
-
-def _start_and_frame(p: tuple[float, int, Any]) -> tuple[float, int]:
-    return (p[0], p[1])
 
 
 class _Row(NamedTuple):
