@@ -10,7 +10,7 @@ from typing import IO, Any, Iterable, Sequence
 from ..analysis import Analysis
 from .records import flatten, iso
 from .safe import csv_cell, json_line, terminal
-from .table import column_widths, render, render_lines
+from .table import column_widths, render_lines
 
 
 def _cert_cell(rec: dict[str, Any]) -> str:
@@ -74,7 +74,8 @@ def table_row(r: dict[str, Any]) -> list[str]:
 
 
 def table(records: Sequence[dict[str, Any]]) -> str:
-    return render(TABLE_HEADERS, [table_row(r) for r in records], TABLE_CAPS)
+    rows = [table_row(r) for r in records]  # escaped already: not through render() a second time
+    return "\n".join(render_lines(TABLE_HEADERS, rows, column_widths(TABLE_HEADERS, rows, TABLE_CAPS)))
 
 
 def details(r: dict[str, Any]) -> str:
