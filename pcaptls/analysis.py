@@ -316,12 +316,26 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
 
     readinto = src.readinto  # type: ignore[attr-defined]
 
-    def fill(view: memoryview) -> int:
+    def refill(buf: bytearray, view: memoryview, pos: int, end: int, need: int) -> tuple[bytearray, memoryview, int, int]:
+        """Move the unread tail ``buf[pos:end]`` to the front (into a bigger buffer when ``need``
+        bytes, a record longer than this one, would not fit) and read in after it. Returns the
+        buffer, its view, the bytes now in it, and the bytes read (0: end of file, or a read
+        error, kept in ``read_error``)."""
+        keep = end - pos
+        if need > len(buf):
+            bigger = bytearray(max(2 * len(buf), need))
+            bigger[:keep] = view[pos:end]
+            view.release()
+            buf, view = bigger, memoryview(bigger)
+        else:
+            buf[:keep] = view[pos:end]
         try:
-            return readinto(view) or 0
+            got = readinto(view[keep:]) or 0
         except OSError as e:  # a failing disk or network share: report a cut, keep what was read
             read_error.append(f"read error: {e.strerror or e}")
-            return 0
+            got = 0
+        stats.bytes_read += got
+        return buf, view, keep + got, got
 
     # One buffer, reused: the unread tail moves to its front and the file is read in after it
     # (a fresh bytes object per read, joined to the tail, cost a second copy of every byte).
@@ -330,18 +344,14 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
     pos = end = n = snapped = 0
     while True:
         if end - pos < 16:
-            keep = end - pos
-            buf[:keep] = view[pos:end]
-            pos, end = 0, keep
-            got = fill(view[end:])
+            buf, view, end, got = refill(buf, view, pos, end, 16)
+            pos = 0
             if not got:
                 if read_error:
                     _cut(stats, read_error[0])
                 elif end:
                     _cut(stats, pcap.header_cut(n, end))
                 break
-            stats.bytes_read += got
-            end += got
             continue
         sec, frac, incl, orig = rec(buf, pos)
         if incl > pcap.MAX_FRAME:
@@ -350,21 +360,11 @@ def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Calla
         start = pos + 16
         rend = start + incl
         if rend > end:
-            keep = end - pos
-            if 16 + incl > len(buf):  # a record longer than the buffer: a bigger one, once
-                bigger = bytearray(max(2 * len(buf), 16 + incl))
-                bigger[:keep] = view[pos:end]
-                view.release()
-                buf, view = bigger, memoryview(bigger)
-            else:
-                buf[:keep] = view[pos:end]
-            pos, end = 0, keep
-            got = fill(view[end:])
+            buf, view, end, got = refill(buf, view, pos, end, 16 + incl)
+            pos = 0
             if not got:
                 _cut(stats, read_error[0] if read_error else pcap.frame_cut(n + 1, end - 16, incl))
                 break
-            stats.bytes_read += got
-            end += got
             continue
         n += 1
         pos = rend
