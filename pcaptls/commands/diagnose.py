@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import IO, Any, Callable, Iterable, Iterator, TypeVar
 
 import click
 
@@ -21,10 +21,10 @@ from ..errors import InputError, PcaptlsError
 from ..logs.events import ParseSummary
 from ..logs.reader import read_logs
 from ..model import TlsConnection
-from ..report.inspect_view import to_csv
+from ..report.inspect_view import csv_list_writer
 from ..report.records import iso
-from ..report.safe import json_line, terminal
-from ..report.table import render
+from ..report.safe import csv_cells, json_line, terminal
+from ..report.table import column_widths, render_lines
 from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, default_jobs, fail, format_option,
                      handle_errors, jobs_option, unread_link_types)
 
@@ -207,7 +207,8 @@ def _findings_text(inp: Inputs, findings: list[Finding]) -> str:
     return "\n".join(terminal(x) for x in lines)
 
 
-TIMELINE_COLUMNS = ["time", "source", "event", "connection", "server", "sni", "detail"]
+TIMELINE_COLUMNS = ["time", "source", "event", "connection", "server", "sni", "detail"]  # the table's
+TIMELINE_CAPS = {3: 38, 5: 24, 6: 90}  # widest cells of connection, sni, detail
 
 
 @click.command("timeline")
@@ -226,39 +227,47 @@ def timeline(capture: str, logs: tuple[str, ...], clock_offset: float | None, lo
     alerts, FIN/RST. Log events carry the connection they were linked to (empty if none). Times are
     ISO-8601 UTC with microseconds, on the capture's clock (the log's clock offset is applied).
     """
-    from ..correlate.timeline import build_timeline  # pandas: imported only where it is used
+    from ..correlate.timeline import timeline_rows
 
     inp = _gather(capture, logs, None, clock_offset, log_tz, jobs)
-    df = build_timeline(inp.connections, inp.correlation, only_linked=linked_only)
-    cols = TIMELINE_COLUMNS + [c for c in df.columns if c not in TIMELINE_COLUMNS and c not in ("epoch", "time_utc")]
-    df = df[cols]
-    records = _records(df)
+
+    def rows() -> Iterator[dict[str, object]]:
+        return timeline_rows(inp.connections, inp.correlation, only_linked=linked_only)
+
     if output is not None:
         try:
             with open(output, "w", encoding="utf-8", newline="") as fh:
-                fh.write(to_csv(records))
+                n = _write_csv(fh, rows())
         except OSError as e:
             raise InputError(f"{output}: cannot write: {e.strerror or e}") from e
         for line in _log_header(inp):
             click.echo(line, err=True)
-        click.echo(f"wrote {len(df)} events to {output}", err=True)
+        click.echo(f"wrote {n} events to {output}", err=True)
     elif fmt == "csv":
-        sys.stdout.write(to_csv(records))
+        _write_csv(sys.stdout, rows())
     elif fmt == "jsonl":
-        for r in records:
+        for r in rows():
             sys.stdout.write(json_line(json.dumps(r, ensure_ascii=False)) + "\n")
     else:
         for line in _log_header(inp):
             sys.stdout.write(terminal(line) + "\n")
-        rows = [[str(r.get(c) or "") for c in TIMELINE_COLUMNS] for r in records]
-        sys.stdout.write(render(TIMELINE_COLUMNS, rows, {3: 38, 5: 24, 6: 90}) + "\n")
+        # Two passes over the rows (widths, then lines) rather than holding them all.
+        def cells() -> Iterator[list[str]]:
+            return ([terminal(str(r.get(c) or "")) for c in TIMELINE_COLUMNS] for r in rows())
+
+        widths = column_widths(TIMELINE_COLUMNS, cells(), TIMELINE_CAPS)
+        for line in render_lines(TIMELINE_COLUMNS, cells(), widths):
+            sys.stdout.write(line + "\n")
     sys.exit(inp.status)
 
 
-def _records(df: Any) -> list[dict[str, Any]]:
-    import pandas as pd
-
-    out = []
-    for rec in df.to_dict(orient="records"):
-        out.append({k: (None if (not isinstance(v, str) and pd.isna(v)) else v) for k, v in rec.items()})
-    return out
+def _write_csv(out: IO[str], rows: Iterable[dict[str, object]]) -> int:
+    """The rows as CSV (nothing at all when there are none, as :func:`to_csv`), one at a time; returns their number."""
+    n = 0
+    w = None
+    for r in rows:
+        if w is None:
+            w = csv_list_writer(out, list(r))
+        w.writerow(csv_cells(r.values()))
+        n += 1
+    return n

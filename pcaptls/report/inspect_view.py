@@ -142,12 +142,23 @@ def jsonl(records: Iterable[dict[str, Any]]) -> str:
     return "".join(json_line(json.dumps(r, ensure_ascii=False, separators=(",", ":"))) + "\n" for r in records)
 
 
+# Every text cell quoted: with "\n" line ends the csv module would leave a CR in a cell
+# unquoted, and a spreadsheet would start a new row there (and evaluate what follows).
+_CSV_DIALECT: dict[str, Any] = {"lineterminator": "\n", "quoting": csv.QUOTE_NONNUMERIC}
+
+
 def csv_writer(out: IO[str], fields: list[str]) -> csv.DictWriter[str]:
     """A CSV writer with its header written; rows go through :func:`csv_cell` first."""
-    # Every text cell quoted: with "\n" line ends the csv module would leave a CR in a cell
-    # unquoted, and a spreadsheet would start a new row there (and evaluate what follows).
-    w = csv.DictWriter(out, fieldnames=fields, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC, extrasaction="ignore")
+    w = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", **_CSV_DIALECT)
     w.writeheader()
+    return w
+
+
+def csv_list_writer(out: IO[str], fields: list[str]) -> Any:
+    """:func:`csv_writer` for rows given as lists in ``fields`` order (no dict per row); rows
+    go through :func:`~pcaptls.report.safe.csv_cells` first."""
+    w = csv.writer(out, **_CSV_DIALECT)
+    w.writerow(fields)
     return w
 
 
@@ -171,4 +182,4 @@ def csv_text(records: Sequence[dict[str, Any]]) -> str:
 
 
 __all__ = ["table", "table_row", "details", "failure_details", "summary", "summary_of", "column_widths", "render_lines",
-           "TABLE_HEADERS", "TABLE_CAPS", "jsonl", "csv_text", "to_csv", "iso"]
+           "TABLE_HEADERS", "TABLE_CAPS", "jsonl", "csv_text", "to_csv", "csv_writer", "csv_list_writer", "iso"]

@@ -10,6 +10,7 @@ the few that ``json.dumps(ensure_ascii=False)`` leaves raw as ``\\u`` escapes.
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
 # C0, DEL, C1, and the Unicode bidi/line controls that can reorder or hide text (the marks
 # LRM, RLM and ALM, embeddings, overrides and isolates; line and paragraph separators).
@@ -48,3 +49,8 @@ def csv_cell(value: object) -> object:
     if s.startswith(_FORMULA_START):
         return "'" + s
     return s
+
+
+def csv_cells(values: Iterable[object]) -> list[object]:
+    """:func:`csv_cell` of each value; text, most cells, without a call each (timelines have millions)."""
+    return [("'" + v if v.startswith(_FORMULA_START) else v) if type(v) is str else csv_cell(v) for v in values]

@@ -150,3 +150,23 @@ def test_capture_that_starts_mid_connection(name):
     for link in corr.links:
         x = expected[link.event.line_no]
         assert link.connection == (ids[x["connection"]] if x["connection"] else None), (x, link.reason)
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+@pytest.mark.parametrize("only_linked", [False, True])
+def test_lab_timeline_rows_in_the_order_pandas_sorts_them(name, only_linked):
+    """The CLI's streamed rows are the build-order rows (each connection's, then the log's)
+    sorted as pandas sorts them: stable by (time, capture before log). pandas is the oracle
+    for the order; the rows' content is checked by the tests above and the CLI's."""
+    import pandas as pd
+
+    from pcaptls.correlate.timeline import _base, _capture_row, _capture_times, _log_row, timeline_rows
+
+    manifest, conns, ids, events, _, _ = load(name)
+    corr = correlate(conns, list(events))
+    built = [(t, 0, _capture_row(c, j, _base(c))) for c in conns for j, t in enumerate(_capture_times(c))]
+    built += [(k.time, 1, _log_row(k, conns)) for k in corr.links if not (only_linked and k.connection is None)]
+    df = pd.DataFrame({"epoch": [b[0] for b in built], "_cap": [b[1] for b in built]})
+    expected = [built[i][2] for i in df.sort_values(["epoch", "_cap"], kind="stable").index]
+    got = list(timeline_rows(conns, corr, only_linked=only_linked))
+    assert got == expected

@@ -54,3 +54,21 @@ def test_error_column():
     assert set(df[df.event == "cert_verify_failed"]["error"]) == {"DEPTH_ZERO_SELF_SIGNED_CERT"}
     assert set(df[df.event == "ssl_connection_failed"]["error"]) == {"certificate verify failed"}
     assert set(df[df.event == "ClientHello"]["error"]) == {""}
+
+
+
+def test_ties_capture_rows_first_then_build_order():
+    """A log record at the very moment of a capture event comes after it, in the stream and the frame."""
+    import dataclasses
+
+    from pcaptls.correlate.timeline import iso, timeline_rows
+
+    conns, events, corr = scenario()
+    first = corr.links[0]
+    moment = conns[1].start
+    tied = dataclasses.replace(corr, links=(dataclasses.replace(first, time=moment), *corr.links[1:]))
+    rows = list(timeline_rows(conns, tied))
+    at = [(r["source"], r["event"]) for r in rows if r["time"] == iso(moment)]
+    assert at[0] == ("capture", "connection start") and ("expressway.log", first.event.kind.value) in at[1:]
+    assert all(source == "expressway.log" for source, _ in at[1:]), at
+    assert [r["event"] for r in rows] == list(build_timeline(conns, tied)["event"])
