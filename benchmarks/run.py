@@ -20,7 +20,7 @@ child (CPU: summed over the processes it started; peak RSS: the largest one's, s
 memory target is read off ``pcaptls1``). Printed: median wall and CPU, packets/s, peak RSS, and the ratios. Then linearity
 over the sizes, ``--jobs`` on a bundle of captures against a serial run (output compared byte
 for byte), peak memory on a retry storm (``--storm N`` short failing connections: every
-format of ``inspect``, ``diagnose``, and ssldump, once each), and whether the progress bar
+format of ``inspect``, ``diagnose``, ``timeline`` (CSV) and ssldump, once each), and whether the progress bar
 shows on a terminal and stays off a pipe.
 
 Results are also written as JSON under ``benchmarks/results/`` (gitignored).
@@ -295,6 +295,7 @@ def bench_storm(count: int, repeat: int) -> dict[str, object]:
         "table": [*PCAPTLS, "inspect", str(path)],
         "table1": [*PCAPTLS, "inspect", str(path), "--jobs", "1"],
         "diagnose": [*PCAPTLS, "diagnose", str(path)],
+        "timeline": [*PCAPTLS, "timeline", str(path), "--format", "csv"],
         "ssldump": ["ssldump", "-n", "-r", str(path)],
     }
     tools = {k: Tool(k) for k, v in cmds.items() if v[0] == PY or shutil.which(v[0])}
