@@ -14,7 +14,7 @@ from ..analysis import Analysis
 from ..bundle import Bundle, is_bundle, open_bundle
 from ..certificates import truststore
 from ..certificates.judge import Judge
-from ..correlate import correlate
+from ..correlate import correlate, timeline_rows
 from ..correlate.findings import Finding, find
 from ..correlate.link import Correlation
 from ..errors import InputError, PcaptlsError
@@ -227,8 +227,6 @@ def timeline(capture: str, logs: tuple[str, ...], clock_offset: float | None, lo
     alerts, FIN/RST. Log events carry the connection they were linked to (empty if none). Times are
     ISO-8601 UTC with microseconds, on the capture's clock (the log's clock offset is applied).
     """
-    from ..correlate.timeline import timeline_rows
-
     inp = _gather(capture, logs, None, clock_offset, log_tz, jobs)
 
     def rows() -> Iterator[dict[str, object]]:
