@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import click
 
@@ -21,9 +21,9 @@ from ..errors import InputError, PcaptlsError
 from ..logs.events import ParseSummary
 from ..logs.reader import read_logs
 from ..model import TlsConnection
-from ..report.inspect_view import csv_list_writer
+from ..report.inspect_view import write_csv
 from ..report.records import iso
-from ..report.safe import csv_cells, json_line, terminal
+from ..report.safe import json_line, terminal
 from ..report.table import column_widths, render_lines
 from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, default_jobs, fail, format_option,
                      handle_errors, jobs_option, unread_link_types)
@@ -235,14 +235,14 @@ def timeline(capture: str, logs: tuple[str, ...], clock_offset: float | None, lo
     if output is not None:
         try:
             with open(output, "w", encoding="utf-8", newline="") as fh:
-                n = _write_csv(fh, rows())
+                n = write_csv(fh, rows())
         except OSError as e:
             raise InputError(f"{output}: cannot write: {e.strerror or e}") from e
         for line in _log_header(inp):
             click.echo(line, err=True)
         click.echo(f"wrote {n} events to {output}", err=True)
     elif fmt == "csv":
-        _write_csv(sys.stdout, rows())
+        write_csv(sys.stdout, rows())
     elif fmt == "jsonl":
         for r in rows():
             sys.stdout.write(json_line(json.dumps(r, ensure_ascii=False)) + "\n")
@@ -258,14 +258,3 @@ def timeline(capture: str, logs: tuple[str, ...], clock_offset: float | None, lo
             sys.stdout.write(line + "\n")
     sys.exit(inp.status)
 
-
-def _write_csv(out: IO[str], rows: Iterable[dict[str, object]]) -> int:
-    """The rows as CSV (nothing at all when there are none, as :func:`to_csv`), one at a time; returns their number."""
-    n = 0
-    w = None
-    for r in rows:
-        if w is None:
-            w = csv_list_writer(out, list(r))
-        w.writerow(csv_cells(r.values()))
-        n += 1
-    return n

@@ -13,7 +13,6 @@ from ..errors import PcaptlsError
 from ..report import inspect_view as view
 from ..model import TlsConnection
 from ..report.records import connection_line, connection_record, flatten, json_text, verdict_record
-from ..report.safe import csv_cell
 from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, default_jobs, fail_input,
                      format_option, handle_errors, jobs_option, unread_link_types)
 
@@ -99,7 +98,7 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
         rec = record(path, c)
         if failed_only and _good(rec):
             return None, failed
-        return {k: csv_cell(v) for k, v in flatten(rec).items()}, failed
+        return flatten(rec), failed
 
     # Lines wait for time order in a private temporary folder once there are many (pcaptls.spill).
     with spill.folder() as waiting:
@@ -125,17 +124,17 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
         failed = False
         out = sys.stdout
         if stream:
-            writer = None
-            for _start, _frame, (item, failed_here) in rows:
-                failed = failed or failed_here
-                if item is None:
-                    continue
-                if isinstance(item, str):
-                    out.write(item)
-                else:
-                    if writer is None:
-                        writer = view.csv_writer(out, list(item))
-                    writer.writerow(item)
+            def shown() -> Iterator[Any]:
+                nonlocal failed
+                for _start, _frame, (item, failed_here) in rows:
+                    failed = failed or failed_here
+                    if item is not None:
+                        yield item
+
+            if fmt == "jsonl":
+                out.writelines(shown())
+            else:
+                view.write_csv(out, shown())
         else:
             failed = _write_table(out, rows, failed_only, analyses, store.source if store is not None else None)
         if failed and status == EXIT_OK:

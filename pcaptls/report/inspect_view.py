@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import IO, Any, Iterable, Sequence
+from typing import IO, Any, Iterable, Mapping, Sequence
 
 from ..analysis import Analysis
 from .records import flatten, iso
-from .safe import csv_cell, json_line, terminal
+from .safe import csv_cells, json_line, terminal
 from .table import column_widths, render_lines
 
 
@@ -147,33 +147,28 @@ def jsonl(records: Iterable[dict[str, Any]]) -> str:
 _CSV_DIALECT: dict[str, Any] = {"lineterminator": "\n", "quoting": csv.QUOTE_NONNUMERIC}
 
 
-def csv_writer(out: IO[str], fields: list[str]) -> csv.DictWriter[str]:
-    """A CSV writer with its header written; rows go through :func:`csv_cell` first."""
-    w = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", **_CSV_DIALECT)
-    w.writeheader()
-    return w
-
-
-def csv_list_writer(out: IO[str], fields: list[str]) -> Any:
-    """:func:`csv_writer` for rows given as lists in ``fields`` order (no dict per row); rows
-    go through :func:`~pcaptls.report.safe.csv_cells` first."""
-    w = csv.writer(out, **_CSV_DIALECT)
-    w.writerow(fields)
-    return w
+def write_csv(out: IO[str], rows: Iterable[Mapping[str, Any]], fields: Sequence[str] | None = None) -> int:
+    """``rows`` as CSV, written as they come: a header of ``fields`` (default: the first row's
+    keys), then each row's values in that order (one it lacks is empty), every cell through
+    :func:`~pcaptls.report.safe.csv_cells`; nothing at all when there are no rows. Returns how
+    many rows were written."""
+    w = None
+    names: Sequence[str] = ()
+    n = 0
+    for r in rows:
+        if w is None:
+            names = list(r) if fields is None else fields
+            w = csv.writer(out, **_CSV_DIALECT)
+            w.writerow(names)
+        w.writerow(csv_cells(map(r.get, names)))
+        n += 1
+    return n
 
 
 def to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """:func:`write_csv` into a string, with a column for every key any row has."""
     buf = io.StringIO()
-    if not rows:
-        return ""
-    fields: list[str] = []
-    for r in rows:
-        for k in r:
-            if k not in fields:
-                fields.append(k)
-    w = csv_writer(buf, fields)
-    for r in rows:
-        w.writerow({k: csv_cell(v) for k, v in r.items()})
+    write_csv(buf, rows, list(dict.fromkeys(k for r in rows for k in r)))
     return buf.getvalue()
 
 
@@ -182,4 +177,4 @@ def csv_text(records: Sequence[dict[str, Any]]) -> str:
 
 
 __all__ = ["table", "table_row", "details", "failure_details", "summary", "summary_of", "column_widths", "render_lines",
-           "TABLE_HEADERS", "TABLE_CAPS", "jsonl", "csv_text", "to_csv", "csv_writer", "csv_list_writer", "iso"]
+           "TABLE_HEADERS", "TABLE_CAPS", "jsonl", "csv_text", "to_csv", "write_csv", "iso"]

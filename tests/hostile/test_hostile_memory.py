@@ -286,7 +286,7 @@ def test_timeline_rows_are_written_as_made_not_held(failing_wire, tmp_path: Path
     100 bytes a row with the lookups); holding the rows themselves costs about 650 bytes a row,
     and a pandas frame of them several times that (609 MB for 32,000 connections)."""
     from pcaptls.analysis import analyse
-    from pcaptls.commands.diagnose import _write_csv
+    from pcaptls.report.inspect_view import write_csv
     from pcaptls.correlate.timeline import timeline_rows
 
     path = tmp_path / "storm.pcap"
@@ -301,7 +301,7 @@ def test_timeline_rows_are_written_as_made_not_held(failing_wire, tmp_path: Path
 
     sink = Sink()
     tracemalloc.start()
-    rows = _write_csv(sink, timeline_rows(conns))  # type: ignore[arg-type]
+    rows = write_csv(sink, timeline_rows(conns))  # type: ignore[arg-type]
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert rows == sum(2 + len(c.handshake) + len(c.alerts) for c in conns) == 3000 * 8
