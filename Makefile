@@ -1,10 +1,16 @@
-# Two commands for a newcomer: `make demo` and `make test`. Both build their own venv.
+# Two commands for a newcomer: `make demo` and `make test`. Both build their own venv, and the
+# Rust engine with it (pip builds it through maturin; cargo fetches the crates).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CARGO ?= cargo
+RUST := rust
+EXT := pcaptls/_core.abi3.so
+RUST_SRC := $(shell find $(RUST)/core/src $(RUST)/python/src -name '*.rs' 2>/dev/null) \
+	$(RUST)/Cargo.toml $(RUST)/Cargo.lock $(RUST)/core/Cargo.toml $(RUST)/python/Cargo.toml
 
-.PHONY: demo test venv fuzz bench lab clean
+.PHONY: demo test pytest rust-test venv fuzz cargo-fuzz bench lab clean
 
 $(STAMP): pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -12,24 +18,46 @@ $(STAMP): pyproject.toml setup.cfg
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-venv: $(STAMP)
+# The extension in place (editable install); rebuilt when a Rust source changes.
+# (pip built it with the venv; make may not see that, hence the test before building again.)
+$(EXT): $(RUST_SRC) | $(STAMP)
+	@if [ ! -f $(EXT) ] || [ -n "$$(find $(RUST_SRC) -newer $(EXT))" ]; then \
+	    VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop -q --release \
+	        --manifest-path $(RUST)/python/Cargo.toml >/dev/null || exit 1; \
+	    touch $(EXT); fi
+	@test -f $(EXT) || (echo "the Rust engine did not build" >&2; exit 1)
 
-demo: $(STAMP)
+venv: $(EXT)
+
+demo: $(EXT)
 	@$(VENV)/bin/pcaptls diagnose captures/mra-login/capture.pcap \
 	    --log captures/mra-login/expressway.log \
 	    --trust-store captures/mra-login/truststore.pem || test $$? -eq 1
 
-test: $(STAMP)
+# The Rust core's own tests and lints, then the whole Python suite (both engines where it matters).
+test: rust-test pytest
+
+rust-test:
+	cd $(RUST) && $(CARGO) test -q --locked -p pcaptls-core 2>&1 | tail -n 4
+	cd $(RUST) && $(CARGO) clippy -q --locked --all-targets -- -D warnings
+
+pytest: $(EXT)
 	$(PY) -m pytest -n 2 -q
 
-fuzz: $(STAMP)
+fuzz: $(EXT)
 	PCAPTLS_FUZZ_INPUTS=$${PCAPTLS_FUZZ_INPUTS:-1000000} $(PY) -m pytest -q tests/fuzz --hypothesis-profile=long -p no:xdist
 
-bench: $(STAMP)
+# libFuzzer over the Rust parsers (needs `cargo install cargo-fuzz` and a nightly toolchain, or
+# RUSTC_BOOTSTRAP=1 on stable): FUZZ_SECONDS per target.
+cargo-fuzz:
+	cd $(RUST)/core/fuzz && for t in $$(RUSTC_BOOTSTRAP=1 $(CARGO) fuzz list); do \
+	    RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t -- -max_total_time=$${FUZZ_SECONDS:-60} || exit 1; done
+
+bench: $(EXT)
 	$(PY) benchmarks/run.py
 
 lab:
 	$(PY) captures/lab.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis $(EXT) $(RUST)/target

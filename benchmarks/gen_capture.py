@@ -1,6 +1,6 @@
 """A large, realistic capture for benchmarks, built from real TLS handshakes and streamed to disk.
 
-Usage: ``python benchmarks/gen_capture.py SIZE_MB OUT [--seed N]``
+Usage: ``python benchmarks/gen_capture.py SIZE_MB OUT [--seed N] [--kind bulk|handshakes]``
 
 A pool of real OpenSSL sessions (Python ``ssl`` over memory BIOs, certificates made with
 ``tests/pcapgen.make_chain``) is made once: TLS 1.2 with RSA 2048/4096 and ECDSA chains (the
@@ -12,6 +12,13 @@ sequence numbers and times, interleaved as on a busy link: SYN, handshake, a req
 application data (most of the file's bytes), ACKs every second segment, then FIN or RST.
 Plain HTTP connections and DNS over UDP are mixed in. Frames are written as they are made, so
 memory stays flat whatever the size.
+
+``--kind handshakes`` (:func:`generate_handshakes`, pool :func:`handshake_pool`) is the shape of
+a failing MRA deployment among normal traffic instead: short connections, every one a full
+handshake, a third of them failing at the client (fatal ``unknown_ca`` or ``bad_certificate``
+after the server's Certificate) in retry series; the others exchange a few requests and
+responses and close (half with close_notify). About 37 KB per connection: 8,000 or more full
+handshakes per 300 MB.
 
 The pool is random (fresh keys) but the layout is fixed by ``--seed``: the same arguments give
 the same connections, sizes and order.
@@ -28,7 +35,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.pcapgen import MSS, Pki, make_chain, memory_handshake  # noqa: E402
@@ -46,6 +53,13 @@ class Session:
     request: bytes = b""  # client's application-data record(s)
     bulk: tuple[bytes, ...] = ()  # server's application-data records, replayed to make up the volume
     error: str | None = None
+    close: tuple[bytes, bytes] = (b"", b"")  # client's and server's close_notify alerts (encrypted)
+
+    @property
+    def alert(self) -> int | None:
+        """The description of the fatal alert that ended a failed handshake (from either side)."""
+        _side, last = self.wire[-1]
+        return last[6] if not self.ok and len(last) >= 7 and last[0] == 21 else None
 
 
 def _files(d: str, name: str, pki: Pki) -> tuple[str, str]:
@@ -104,7 +118,23 @@ def real_session(name: str, server: Pki, sni: str, tls13: bool, trust: Pki | Non
     for n in (16384, 16384, 1200, 16384, 16384, 16384, 4000, 300, 16384, 16384, 9000):
         s.write(rnd.randbytes(n))
         records.append(sout.read())
-    return Session(name, wire, True, request=request, bulk=tuple(records))
+    return Session(name, wire, True, request=request, bulk=tuple(records), close=_close_notify(c, s, cout, sin, sout))
+
+
+def _close_notify(c: ssl.SSLObject, s: ssl.SSLObject, cout: ssl.MemoryBIO, sin: ssl.MemoryBIO,
+                  sout: ssl.MemoryBIO) -> tuple[bytes, bytes]:
+    """The client's close_notify, then the server's answer: what a clean TLS shutdown puts on the wire."""
+    try:
+        c.unwrap()
+    except ssl.SSLError:  # SSLWantReadError: waiting for the server's close_notify
+        pass
+    mine = cout.read()
+    sin.write(mine)
+    try:
+        s.unwrap()
+    except ssl.SSLError:
+        pass
+    return mine, sout.read()
 
 
 SERVERS = {  # kind: (SNI, its chain)
@@ -263,11 +293,64 @@ class Summary:
     http: int = 0
     dns: int = 0
     by_session: dict[str, int] = field(default_factory=dict)
+    # handshake-heavy kind only
+    tls13: int = 0  # connections whose handshake is TLS 1.3 (the rest TLS 1.2)
+    alerts: dict[str, int] = field(default_factory=dict)  # fatal handshake alerts by description
+    retry_series: int = 0  # failing clients, each retrying one or more times
+    close_notify: int = 0  # successful connections ended by a close_notify exchange
 
 
 def _weights(pool: list[Session]) -> list[float]:
     """Mostly successful sessions; failures are a few percent of connections."""
     return [(1.0 if s.ok else 0.06) for s in pool]
+
+
+PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+
+
+def _weave(out: str | os.PathLike[str], rnd: random.Random, new_flow: Callable[[], tuple[Iterator[bytes], int]],
+           target: int, active: int, summ: Summary) -> None:
+    """Interleave flows frame by frame into a pcap at ``out``: at most ``active`` flows live, new
+    ones opened while the bytes they promise stay under ``target``; a 1 MiB write buffer.
+
+    A flow is an iterator of frames; an empty frame is a tick in which that flow sends nothing."""
+    t = 1_760_000_000.0
+    planned = 24  # bytes promised by connections opened so far (estimate), to stop near the target
+    live: list[Iterator[bytes]] = []
+    out_chunks: list[bytes] = []
+    pending = 0
+    rec = _REC.pack
+    with open(out, "wb", buffering=1 << 20) as f:
+        f.write(PCAP_HEADER)
+        summ.bytes = 24
+        while True:
+            while len(live) < active and planned < target:
+                flow, est = new_flow()
+                live.append(flow)
+                planned += est
+            if not live:
+                break
+            i = rnd.randrange(len(live))
+            frame = next(live[i], None)
+            if frame is None:
+                live[i] = live[-1]
+                live.pop()
+                continue
+            if not frame:
+                continue
+            t += rnd.expovariate(1 / 40e-6)  # ~25k frames/s: a busy gigabit link
+            sec = int(t)
+            out_chunks.append(rec(sec, int((t - sec) * 1e6), len(frame), len(frame)))
+            out_chunks.append(frame)
+            summ.frames += 1
+            pending += 16 + len(frame)
+            if pending >= 1 << 20:
+                f.write(b"".join(out_chunks))
+                summ.bytes += pending
+                out_chunks.clear()
+                pending = 0
+        f.write(b"".join(out_chunks))
+        summ.bytes += pending
 
 
 def generate(size_mb: float, out: str | os.PathLike[str], seed: int = 1, pool: list[Session] | None = None,
@@ -281,12 +364,6 @@ def generate(size_mb: float, out: str | os.PathLike[str], seed: int = 1, pool: l
     servers = [bytes([192, 168, 10 + i // 250, 1 + i % 250]) for i in range(40)]
     resolver = bytes([192, 168, 0, 53])
     clients = 0
-    t = 1_760_000_000.0
-    planned = 24  # bytes promised by connections opened so far (estimate), to stop near the target
-    live: list[Iterator[bytes]] = []
-    out_chunks: list[bytes] = []
-    pending = 0
-    rec = _REC.pack
 
     def client_addr() -> tuple[bytes, int]:
         nonlocal clients
@@ -318,35 +395,185 @@ def generate(size_mb: float, out: str | os.PathLike[str], seed: int = 1, pool: l
         est = int((hs + bulk + len(s.request)) * 1.08) + (9000 if s.ok else 800)  # + half a record of overshoot
         return tls_connection(Pair(caddr, cport, rnd.choice(servers), sport), isn, s, bulk, rnd.random() < 0.05), est
 
-    with open(out, "wb", buffering=1 << 20) as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
-        summ.bytes = 24
-        while True:
-            while len(live) < active and planned < target:
-                flow, est = new_flow()
-                live.append(flow)
-                planned += est
-            if not live:
-                break
-            i = rnd.randrange(len(live))
-            frame = next(live[i], None)
-            if frame is None:
-                live[i] = live[-1]
-                live.pop()
-                continue
-            t += rnd.expovariate(1 / 40e-6)  # ~25k frames/s: a busy gigabit link
-            sec = int(t)
-            out_chunks.append(rec(sec, int((t - sec) * 1e6), len(frame), len(frame)))
-            out_chunks.append(frame)
-            summ.frames += 1
-            pending += 16 + len(frame)
-            if pending >= 1 << 20:
-                f.write(b"".join(out_chunks))
-                summ.bytes += pending
-                out_chunks.clear()
-                pending = 0
-        f.write(b"".join(out_chunks))
-        summ.bytes += pending
+    _weave(out, rnd, new_flow, target, active, summ)
+    return summ
+
+
+# -- the handshake-heavy capture ------------------------------------------------------------
+
+HANDSHAKE_KINDS = ("rsa4096", "rsa2048", "ecdsa", "rsa-direct")
+MRA_KIND = "rsa4096"  # the Expressway edge: the failing clients' usual target
+
+
+def handshake_pool(kinds: Sequence[str] = HANDSHAKE_KINDS, log: bool = False) -> list[Session]:
+    """Eight real sessions per server kind, each in TLS 1.2 and 1.3: plain, with a client
+    certificate, and failing at the client after the server's Certificate, with ``unknown_ca``
+    (the client does not trust the server's root) and ``bad_certificate`` (the client asked for
+    a name that the certificate does not hold: ``collab-edge.`` in front of the server's)."""
+    client = make_chain("alice@example.com", intermediate=False)
+    other_ca = make_chain("Unrelated Root CA", self_signed=True)
+    pool: list[Session] = []
+    for key in kinds:
+        sni, chain = SERVERS[key]
+        pki = chain()
+        for tls13 in (False, True):
+            v = "13" if tls13 else "12"
+            pool.append(real_session(f"{key}-{v}", pki, sni, tls13))
+            pool.append(real_session(f"{key}-{v}-mtls", pki, sni, tls13, client=client, require_client_cert=True))
+            pool.append(real_session(f"{key}-{v}-unknown-ca", pki, sni, tls13, trust=other_ca))
+            wrong = "collab-edge." + sni.split(".", 1)[1]
+            pool.append(real_session(f"{key}-{v}-bad-cert", pki, wrong, tls13))
+    for s in pool:
+        want_ok = not s.name.endswith(("unknown-ca", "bad-cert"))
+        if s.ok != want_ok or (not s.ok and ALERTS.get(s.alert or 0) not in ("unknown_ca", "bad_certificate")):
+            raise RuntimeError(f"session {s.name}: ok={s.ok}, error {s.error}, alert {s.alert}")
+    if log:
+        for s in pool:
+            hs = sum(len(b) for _, b in s.wire)
+            what = "ok" if s.ok else f"FAIL {ALERTS.get(s.alert or 0, s.alert)}"
+            print(f"  {s.name:28} {what:24} handshake {hs} B", file=sys.stderr)
+    return pool
+
+
+ALERTS = {40: "handshake_failure", 42: "bad_certificate", 46: "certificate_unknown", 48: "unknown_ca"}
+
+
+def _records(records: tuple[bytes, ...], start: int, nbytes: int) -> Iterator[bytes]:
+    """Whole records from ``start`` on, round and round, until at least ``nbytes`` (one at least)."""
+    sent = 0
+    i = start
+    while True:
+        r = records[i % len(records)]
+        yield r
+        sent += len(r)
+        i += 1
+        if sent >= nbytes:
+            return
+
+
+def tls_exchange(p: Pair, isn: tuple[int, int], s: Session, rounds: Sequence[tuple[int, int]],
+                 close_notify: bool, rst: bool) -> Iterator[bytes]:
+    """A full handshake; if it succeeds, a few requests each answered by whole records, then
+    optionally close_notify both ways; closed by the client (FIN, or RST)."""
+    seq = list(isn)
+    yield from _open(p, seq)
+    for side, data in s.wire:
+        yield from _stream(p, seq, side, data)
+    if s.ok:
+        for start, nbytes in rounds:
+            yield from _stream(p, seq, 0, s.request)
+            yield from _stream(p, seq, 1, _records(s.bulk, start, nbytes))
+        if close_notify:
+            yield from _stream(p, seq, 0, s.close[0])
+            yield from _stream(p, seq, 1, s.close[1])
+    yield from _close(p, seq, rst, 0)
+
+
+def _stream_bytes(blobs: Iterable[int]) -> int:
+    """File bytes :func:`_stream` writes for blobs of these lengths: each blob cut into
+    MSS-sized segments, 70 bytes of headers a frame (pcap 16, Ethernet 14, IPv4 20, TCP 20),
+    and an ACK for every second segment."""
+    size = segs = 0
+    for n in blobs:
+        k = -(-n // MSS)
+        segs += k
+        size += n + 70 * k
+    return size + 70 * -(-segs // 2)
+
+
+def _series(connections: Sequence[tuple[Pair, tuple[int, int], bool, int]], s: Session) -> Iterator[bytes]:
+    """One client retrying a failing handshake: each attempt a new connection from the next
+    source port, separated by idle ticks (the client's back-off)."""
+    for p, isn, rst, idle in connections:
+        yield from tls_exchange(p, isn, s, (), False, rst)
+        for _ in range(idle):
+            yield b""
+
+
+def generate_handshakes(size_mb: float, out: str | os.PathLike[str], seed: int = 1,
+                        pool: list[Session] | None = None, active: int = 64, fail_share: float = 1 / 3,
+                        max_retries: int = 8, response_mean: int = 8_000) -> Summary:
+    """Write a handshake-heavy pcap of about ``size_mb`` MB to ``out``: a failing MRA deployment
+    (clients retrying handshakes the client side rejects) among normal short TLS connections.
+
+    Every TLS connection is a full handshake (no resumption). About ``fail_share`` of them fail:
+    the client sends a fatal ``unknown_ca`` or ``bad_certificate`` alert after the server's
+    Certificate and closes (70% FIN, 30% RST); they come in retry series of 1 to ``max_retries``
+    connections from one client to one server (port 8443 or 5061), most to the Expressway edge
+    (RSA 4096 with an intermediate: three segments of Certificate). The others succeed and
+    exchange 1 to 4 requests, each answered by whole application-data records (about
+    ``response_mean`` bytes, exponential), half of them end with close_notify both ways, then
+    FIN (5% RST). 5% of flows are DNS over UDP. About 37 KB per TLS connection: 8,000 or more
+    per 300 MB."""
+    rnd = random.Random(seed)
+    pool = pool if pool is not None else handshake_pool()
+    good = [s for s in pool if s.ok]
+    bad = [s for s in pool if not s.ok]
+    good_w = [0.3 if s.name.endswith("mtls") else 1.0 for s in good]
+    bad_w = [3.0 if s.name.startswith(MRA_KIND + "-") else 1.0 for s in bad]
+    # A failing series holds (1 + max_retries) / 2 connections on average: the share of series
+    # among TLS flows that makes ``fail_share`` of the connections fail.
+    k = (1 + max_retries) / 2
+    series_share = fail_share / (k * (1 - fail_share) + fail_share)
+    target = int(size_mb * 1e6)
+    summ = Summary()
+    servers = [bytes([192, 168, 10 + i // 250, 1 + i % 250]) for i in range(40)]
+    edges = servers[:4]
+    resolver = bytes([192, 168, 0, 53])
+    clients = 0
+
+    def client_addr() -> tuple[bytes, int]:
+        nonlocal clients
+        clients += 1
+        host = 1 + clients % 4000
+        return bytes([10, 1 + host // 250 % 250, 1 + host % 250, 1 + clients // 1_000_000]), 32768 + clients % 28000
+
+    def count(s: Session, n: int = 1) -> None:
+        summ.tls += n
+        summ.tls13 += n * ("-13" in s.name)
+        summ.by_session[s.name] = summ.by_session.get(s.name, 0) + n
+        if not s.ok:
+            summ.tls_failed += n
+            a = ALERTS.get(s.alert or 0, str(s.alert))
+            summ.alerts[a] = summ.alerts.get(a, 0) + n
+
+    def new_flow() -> tuple[Iterator[bytes], int]:
+        caddr, cport = client_addr()
+        r = rnd.random()
+        if r < 0.05:
+            summ.dns += 1
+            return dns_exchange(Pair(caddr, cport, resolver, 53), rnd, f"host{rnd.randrange(500)}.example.com"), 300
+        if rnd.random() < series_share:
+            s = rnd.choices(bad, bad_w)[0]
+            n = rnd.randint(1, max_retries)
+            server, sport = rnd.choice(edges), (8443 if rnd.random() < 0.7 else 5061)
+            conns = []
+            for j in range(n):
+                isn = (rnd.getrandbits(32), rnd.getrandbits(32))
+                conns.append((Pair(caddr, 32768 + (cport - 32768 + j) % 28000, server, sport), isn,
+                              rnd.random() < 0.3, rnd.randrange(20, 200)))
+            summ.retry_series += 1
+            count(s, n)
+            each = sum(_stream_bytes((len(b),)) for _, b in s.wire) + 3 * 70
+            return _series(conns, s), sum(each + (70 if rst else 3 * 70) for _, _, rst, _ in conns)
+        s = rnd.choices(good, good_w)[0]
+        isn = (rnd.getrandbits(32), rnd.getrandbits(32))
+        rounds = [(rnd.randrange(len(s.bulk)), int(rnd.expovariate(1 / response_mean))) for _ in range(rnd.randint(1, 4))]
+        close_notify = rnd.random() < 0.5
+        summ.close_notify += close_notify
+        r = rnd.random()
+        sport = 443 if r < 0.7 else 8443 if r < 0.9 else 5061
+        count(s)
+        rst = rnd.random() < 0.05
+        est = sum(_stream_bytes((len(b),)) for _, b in s.wire) + 3 * 70 + (70 if rst else 3 * 70)
+        for start, nbytes in rounds:
+            est += _stream_bytes((len(s.request),)) + _stream_bytes(len(x) for x in _records(s.bulk, start, nbytes))
+        if close_notify:
+            est += sum(_stream_bytes((len(b),)) for b in s.close)
+        flow = tls_exchange(Pair(caddr, cport, rnd.choice(servers), sport), isn, s, rounds, close_notify, rst)
+        return flow, est
+
+    _weave(out, rnd, new_flow, target, active, summ)
     return summ
 
 
@@ -355,9 +582,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("size_mb", type=float, help="approximate size in MB (10^6 bytes)")
     ap.add_argument("out", help="output pcap path (e.g. benchmarks/data/300.pcap)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--kind", choices=("bulk", "handshakes"), default="bulk",
+                    help="bulk: mostly application data (the default); handshakes: short connections, "
+                         "a third failing in retry series (at least 8,000 full handshakes per 300 MB)")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    if a.kind == "handshakes":
+        s = generate_handshakes(a.size_mb, a.out, a.seed, handshake_pool(log=not a.quiet))
+        alerts = ", ".join(f"{n} {k}" for k, n in sorted(s.alerts.items()))
+        print(f"{a.out}: {s.bytes / 1e6:.1f} MB, {s.frames} frames, {s.tls} TLS connections, full handshakes "
+              f"({s.tls - s.tls13} TLS 1.2, {s.tls13} TLS 1.3), {s.tls_failed} failing ({alerts}; "
+              f"{s.retry_series} retrying clients), {s.close_notify} with close_notify, {s.dns} DNS", file=sys.stderr)
+        return 0
     pool = session_pool(log=not a.quiet)
     s = generate(a.size_mb, a.out, a.seed, pool)
     print(f"{a.out}: {s.bytes / 1e6:.1f} MB, {s.frames} frames, {s.tls} TLS connections "

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 from .capture.decode import ETH_IPV4_TCP, decode, new_counts
 from .capture import pcap
 from .capture.files import Frame, ReadStats, iter_frames, open_capture
+from . import engine as _engine
 from .errors import MalformedError, PcaptlsError, TruncatedError
 from .model import TlsConnection
 from .spill import Merged, Runs
@@ -169,7 +170,8 @@ def can_fork() -> bool:
 
 
 def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None = None, jobs: int = 1,
-            project: Callable[[TlsConnection], Any] | None = None, spill: str | None = None) -> Analysis:
+            project: Callable[[TlsConnection], Any] | None = None, spill: str | None = None,
+            engine: str | None = None) -> Analysis:
     """Analyse one capture file. Raises :class:`~pcaptls.errors.InputError` if it is not one.
 
     A file cut short is analysed up to the cut; ``result.truncated`` says where and why.
@@ -187,8 +189,15 @@ def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None
     forked. ``spill``: a private folder (:func:`pcaptls.spill.folder`) where projections wait
     in sorted runs once there are many, so memory does not grow with the number of
     connections; it must outlive the iteration of ``projected``.
+
+    ``engine``: ``"rust"``, ``"python"`` or ``None`` (the environment's choice, see
+    :mod:`pcaptls.engine`); both give the same result.
     """
     path = os.fspath(path)
+    if engine is not None:
+        # Workers are forked and read the choice from the environment, as the CLI sets it.
+        with _engine_env(engine):
+            return analyse(path, progress, jobs, project, spill)
     if jobs > 1 and can_fork():
         try:
             size = os.path.getsize(path)
@@ -266,10 +275,25 @@ def _sum_counts(dicts: Iterable[dict[str, int]]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+@contextlib.contextmanager
+def _engine_env(engine: str) -> Iterator[None]:
+    old = os.environ.get(_engine.ENV)
+    os.environ[_engine.ENV] = _engine.selected(engine)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(_engine.ENV, None)
+        else:
+            os.environ[_engine.ENV] = old
+
+
 def _share(path: str, progress: Callable[[int], None] | None, part: int, parts: int,
            project: Callable[[TlsConnection], Any] | None = None, spill: str | None = None) -> Analysis:
-    stats = ReadStats(path=path)
     sink = _Sink(project, spill)
+    if _engine.selected() == "rust":
+        return _rust_share(path, progress, part, parts, sink)
+    stats = ReadStats(path=path)
     src, kind = open_capture(path)
     try:
         head = src.read(24) if kind == "pcap" else b""
@@ -281,6 +305,39 @@ def _share(path: str, progress: Callable[[int], None] | None, part: int, parts: 
         src.close()
     with _no_full_gc():
         return _pipeline(iter_frames(path, stats), stats, progress, part, parts, sink)
+
+
+def _rust_share(path: str, progress: Callable[[int], None] | None, part: int, parts: int,
+                sink: _Sink) -> Analysis:
+    """One share of one capture through the Rust engine: it scans on its own thread (the GIL
+    released) while this one turns finished connections into results."""
+    from . import _core
+
+    scan = _core.Scan(path, part, parts)  # raises InputError for a file that is not a capture
+    add = sink.add
+    with _no_full_gc():
+        for batch in scan:
+            for c in batch:
+                add(c)
+            if progress is not None:
+                progress(scan.bytes_read)
+    s = scan.summary()
+    stats = ReadStats(path=path, format=s["format"], frames=s["frames"], bytes_read=s["bytes_read"],
+                      snapped=s["snapped"], linktypes=set(s["linktypes"]), truncated=s["truncated"])
+    if stats.truncated is not None:
+        stats.trace = f"(the Rust engine stopped reading {path}: {stats.truncated})\n"
+    sink.kept.sort(key=_order)
+    return Analysis(
+        path=path,
+        connections=sink.kept,
+        projected=sink.runs,
+        stats=stats,
+        counts=s["counts"] if part == 0 else new_counts(),
+        tcp_segments=s["tcp_segments"],
+        tcp_connections=s["tcp_connections"],
+        evicted=s["evicted"],
+        anomalies=dict(sorted(sink.anomalies.items())),
+    )
 
 
 def _cut(stats: ReadStats, why: str, error: type[PcaptlsError] = TruncatedError) -> None:

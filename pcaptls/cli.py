@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import warnings
 
 import click
@@ -55,8 +56,14 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, lazy_commands=_COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="pcaptls")
-def main() -> None:
+@click.option("--engine", type=click.Choice(["auto", "rust", "python"]), default=None,
+              help="Which engine follows the packets: the Rust core, or the pure-Python reference "
+              "(same output, slower). [default: $PCAPTLS_ENGINE, else auto: Rust when built]")
+def main(engine: str | None) -> None:
     """pcaptls: which TLS handshakes in a packet capture failed, why, and what to change."""
+    if engine is not None:
+        # Through the environment, so that worker processes (--jobs) use the same engine.
+        os.environ["PCAPTLS_ENGINE"] = engine
 
 
 if __name__ == "__main__":

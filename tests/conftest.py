@@ -21,6 +21,32 @@ settings.register_profile("long", deadline=None, max_examples=50_000, suppress_h
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+# Tests marked ``engines`` run once per engine (the Rust core and the Python reference); the
+# rest run on the default engine (Rust when it is built, as for a user).
+try:
+    from pcaptls.engine import rust_available
+
+    ENGINES = ["rust", "python"] if rust_available() else ["python"]
+except ImportError:  # pragma: no cover - pcaptls itself not importable: the suite fails anyway
+    ENGINES = ["python"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("engines") and "engine" not in metafunc.fixturenames:
+        metafunc.fixturenames.append("engine")
+    if "engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker("engines"):
+        metafunc.parametrize("engine", ENGINES, indirect=True)
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The engine this test runs on, set through the environment (forked workers inherit it)."""
+    name = getattr(request, "param", None)
+    if name is not None:
+        monkeypatch.setenv("PCAPTLS_ENGINE", name)
+    return name or "default"
+
+
 def corpus_files() -> list[Path]:
     if not CORPUS.is_dir():
         return []

@@ -93,6 +93,7 @@ def _outcome_of(a):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.engines
 def test_split_equals_serial(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every share reads every frame and keeps only its connections; merged, the result is the
     serial one, for the one-loop pcap path and the general path (pcapng, other link types)."""
@@ -102,6 +103,7 @@ def test_split_equals_serial(path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         assert _outcome(path, jobs) == serial
 
 
+@pytest.mark.engines
 def test_split_shares_are_disjoint_and_balanced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each connection is in exactly one share; with many client ports the shares are even."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -137,6 +139,7 @@ def _numbered(frames: Iterable[tuple[float, bytes]]) -> Iterator[Frame]:
     return ((i + 1, t, 1, d, len(d)) for i, (t, d) in enumerate(frames))
 
 
+@pytest.mark.engines
 def test_projection_runs_in_each_share(monkeypatch: pytest.MonkeyPatch) -> None:
     """analyse(project=f): f runs in the process that followed the connection (a closure is fine:
     workers are forked), the projections come back in time order, the counts are unchanged."""

@@ -45,3 +45,29 @@ def test_generated_capture_agrees_with_tshark(capture: tuple[Path, gen_capture.S
     outcomes = compare_file(str(path))
     assert len(outcomes) == made.tls
     assert [o for o in outcomes if o.diffs] == []
+
+
+def test_handshake_heavy_capture_is_read_back(tmp_path: Path) -> None:
+    """``--kind handshakes``: every connection a full handshake, the failing ones ended by the
+    client's fatal alert (as generated, by description), retry series, close_notify, no gaps."""
+    pool = gen_capture.handshake_pool(("rsa2048", "ecdsa"))
+    path = tmp_path / "handshakes.pcap"
+    made = gen_capture.generate_handshakes(3, path, seed=5, pool=pool)
+    assert path.stat().st_size == made.bytes
+    assert made.retry_series and made.tls13 and made.close_notify and 0.2 < made.tls_failed / made.tls < 0.5
+    a = analyse(path)
+    assert a.truncated is None
+    assert a.stats.frames == made.frames
+    records = [connection_record(c) for c in a.connections]
+    assert len(records) == made.tls
+    failed = [r for r in records if r["status"] == "failed"]
+    assert len(failed) == made.tls_failed
+    assert sum(r["version"] == "TLS 1.3" for r in records) == made.tls13
+    alerts: dict[str, int] = {}
+    for r in failed:
+        (alert,) = r["alerts"]
+        assert alert["sender"] == "client" and alert["level"] == 2
+        alerts[alert["description"]] = alerts.get(alert["description"], 0) + 1
+    assert alerts == made.alerts
+    kinds = {x.kind for c in a.connections for x in c.anomalies}
+    assert not kinds & {"gap", "resync", "desync", "lost_handshake"}

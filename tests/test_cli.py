@@ -15,6 +15,9 @@ import pytest
 import pcapgen
 from conftest import CAPTURES
 
+# Engine-specific: each test runs on the Rust core and on the Python reference.
+pytestmark = pytest.mark.engines
+
 PCAPTLS = [sys.executable, "-m", "pcaptls.cli"]
 
 

@@ -16,6 +16,9 @@ from pcaptls.analysis import analyse
 from pcaptls.certificates import truststore
 from pcaptls.certificates.judge import Judge
 
+# Engine-specific: each test runs on the Rust core and on the Python reference.
+pytestmark = pytest.mark.engines
+
 SCENARIOS = sorted(p.parent.name for p in CAPTURES.glob("*/manifest.json"))
 
 

@@ -12,6 +12,9 @@ import pytest
 from pcaptls import spill
 from pcaptls.spill import Runs, SpillError
 
+# Engine-specific: each test runs on the Rust core and on the Python reference.
+pytestmark = pytest.mark.engines
+
 
 def _key(item: tuple[float, int, str]) -> tuple[float, int]:
     return (item[0], item[1])

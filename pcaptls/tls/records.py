@@ -128,7 +128,9 @@ class RecordReader:
         state = self.state
         if state == RECORDS:
             self.buf += chunk
-            self._records(t, frame)
+            head = self._records(t, frame)
+            if head is not None:
+                self._find(head, t, frame)
         elif state == IGNORE:
             return
         elif state == SSLV2:
@@ -137,7 +139,7 @@ class RecordReader:
                 self.buf.clear()
             self._sslv2_records(t, frame)
         else:
-            self._search(chunk, t, frame)
+            self._find(chunk, t, frame)
 
     def gap(self, nbytes: int, t: float | None) -> None:
         """``nbytes`` of this direction were not captured."""
@@ -158,20 +160,29 @@ class RecordReader:
         self.strict = False if self.detected else self.strict
 
     # -- finding TLS -----------------------------------------------------------------------
-    def _search(self, chunk: bytes, t: float, frame: int) -> None:
+    def _find(self, chunk: bytes, t: float, frame: int) -> None:
+        """Search ``chunk`` for the start of TLS, read records from there, and search again
+        after each desync. A loop, not mutual recursion: a hostile run of bad headers in one
+        chunk would otherwise exhaust Python's stack."""
+        while self._search(chunk, t, frame):
+            head = self._records(t, frame)
+            if head is None:
+                return
+            chunk = head
+
+    def _search(self, chunk: bytes, t: float, frame: int) -> bool:
+        """Look for where TLS starts; ``True``: found, the records from there are to be read."""
         buf = self.buf
         start = len(buf)
         buf += chunk
         strict = self.state == DETECT and self.strict
         if strict and self.scanned == 0:
             if _sslv2_hello(buf):
-                self._sslv2(t, frame)
-                return
+                return self._sslv2(t, frame)
             # The peer already speaks TLS: this side may answer with any record (an alert).
             if getattr(self.listener, "tls", False) and _plausible_start(buf, 0, False):
                 self._start(0, t)
-                self._records(t, frame)
-                return
+                return True
         # A header may straddle the previous chunk's end, or be one we waited on: look back.
         i = max(0, start - 10)
         find = buf.find
@@ -182,20 +193,20 @@ class RecordReader:
             j = i - 1
             if _plausible_start(buf, j, strict):
                 if len(buf) - j < 11 and strict:
-                    return  # not enough to judge yet; wait for more bytes
+                    return False  # not enough to judge yet; wait for more bytes
                 self._start(j, t)
-                self._records(t, frame)
-                return
+                return True
         self.scanned += len(chunk)
         if self.state == DETECT and self.scanned > DETECT_LIMIT:
             self.state = IGNORE
             buf.clear()
-            return
+            return False
         # Keep only what may hold the start of a header; remember plaintext for STARTTLS naming.
         if self.state == RESYNC:
             del buf[: max(0, len(buf) - 4)]
         elif len(buf) > DETECT_LIMIT:
             del buf[: len(buf) - DETECT_LIMIT]
+        return False
 
     def _start(self, offset: int, t: float) -> None:
         if self.state == DETECT:
@@ -208,11 +219,12 @@ class RecordReader:
         del self.buf[:offset]
         self.state = RECORDS
 
-    def _sslv2(self, t: float, frame: int) -> None:
+    def _sslv2(self, t: float, frame: int) -> bool:
+        """An SSLv2-framed hello; ``True`` when TLS records follow it (to be read)."""
         buf = self.buf
         ln = ((buf[0] & 0x7F) << 8) | buf[1]
         if len(buf) < 2 + ln:
-            return  # wait for the whole hello
+            return False  # wait for the whole hello
         self.listener.on_tls_start(self.side, 0, b"", t)
         self.detected = True
         # A real SSL 2.0 peer (version 0x0002, or any SERVER-HELLO) goes on in SSLv2 records;
@@ -221,10 +233,10 @@ class RecordReader:
         self.state = SSLV2 if v2 else RECORDS
         if v2:
             self._sslv2_records(t, frame)
-            return
+            return False
         self.listener.on_sslv2(self.side, bytes(buf[2 : 2 + ln]), t, frame)
         del buf[: 2 + ln]
-        self._records(t, frame)
+        return True
 
     def _sslv2_records(self, t: float, frame: int) -> None:
         buf = self.buf
@@ -247,7 +259,9 @@ class RecordReader:
             del buf[:pos]
 
     # -- records ---------------------------------------------------------------------------
-    def _records(self, t: float, frame: int) -> None:
+    def _records(self, t: float, frame: int) -> bytes | None:
+        """Read the whole records in ``buf``. On bytes that are no record header, returns what
+        follows the bad byte, to search again for a header (see :meth:`_find`)."""
         buf = self.buf
         pos = 0
         n = len(buf)
@@ -263,9 +277,7 @@ class RecordReader:
                 self.hs.clear()
                 head = bytes(buf[1:])
                 buf.clear()
-                if head:
-                    self._search(head, t, frame)
-                return
+                return head or None
             body_at = pos + 5
             have = n - body_at
             self.records += 1

@@ -15,6 +15,9 @@ from conftest import require_corpus_file
 from pcaptls.capture.files import ReadStats, iter_frames, read_all
 from pcaptls.errors import InputError, MalformedError, PcaptlsError
 
+# Engine-specific: each test runs on the Rust core and on the Python reference.
+pytestmark = pytest.mark.engines
+
 
 def _frames(path: Path) -> list[tuple[int, float, int, bytes]]:
     return [(n, ts, lt, data) for n, ts, lt, data, _ in iter_frames(path)]

@@ -14,6 +14,7 @@ Run by ``make fuzz`` (through ``tests/fuzz/test_fuzz_volume.py``) or directly::
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import random
@@ -449,6 +450,61 @@ def _fastpath_run(data: bytes) -> None:
 _BULK = FlowTable.bulk
 
 
+def _facts(a: analysis.Analysis) -> tuple[object, ...]:
+    st = a.stats
+    return (st.format, st.frames, st.snapped, sorted(st.linktypes), st.truncated, a.counts, a.tcp_segments,
+            a.tcp_connections, a.evicted, a.anomalies)
+
+
+def _engines_make(rng: random.Random) -> bytes:
+    data = mutate(rng, rng.choice(pcap_seeds() + pcapng_seeds()), pcap_seeds())
+    return gzip.compress(data, mtime=0) if rng.random() < 0.05 else data
+
+
+def _engines_run(data: bytes) -> None:
+    """Differential: the Rust engine and the Python reference agree on the file, field by field."""
+    path = _scratch()
+    with open(path, "wb") as f:
+        f.write(data)
+    try:
+        py = analyse(path, engine="python")
+    except PcaptlsError as e:
+        try:
+            analyse(path, engine="rust")
+        except PcaptlsError as r:
+            assert str(r) == str(e), (str(r), str(e))
+            return
+        raise AssertionError(f"the Rust engine read a file the Python one refused: {e}")
+    rs = analyse(path, engine="rust")
+    assert _facts(rs) == _facts(py), (_facts(rs), _facts(py))
+    assert rs.connections == py.connections
+
+
+def _rust_make(rng: random.Random) -> bytes:
+    kind = rng.random()
+    if kind < 0.9:
+        data = mutate(rng, rng.choice(pcap_seeds() + pcapng_seeds()), pcap_seeds())
+        return gzip.compress(data, mtime=0) if rng.random() < 0.03 else data
+    head = rng.choice((b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\x0a\x0d\x0d\x0a"))
+    return head + rng.randbytes(rng.randrange(600))
+
+
+def _rust_run(data: bytes) -> None:
+    """The Rust engine alone, from memory (fast, for volume): no panic, sane results."""
+    from pcaptls import _core
+
+    scan = _core.Scan("<fuzz>", data=data)
+    n = last = 0
+    for batch in scan:
+        for c in batch:
+            assert c.first_frame >= 1
+            last = max(last, c.first_frame)
+            n += 1
+    s = scan.summary()
+    assert not s["panicked"], s["truncated"]
+    assert n <= s["tcp_connections"] and last <= s["frames"]
+
+
 def _no_bulk(self: FlowTable, *args: object) -> bool:
     return False
 
@@ -493,8 +549,12 @@ TARGETS = {t.name: t for t in [
     Target("fastpath", _fastpath_make, _fastpath_run, 0.02),
     Target("logs", _logs_make, _logs_run, 0.08),
 ]}
+if analysis._engine.rust_available():
+    # The Rust engine: alone, from memory, for volume; and against the Python reference, for sameness.
+    TARGETS["rust"] = Target("rust", _rust_make, _rust_run, 1.0)
+    TARGETS["engines"] = Target("engines", _engines_make, _engines_run, 0.03)
 # Where each target may legitimately refuse an input with a PcaptlsError (its contract).
-MAY_REJECT = {"capture", "handshake"}
+MAY_REJECT = {"capture", "handshake", "rust"}
 
 
 # -- running -------------------------------------------------------------------------------------

@@ -25,6 +25,9 @@ from pcaptls.analysis import analyse, analyse_frames
 from pcaptls.capture.files import ReadStats, iter_frames
 from pcaptls.report.records import connection_record
 
+# Engine-specific: each test runs on the Rust core and on the Python reference.
+pytestmark = pytest.mark.engines
+
 PCAPTLS = [sys.executable, "-m", "pcaptls.cli"]
 
 

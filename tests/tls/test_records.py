@@ -156,3 +156,15 @@ def test_tls13_rejection_is_a_failure_not_success() -> None:
             s.readers[side].data(data, float(i), i + 1)
         c = s.build(ENDS, 0.0, 9.0, 1, 0, (0, "FIN"), [])
         assert c.is_tls13 and c.status == "failed" and reason in c.reason
+
+
+def test_a_long_run_of_bad_headers_in_one_chunk() -> None:
+    """Every bad header starts a new search and every find a new record walk: 600 of them in one
+    chunk (a TSO segment holds that many) once ran out of Python's stack (RecursionError)."""
+    s = TlsSession()
+    hello = bytes.fromhex("1603010030" "0100002c" "0303") + bytes(33) + bytes.fromhex("0002c02f0100")
+    s.readers[0].data(hello, 1.0, 1)
+    s.readers[0].data(bytes.fromhex("170303000141170303ffff") * 600, 2.0, 2)
+    c = s.build(ENDS, 0.0, 2.0, 1, 0, None, [])
+    desyncs = [a for a in c.anomalies if a.kind == "desync"]
+    assert desyncs and c.anomalies[-1].kind == "cap" and "more anomalies not kept" in c.anomalies[-1].detail

@@ -1,0 +1,434 @@
+//! `pcaptls._core`: the Rust engine, seen from Python.
+//!
+//! `Scan(path, part, parts)` scans one share of one capture on a thread of its own, with the GIL
+//! released, and hands Python batches of finished connections as `pcaptls.model.TlsConnection`
+//! objects (built here, so Python does no per-connection parsing). Iterating it yields lists;
+//! `summary()` afterwards gives the read statistics and counters. A panic in the core (there
+//! should be none: the fuzz targets look for them) never reaches Python as a panic: the scan
+//! stops there and `summary()["truncated"]` says so, keeping everything found before.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Mutex;
+use std::thread;
+
+use pcaptls_core::capture::FrameReader;
+use pcaptls_core::model::{ConnResult, Ip};
+use pcaptls_core::scan::{Scanner, Summary};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+const BATCH_FRAMES: u64 = 1 << 14; // frames between batches: keeps Python fed on small captures
+const CHANNEL: usize = 8; // batches in flight: bounds memory when Python is the slower side
+
+enum Msg {
+    Batch(Vec<ConnResult>, u64),
+    Done(Box<Summary>, Option<String>),
+}
+
+/// The classes of pcaptls.model and the caches that make one Python object per distinct value.
+struct Builder {
+    conn: PyObject,
+    endpoint: PyObject,
+    alert: PyObject,
+    event: PyObject,
+    anomaly: PyObject,
+    ip_address: PyObject,
+    ips: HashMap<Ip, PyObject>,
+    lists: HashMap<Vec<u32>, PyObject>,
+    strs: HashMap<Vec<String>, PyObject>,
+    chains: HashMap<Vec<Vec<u8>>, PyObject>,
+}
+
+const SHARED_MAX: usize = 4096; // as pcaptls.tls.handshake._SHARED_MAX
+
+impl Builder {
+    fn new(py: Python<'_>) -> PyResult<Builder> {
+        let model = py.import("pcaptls.model")?;
+        let ipaddress = py.import("ipaddress")?;
+        Ok(Builder {
+            conn: model.getattr("TlsConnection")?.unbind(),
+            endpoint: model.getattr("Endpoint")?.unbind(),
+            alert: model.getattr("Alert")?.unbind(),
+            event: model.getattr("HandshakeEvent")?.unbind(),
+            anomaly: model.getattr("Anomaly")?.unbind(),
+            ip_address: ipaddress.getattr("ip_address")?.unbind(),
+            ips: HashMap::new(),
+            lists: HashMap::new(),
+            strs: HashMap::new(),
+            chains: HashMap::new(),
+        })
+    }
+
+    /// `str(ipaddress.ip_address(raw))`, as the Python engine spells it.
+    fn ip(&mut self, py: Python<'_>, ip: Ip) -> PyResult<PyObject> {
+        if let Some(s) = self.ips.get(&ip) {
+            return Ok(s.clone_ref(py));
+        }
+        let s = self
+            .ip_address
+            .call1(py, (PyBytes::new(py, ip.as_slice()),))?
+            .bind(py)
+            .str()?
+            .into_any()
+            .unbind();
+        if self.ips.len() < 1 << 16 {
+            self.ips.insert(ip, s.clone_ref(py));
+        }
+        Ok(s)
+    }
+
+    fn endpoint(&mut self, py: Python<'_>, end: (Ip, u16)) -> PyResult<PyObject> {
+        let ip = self.ip(py, end.0)?;
+        self.endpoint.call1(py, (ip, end.1))
+    }
+
+    fn list(&mut self, py: Python<'_>, v: &[u32]) -> PyResult<PyObject> {
+        if let Some(t) = self.lists.get(v) {
+            return Ok(t.clone_ref(py));
+        }
+        let t = PyTuple::new(py, v)?.into_any().unbind();
+        if self.lists.len() < SHARED_MAX {
+            self.lists.insert(v.to_vec(), t.clone_ref(py));
+        }
+        Ok(t)
+    }
+
+    fn strs(&mut self, py: Python<'_>, v: &[String]) -> PyResult<PyObject> {
+        if let Some(t) = self.strs.get(v) {
+            return Ok(t.clone_ref(py));
+        }
+        let t = PyTuple::new(py, v)?.into_any().unbind();
+        if self.strs.len() < SHARED_MAX {
+            self.strs.insert(v.to_vec(), t.clone_ref(py));
+        }
+        Ok(t)
+    }
+
+    /// A chain as a tuple of bytes; a server sends the same chain every time, so it is made once.
+    fn chain(&mut self, py: Python<'_>, v: Vec<Vec<u8>>) -> PyResult<PyObject> {
+        if let Some(t) = self.chains.get(&v) {
+            return Ok(t.clone_ref(py));
+        }
+        let items: Vec<Bound<'_, PyBytes>> = v.iter().map(|d| PyBytes::new(py, d)).collect();
+        let t = PyTuple::new(py, items)?.into_any().unbind();
+        if self.chains.len() < SHARED_MAX {
+            self.chains.insert(v, t.clone_ref(py));
+        }
+        Ok(t)
+    }
+
+    fn connection(&mut self, py: Python<'_>, c: ConnResult) -> PyResult<PyObject> {
+        let alerts: Vec<PyObject> = c
+            .alerts
+            .iter()
+            .map(|a| {
+                self.alert.call1(
+                    py,
+                    (
+                        a.time,
+                        a.frame,
+                        a.sender.name(),
+                        a.level,
+                        a.code,
+                        a.encrypted,
+                    ),
+                )
+            })
+            .collect::<PyResult<_>>()?;
+        let events: Vec<PyObject> = c
+            .handshake
+            .iter()
+            .map(|e| {
+                self.event
+                    .call1(py, (e.time, e.frame, e.sender.name(), e.htype))
+            })
+            .collect::<PyResult<_>>()?;
+        let anomalies: Vec<PyObject> = c
+            .anomalies
+            .iter()
+            .map(|a| {
+                self.anomaly.call1(
+                    py,
+                    (
+                        a.kind,
+                        a.detail.as_str(),
+                        a.time,
+                        a.sender.map(|r| r.name()),
+                    ),
+                )
+            })
+            .collect::<PyResult<_>>()?;
+        let args: Vec<PyObject> = vec![
+            self.endpoint(py, c.client)?,
+            self.endpoint(py, c.server)?,
+            c.start.into_pyobject(py)?.into_any().unbind(),
+            c.end.into_pyobject(py)?.into_any().unbind(),
+            c.first_frame.into_pyobject(py)?.into_any().unbind(),
+            c.sni.into_pyobject(py)?.into_any().unbind(),
+            c.client_version.into_pyobject(py)?.into_any().unbind(),
+            self.list(py, &c.offered_versions)?,
+            self.list(py, &c.offered_ciphers)?,
+            self.list(py, &c.offered_groups)?,
+            self.list(py, &c.offered_sigalgs)?,
+            self.strs(py, &c.alpn_offered)?,
+            c.alpn.into_pyobject(py)?.into_any().unbind(),
+            c.version_id.into_pyobject(py)?.into_any().unbind(),
+            c.cipher_id.into_pyobject(py)?.into_any().unbind(),
+            c.hello_retry
+                .into_pyobject(py)?
+                .to_owned()
+                .into_any()
+                .unbind(),
+            self.chain(py, c.server_certs)?,
+            self.chain(py, c.client_certs)?,
+            c.certificate_request
+                .into_pyobject(py)?
+                .to_owned()
+                .into_any()
+                .unbind(),
+            c.kex_group.into_pyobject(py)?.into_any().unbind(),
+            PyTuple::new(py, alerts)?.into_any().unbind(),
+            PyTuple::new(py, events)?.into_any().unbind(),
+            c.closed_by
+                .map(|r| r.name())
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
+            c.close_kind
+                .map(|k| k.name())
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
+            c.starttls.into_pyobject(py)?.into_any().unbind(),
+            c.saw_syn.into_pyobject(py)?.to_owned().into_any().unbind(),
+            c.client_hello_seen
+                .into_pyobject(py)?
+                .to_owned()
+                .into_any()
+                .unbind(),
+            c.server_hello_seen
+                .into_pyobject(py)?
+                .to_owned()
+                .into_any()
+                .unbind(),
+            c.appdata.into_pyobject(py)?.into_any().unbind(),
+            c.client_appdata_first
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
+            c.server_appdata_last.into_pyobject(py)?.into_any().unbind(),
+            PyTuple::new(py, anomalies)?.into_any().unbind(),
+        ];
+        self.conn.call1(py, PyTuple::new(py, args)?)
+    }
+}
+
+fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = e.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = e.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// One share of one capture, scanned on its own thread. Iterate for batches of connections.
+#[pyclass(module = "pcaptls._core")]
+struct Scan {
+    rx: Mutex<Option<Receiver<Msg>>>,
+    builder: Mutex<Option<Builder>>,
+    summary: Mutex<Option<(Box<Summary>, Option<String>)>>,
+    #[pyo3(get)]
+    bytes_read: u64,
+}
+
+fn input_error(py: Python<'_>, msg: String) -> PyErr {
+    match py
+        .import("pcaptls.errors")
+        .and_then(|m| m.getattr("InputError")?.call1((msg,)))
+    {
+        Ok(err) => PyErr::from_value(err),
+        Err(e) => e,
+    }
+}
+
+#[pymethods]
+impl Scan {
+    /// `Scan(path, part=0, parts=1, data=None)`: with `data` (bytes), that in-memory capture is
+    /// scanned and `path` only names it. Raises `pcaptls.errors.InputError` for a file that is
+    /// not a capture.
+    #[new]
+    #[pyo3(signature = (path, part = 0, parts = 1, data = None))]
+    fn new(
+        py: Python<'_>,
+        path: String,
+        part: u32,
+        parts: u32,
+        data: Option<Vec<u8>>,
+    ) -> PyResult<Scan> {
+        let opened = py.allow_threads(|| {
+            catch_unwind(AssertUnwindSafe(|| match data {
+                Some(d) => FrameReader::from_bytes(&path, d),
+                None => FrameReader::open(&path),
+            }))
+        });
+        let reader = match opened {
+            Ok(r) => r.map_err(|e| input_error(py, e.0))?,
+            Err(e) => {
+                return Err(input_error(
+                    py,
+                    format!(
+                        "{path}: internal error in the Rust engine: {}",
+                        panic_text(&*e)
+                    ),
+                ))
+            }
+        };
+        let (tx, rx) = sync_channel::<Msg>(CHANNEL);
+        thread::Builder::new()
+            .name("pcaptls-scan".into())
+            .spawn(move || {
+                let mut scanner = Scanner::new(reader, part, parts);
+                let result = catch_unwind(AssertUnwindSafe(|| {
+                    while scanner.step(BATCH_FRAMES) {
+                        if scanner.ready() > 0 {
+                            let batch = scanner.take();
+                            if tx.send(Msg::Batch(batch, scanner.bytes_read())).is_err() {
+                                return false; // Python let go of the scan
+                            }
+                        }
+                    }
+                    let batch = scanner.take();
+                    tx.send(Msg::Batch(batch, scanner.bytes_read())).is_ok()
+                }));
+                let panicked = match result {
+                    Ok(true) => None,
+                    Ok(false) => return,
+                    Err(e) => Some(format!(
+                        "internal error in the Rust engine: {}",
+                        panic_text(&*e)
+                    )),
+                };
+                let _ = tx.send(Msg::Done(Box::new(scanner.summary()), panicked));
+            })
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot start a scan thread: {e}")))?;
+        Ok(Scan {
+            rx: Mutex::new(Some(rx)),
+            builder: Mutex::new(Some(Builder::new(py)?)),
+            summary: Mutex::new(None),
+            bytes_read: 0,
+        })
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The next batch of finished connections (a list, possibly empty), in the order they finished.
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<PyObject>> {
+        let Some(rx) = self
+            .rx
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("scan lock poisoned"))?
+            .take()
+        else {
+            return Ok(None);
+        };
+        let (rx, msg) = py.allow_threads(move || {
+            let m = rx.recv();
+            (rx, m)
+        });
+        match msg {
+            Ok(Msg::Batch(batch, bytes_read)) => {
+                *self
+                    .rx
+                    .lock()
+                    .map_err(|_| PyRuntimeError::new_err("scan lock poisoned"))? = Some(rx);
+                self.bytes_read = bytes_read;
+                let mut guard = self
+                    .builder
+                    .lock()
+                    .map_err(|_| PyRuntimeError::new_err("scan lock poisoned"))?;
+                let builder = match guard.as_mut() {
+                    Some(b) => b,
+                    None => return Err(PyRuntimeError::new_err("scan already finished")),
+                };
+                let out = PyList::empty(py);
+                for c in batch {
+                    out.append(builder.connection(py, c)?)?;
+                }
+                Ok(Some(out.into_any().unbind()))
+            }
+            Ok(Msg::Done(summary, panicked)) => {
+                self.bytes_read = summary.stats.bytes_read;
+                *self
+                    .summary
+                    .lock()
+                    .map_err(|_| PyRuntimeError::new_err("scan lock poisoned"))? =
+                    Some((summary, panicked));
+                Ok(None)
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// After iteration: read statistics and counters, as a dict (see pcaptls.engine).
+    fn summary(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let guard = self
+            .summary
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("scan lock poisoned"))?;
+        let Some((s, panicked)) = guard.as_ref() else {
+            return Err(PyRuntimeError::new_err(
+                "summary() before the scan finished",
+            ));
+        };
+        let d = PyDict::new(py);
+        d.set_item("format", &s.stats.format)?;
+        d.set_item("frames", s.stats.frames)?;
+        d.set_item("bytes_read", s.stats.bytes_read)?;
+        d.set_item("snapped", s.stats.snapped)?;
+        d.set_item(
+            "linktypes",
+            s.stats.linktypes.iter().copied().collect::<Vec<u32>>(),
+        )?;
+        d.set_item(
+            "truncated",
+            panicked.clone().or_else(|| s.stats.truncated.clone()),
+        )?;
+        d.set_item("panicked", panicked.is_some())?;
+        let c = &s.counts;
+        let counts = PyDict::new(py);
+        for (k, v) in [
+            ("not_ip", c.not_ip),
+            ("not_tcp", c.not_tcp),
+            ("fragment", c.fragment),
+            ("malformed", c.malformed),
+            ("unknown_link", c.unknown_link),
+            ("tunnel", c.tunnel),
+        ] {
+            counts.set_item(k, v)?;
+        }
+        d.set_item("counts", counts)?;
+        d.set_item("tcp_segments", s.tcp_segments)?;
+        d.set_item("tcp_connections", s.tcp_connections)?;
+        d.set_item("evicted", s.evicted)?;
+        Ok(d.into_any().unbind())
+    }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // A panic is caught and reported as the reason the scan stopped (one line, see Scan); the
+    // default hook would also print it with a backtrace. RUST_BACKTRACE set: keep the default.
+    if std::env::var_os("RUST_BACKTRACE").is_none() {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
+    m.add_class::<Scan>()?;
+    m.add("__doc__", "pcaptls's Rust engine: see pcaptls.engine")?;
+    Ok(())
+}

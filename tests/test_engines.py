@@ -1,0 +1,124 @@
+"""The Rust engine and the Python reference give the same answer on everything pcaptls reads.
+
+Compared field by field (every connection, every anomaly, the read statistics and counters) on
+the lab captures, every capture of the public corpus, variants of them written other ways or
+broken (:mod:`variants`), and the hostile files; `inspect --format jsonl` byte for byte on the
+lab and corpus captures. The mutation fuzzer (``tests/fuzz``, target ``engines``) does the same
+on random inputs.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import variants
+from conftest import CAPTURES, corpus_files
+from hostile import craft
+from pcaptls.analysis import Analysis, analyse
+from pcaptls.cli import main
+from pcaptls.engine import rust_available
+from pcaptls.errors import InputError
+
+pytestmark = pytest.mark.skipif(not rust_available(), reason="the Rust engine (pcaptls._core) is not built")
+
+LAB = sorted(p for p in CAPTURES.rglob("*.pcap*") if p.is_file())
+
+
+def facts(a: Analysis) -> dict[str, object]:
+    """Everything an analysis says, but the connections."""
+    st = a.stats
+    return {
+        "format": st.format, "frames": st.frames, "snapped": st.snapped, "linktypes": sorted(st.linktypes),
+        "truncated": st.truncated, "counts": a.counts, "tcp_segments": a.tcp_segments,
+        "tcp_connections": a.tcp_connections, "evicted": a.evicted, "anomalies": a.anomalies,
+    }
+
+
+def same(path: Path, jobs: int = 1) -> int:
+    """Both engines on ``path``: equal, or the first difference is the failure. Returns the
+    number of connections compared."""
+    try:
+        py = analyse(path, engine="python", jobs=jobs)
+    except InputError as e:
+        with pytest.raises(InputError) as rs:
+            analyse(path, engine="rust", jobs=jobs)
+        assert str(rs.value) == str(e)
+        return 0
+    rs = analyse(path, engine="rust", jobs=jobs)
+    assert facts(rs) == facts(py), path
+    assert len(rs.connections) == len(py.connections), path
+    for r, p in zip(rs.connections, py.connections):
+        assert r == p, f"{path}: {p.id} differs"
+    return len(py.connections)
+
+
+def test_rust_engine_is_the_default() -> None:
+    from pcaptls import engine
+
+    assert engine.selected() == "rust"
+
+
+@pytest.mark.parametrize("path", LAB, ids=lambda p: str(p.relative_to(CAPTURES)))
+def test_lab_captures(path: Path) -> None:
+    same(path)
+
+
+@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name)
+def test_corpus(path: Path) -> None:
+    same(path)
+
+
+VARIANT_SEEDS = [CAPTURES / "mra-login" / "capture.pcap", CAPTURES / "08-messy-network" / "capture.pcap",
+                 CAPTURES / "08-messy-network" / "midstream.pcap"]
+
+
+@pytest.mark.parametrize("path", VARIANT_SEEDS + corpus_files()[:12:3], ids=lambda p: p.name)
+def test_variants(path: Path, tmp_path: Path) -> None:
+    rng = random.Random(path.name)
+    for name, data in variants.variants(path, rng).items():
+        f = tmp_path / f"{name}.pcap"
+        f.write_bytes(data)
+        same(f)
+
+
+def test_hostile_files(tmp_path: Path) -> None:
+    for name, (path, _needle) in craft.bad_files(tmp_path).items():
+        same(path)
+
+
+def test_hostile_floods(tmp_path: Path) -> None:
+    """Many connections: SYN flood, tiny flows, hellos left open, a handshake that never ends."""
+    for name, frames in (("syn", craft.syn_flood(3000)), ("tiny", craft.tiny_flows(2000)),
+                         ("hellos", craft.tiny_tls_flows(2000))):
+        same(craft.write_frames(tmp_path / f"{name}.pcap", frames))
+    assert same(craft.never_ending_handshake(tmp_path / "never.pcap", 3 << 20)) == 1
+
+
+def test_split_matches(tmp_path: Path) -> None:
+    """--jobs 2 (two processes, each scanning one share with the Rust engine) gives the serial answer."""
+    import pcaptls.analysis as analysis
+
+    old = analysis.SPLIT_MIN
+    analysis.SPLIT_MIN = 0
+    try:
+        for path in VARIANT_SEEDS:
+            assert same(path, jobs=2) > 0
+    finally:
+        analysis.SPLIT_MIN = old
+
+
+def _jsonl(engine: str, paths: list[Path]) -> str:
+    r = CliRunner().invoke(main, ["--engine", engine, "inspect", "--format", "jsonl", "--jobs", "1", *map(str, paths)])
+    assert r.exit_code in (0, 1, 2), r.output
+    return r.stdout
+
+
+def test_inspect_jsonl_byte_identical() -> None:
+    paths = LAB + corpus_files()
+    rust, python = _jsonl("rust", paths), _jsonl("python", paths)
+    assert rust.count("\n") > 150
+    assert rust == python
