@@ -323,9 +323,12 @@ def _rust_share(path: str, progress: Callable[[int], None] | None, part: int, pa
                 progress(scan.bytes_read)
     s = scan.summary()
     stats = ReadStats(path=path, format=s["format"], frames=s["frames"], bytes_read=s["bytes_read"],
-                      snapped=s["snapped"], linktypes=set(s["linktypes"]), truncated=s["truncated"])
-    if stats.truncated is not None:
-        stats.trace = f"(the Rust engine stopped reading {path}: {stats.truncated})\n"
+                      snapped=s["snapped"], linktypes=set(s["linktypes"]))
+    cut = s["truncated"]
+    if cut is not None:
+        # The same reason and error class as the Python reader's, with a traceback for --debug.
+        corrupt = cut.startswith("corrupt data: ")
+        _cut(stats, cut[len("corrupt data: "):] if corrupt else cut, MalformedError if corrupt else TruncatedError)
     sink.kept.sort(key=_order)
     return Analysis(
         path=path,

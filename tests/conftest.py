@@ -32,19 +32,23 @@ except ImportError:  # pragma: no cover - pcaptls itself not importable: the sui
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.definition.get_closest_marker("engines") and "engine" not in metafunc.fixturenames:
-        metafunc.fixturenames.append("engine")
-    if "engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker("engines"):
-        metafunc.parametrize("engine", ENGINES, indirect=True)
+    if metafunc.definition.get_closest_marker("engines"):
+        if "engine" not in metafunc.fixturenames:
+            metafunc.fixturenames.append("engine")
+        metafunc.parametrize("engine", ENGINES)
 
 
-@pytest.fixture
-def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The engine this test runs on, set through the environment (forked workers inherit it)."""
-    name = getattr(request, "param", None)
+@pytest.fixture(autouse=True)
+def _engine_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine of an ``engines`` test's parameter, or the Python reference for a
+    ``reference`` test (one that patches the reference's internals), through the environment
+    (subprocesses and forked workers inherit it)."""
+    callspec = getattr(request.node, "callspec", None)
+    name = callspec.params.get("engine") if callspec is not None else None
+    if name is None and request.node.get_closest_marker("reference"):
+        name = "python"
     if name is not None:
         monkeypatch.setenv("PCAPTLS_ENGINE", name)
-    return name or "default"
 
 
 def corpus_files() -> list[Path]:

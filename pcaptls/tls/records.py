@@ -313,6 +313,7 @@ class RecordReader:
                 listener.on_ccs(side, t, frame)
         if pos:
             del buf[:pos]
+        return None
 
     def _cap(self, t: float) -> None:
         self.hs_dead = True

@@ -53,6 +53,7 @@ def never_ending(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return craft.never_ending_handshake(tmp_path_factory.mktemp("mem") / "never.pcap", 40 << 20)
 
 
+@pytest.mark.engines
 def test_never_ending_handshake_peak_rss(never_ending: Path) -> None:
     """ClientHello, a Certificate claiming 16 MB, then 40 MB of junk handshake records."""
     assert never_ending.stat().st_size >= 40 << 20
@@ -68,6 +69,7 @@ def test_never_ending_handshake_peak_rss(never_ending: Path) -> None:
     assert caps and caps[0]["sender"] == "server" and str(records.MAX_HANDSHAKE) in caps[0]["detail"]
 
 
+@pytest.mark.engines
 @pytest.mark.parametrize("claim", [records.MAX_HANDSHAKE - 4, records.MAX_HANDSHAKE + 1, (16 << 20) - 1])
 def test_handshake_buffer_never_exceeds_its_cap(tmp_path: Path, claim: int) -> None:
     """Whatever the claimed length, the reader holds at most MAX_HANDSHAKE + one record."""
@@ -251,6 +253,7 @@ def failing_wire() -> list[tuple[int, bytes]]:
     return wire
 
 
+@pytest.mark.reference  # patches the Python table's bounds; the Rust one: tests/test_engines.py
 def test_retry_storm_memory_does_not_grow(failing_wire, tmp_path: Path,  # type: ignore[no-untyped-def]
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The motivating case at scale: clients retrying a failing handshake every 10 ms. Closed

@@ -12,6 +12,10 @@ from conftest import CAPTURES, corpus_files
 from pcaptls.analysis import Analysis, analyse
 from pcaptls.tcp.flows import FlowTable
 
+# Tests of the Python reference's flow table (its bulk() shortcut, its patched bounds); the Rust
+# table has its own (rust/core/src/tcp) and is held equal to this one by tests/test_engines.py.
+pytestmark = pytest.mark.reference
+
 
 @pytest.fixture(scope="module")
 def wire() -> list[tuple[int, bytes]]:
