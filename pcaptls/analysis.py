@@ -11,15 +11,13 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import struct
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-from .capture.decode import ETH_IPV4_TCP, decode, new_counts
-from .capture import pcap
-from .capture.files import Frame, ReadStats, iter_frames, open_capture
+from .capture.decode import decode, new_counts
+from .capture.files import Frame, ReadStats, iter_frames
 from . import engine as _engine
 from .errors import MalformedError, PcaptlsError, TruncatedError
 from .model import TlsConnection
@@ -27,7 +25,6 @@ from .spill import Merged, Runs
 from .tcp import flows as _flows
 from .tcp.flows import FlowTable
 
-_BUFFER = 1 << 20  # the pcap loop's read buffer, reused for the whole file
 
 
 @dataclass(slots=True)
@@ -99,13 +96,11 @@ def _no_full_gc() -> Iterator[None]:
 
 def _pipeline(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int], None] | None,
               part: int, parts: int, sink: _Sink) -> Analysis:
+    """The reference pipeline, one frame at a time: decode, then the flow table."""
     flows = FlowTable(sink.add, parts)
     counts = new_counts()
     # Only share 0 counts frames without TCP: it decodes every frame, so its counts are the whole file's.
     dcounts = counts if part == 0 else new_counts()
-    seg = flows.segment
-    bulk = flows.bulk
-    headers = ETH_IPV4_TCP.unpack_from
     split = parts > 1
     sweep = _flows.SWEEP_EVERY - 1
     for num, ts, linktype, data, _wirelen in frames:
@@ -113,22 +108,9 @@ def _pipeline(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int
             flows.sweep(ts)
             if progress is not None:
                 progress(stats.bytes_read)
-        if linktype == 1 and len(data) >= 54:
-            # decode()'s fast path, inlined: most segments (ACKs, bulk application data) are then
-            # accounted for by the flow table without a payload slice or a segment tuple.
-            etype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = headers(data)
-            if etype == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF and doff >= 0x50:
-                stop = 14 + total
-                pstart = 34 + (doff >> 4) * 4
-                if pstart <= stop <= len(data):
-                    if split and (sport ^ dport) % parts != part:
-                        continue
-                    if not bulk((src, sport, dst, dport), seq, ack, flags, stop - pstart, ts, data, pstart, num):
-                        seg(src, dst, sport, dport, seq, ack, flags, data[pstart:stop], 0, ts, num)
-                    continue
         s = decode(linktype, data, dcounts)
         if s is not None and not (split and (s[2] ^ s[3]) % parts != part):
-            seg(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], ts, num)
+            flows.segment(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], ts, num)
     return _result(flows, sink, counts, stats)
 
 
@@ -294,15 +276,6 @@ def _share(path: str, progress: Callable[[int], None] | None, part: int, parts: 
     if _engine.selected() == "rust":
         return _rust_share(path, progress, part, parts, sink)
     stats = ReadStats(path=path)
-    src, kind = open_capture(path)
-    try:
-        head = src.read(24) if kind == "pcap" else b""
-        if len(head) == 24 and struct.unpack_from(pcap.MAGICS[head[:4]][0] + "I", head, 20)[0] & 0x0FFFFFFF == 1:
-            stats.format = kind
-            with _no_full_gc():
-                return _ethernet_pcap(src, head, stats, progress, part, parts, sink)
-    finally:
-        src.close()
     with _no_full_gc():
         return _pipeline(iter_frames(path, stats), stats, progress, part, parts, sink)
 
@@ -350,105 +323,3 @@ def _cut(stats: ReadStats, why: str, error: type[PcaptlsError] = TruncatedError)
         raise error(why)
     except PcaptlsError:
         stats.trace = traceback.format_exc()
-
-
-def _ethernet_pcap(src: BinaryIO, head: bytes, stats: ReadStats, progress: Callable[[int], None] | None,
-                   part: int, parts: int, sink: _Sink) -> Analysis:
-    """The common case (classic pcap, Ethernet: what tcpdump and Expressway write) in one loop.
-
-    Same result as :func:`analyse_frames` over :func:`iter_frames`, without a frame tuple or a
-    frame copy per packet: record and TCP/IP headers are unpacked where they lie in the read
-    buffer, and only payloads the TLS stage needs are sliced out (bulk data and ACKs never are).
-    """
-    order, scale = pcap.MAGICS[head[:4]]
-    stats.linktypes.add(1)
-    stats.bytes_read = len(head)
-    flows = FlowTable(sink.add, parts)
-    counts = new_counts()
-    dcounts = counts if part == 0 else new_counts()  # as in _pipeline
-    seg = flows.segment
-    bulk = flows.bulk
-    headers = ETH_IPV4_TCP.unpack_from
-    split = parts > 1
-    sweep = _flows.SWEEP_EVERY - 1
-    rec = struct.Struct(order + "IIII").unpack_from
-    read_error: list[str] = []
-
-    readinto = src.readinto  # type: ignore[attr-defined]
-
-    def refill(buf: bytearray, view: memoryview, pos: int, end: int, need: int) -> tuple[bytearray, memoryview, int, int]:
-        """Move the unread tail ``buf[pos:end]`` to the front (into a bigger buffer when ``need``
-        bytes, a record longer than this one, would not fit) and read in after it. Returns the
-        buffer, its view, the bytes now in it, and the bytes read (0: end of file, or a read
-        error, kept in ``read_error``)."""
-        keep = end - pos
-        if need > len(buf):
-            bigger = bytearray(max(2 * len(buf), need))
-            bigger[:keep] = view[pos:end]
-            view.release()
-            buf, view = bigger, memoryview(bigger)
-        else:
-            buf[:keep] = view[pos:end]
-        try:
-            got = readinto(view[keep:]) or 0
-        except OSError as e:  # a failing disk or network share: report a cut, keep what was read
-            read_error.append(f"read error: {e.strerror or e}")
-            got = 0
-        stats.bytes_read += got
-        return buf, view, keep + got, got
-
-    # One buffer, reused: the unread tail moves to its front and the file is read in after it
-    # (a fresh bytes object per read, joined to the tail, cost a second copy of every byte).
-    buf = bytearray(_BUFFER)
-    view = memoryview(buf)
-    pos = end = n = snapped = 0
-    while True:
-        if end - pos < 16:
-            buf, view, end, got = refill(buf, view, pos, end, 16)
-            pos = 0
-            if not got:
-                if read_error:
-                    _cut(stats, read_error[0])
-                elif end:
-                    _cut(stats, pcap.header_cut(n, end))
-                break
-            continue
-        sec, frac, incl, orig = rec(buf, pos)
-        if incl > pcap.MAX_FRAME:
-            _cut(stats, pcap.too_long(n + 1, incl), MalformedError)
-            break
-        start = pos + 16
-        rend = start + incl
-        if rend > end:
-            buf, view, end, got = refill(buf, view, pos, end, 16 + incl)
-            pos = 0
-            if not got:
-                _cut(stats, read_error[0] if read_error else pcap.frame_cut(n + 1, end - 16, incl))
-                break
-            continue
-        n += 1
-        pos = rend
-        if incl < orig:
-            snapped += 1
-        if not n & sweep:
-            flows.sweep(sec + frac * scale)
-            if progress is not None:
-                progress(stats.bytes_read)
-        if incl >= 54:
-            etype, vihl, total, frag, proto, s_ip, d_ip, sport, dport, seq, ack, doff, flags = headers(buf, start)
-            if etype == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF and doff >= 0x50:
-                stop = start + 14 + total
-                pstart = start + 34 + (doff >> 4) * 4
-                if pstart <= stop <= rend:
-                    if split and (sport ^ dport) % parts != part:
-                        continue  # another process's connection: its time is not even computed
-                    ts = sec + frac * scale
-                    if not bulk((s_ip, sport, d_ip, dport), seq, ack, flags, stop - pstart, ts, buf, pstart, n):
-                        seg(s_ip, d_ip, sport, dport, seq, ack, flags, bytes(view[pstart:stop]), 0, ts, n)
-                    continue
-        d = decode(1, bytes(view[start:rend]), dcounts)
-        if d is not None and not (split and (d[2] ^ d[3]) % parts != part):
-            seg(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], sec + frac * scale, n)
-    stats.frames = n
-    stats.snapped = snapped
-    return _result(flows, sink, counts, stats)

@@ -1,4 +1,4 @@
-"""analysis: the one-loop path for Ethernet pcap gives exactly what the general pipeline gives."""
+"""analysis: a capture split over processes by connection gives the serial answer, on both engines."""
 
 from __future__ import annotations
 
@@ -8,71 +8,12 @@ from typing import Iterable, Iterator
 
 import pytest
 
-import pcapgen
 from conftest import CAPTURES, corpus_files
 from pcaptls import analysis
 from pcaptls.analysis import analyse, analyse_frames
-from pcaptls.capture.files import Frame, ReadStats, iter_frames
+from pcaptls.capture.files import Frame, ReadStats
 from pcaptls.errors import PcaptlsError
 
-
-def _general(path: Path):  # type: ignore[no-untyped-def]
-    st = ReadStats(str(path))
-    return analyse_frames(iter_frames(path, st), st)
-
-
-def _same(path: Path) -> None:
-    fast, slow = analyse(path), _general(path)
-    split = analysis._split(str(path), None, 2, None, None)  # whatever its size
-    assert _outcome_of(split) == _outcome_of(fast)
-    assert fast.connections == slow.connections
-    assert (fast.stats.frames, fast.stats.snapped, fast.stats.truncated, fast.stats.format) == (
-        slow.stats.frames, slow.stats.snapped, slow.stats.truncated, slow.stats.format)
-    assert (fast.counts, fast.tcp_segments, fast.tcp_connections, fast.anomalies) == (
-        slow.counts, slow.tcp_segments, slow.tcp_connections, slow.anomalies)
-
-
-FILES = sorted(CAPTURES.glob("*/*.pcap")) + [p for p in corpus_files() if p.suffix == ".pcap"]
-
-
-@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_fast_path_equals_general_pipeline(path: Path) -> None:
-    _same(path)
-
-
-def test_fast_path_on_cut_and_snapped_files(tmp_path: Path) -> None:
-    wire, _ = pcapgen.handshake_bytes(pcapgen.make_chain(rsa_bits=4096), app_data=b"x" * 50000)
-    frames = pcapgen.tcp_flow(wire)
-    p = tmp_path / "f.pcap"
-    pcapgen.write_pcap(p, frames)
-    data = p.read_bytes()
-    for cut in (len(data), len(data) - 1, len(data) - 700, 24 + 7, 24, 3000):
-        q = tmp_path / f"cut{cut}.pcap"
-        q.write_bytes(data[:cut])
-        _same(q)
-    s = tmp_path / "snap.pcap"
-    pcapgen.write_pcap(s, frames, snaplen=120)
-    _same(s)
-    n = tmp_path / "nanos-be.pcap"
-    pcapgen.write_pcap(n, frames, nanos=True, big_endian=True)
-    _same(n)
-
-
-
-@pytest.mark.parametrize("size", [64, 1000, 4099])
-def test_fast_path_with_a_small_read_buffer(size: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The one-loop reader's buffer moves its tail to the front and refills, and grows once for a
-    record longer than itself: with a buffer smaller than most frames, every path runs."""
-    monkeypatch.setattr(analysis, "_BUFFER", size)
-    wire, _ = pcapgen.handshake_bytes(pcapgen.make_chain(rsa_bits=4096), app_data=b"x" * 50000)
-    p = tmp_path / "f.pcap"
-    pcapgen.write_pcap(p, pcapgen.tcp_flow(wire))
-    data = p.read_bytes()
-    for cut in (len(data), len(data) - 1, len(data) - 700):
-        q = tmp_path / f"cut{cut}.pcap"
-        q.write_bytes(data[:cut])
-        _same(q)
-    _same(CAPTURES / "mra-login" / "capture.pcap")
 
 # -- a capture split over processes by connection (analyse(jobs=N)) ---------------------------
 
@@ -96,7 +37,7 @@ def _outcome_of(a):  # type: ignore[no-untyped-def]
 @pytest.mark.engines
 def test_split_equals_serial(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every share reads every frame and keeps only its connections; merged, the result is the
-    serial one, for the one-loop pcap path and the general path (pcapng, other link types)."""
+    serial one, on pcap, pcapng and every link type."""
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
     serial = _outcome(path, 1)
     for jobs in (2, 3):

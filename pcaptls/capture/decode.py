@@ -1,7 +1,7 @@
 """Link layer -> IP (through VLANs, PPPoE and tunnels) -> TCP, in one pass per frame.
 
-This is the hot path: one function call per frame, no objects for frames that are not TCP.
-It returns a plain tuple ``(src, dst, sport, dport, seq, ack, flags, payload, missing)`` where
+The reference decoder (the Rust engine's rust/core/src/capture/decode.rs is held equal to it):
+one function call per frame, no objects for frames that are not TCP. It returns a plain tuple ``(src, dst, sport, dport, seq, ack, flags, payload, missing)`` where
 ``src``/``dst`` are packed addresses (4 or 16 bytes) and ``missing`` is how many payload bytes
 the IP header announces but the capture did not keep (snaplen); or ``None`` for frames that
 carry no TCP. Frames that are not TCP or cannot be decoded are counted in ``counts``.
@@ -50,10 +50,6 @@ VXLAN_PORT = 4789
 GENEVE_PORT = 6081
 
 _TCP = struct.Struct("!HHIIBB")
-# Ethernet II + IPv4 without options + TCP, the shape of nearly every frame: one unpack reads
-# ethertype, version/IHL, total length, fragment field, protocol, addresses and the TCP header.
-# analysis.analyse_frames inlines the same fast path; the two must accept the same frames.
-ETH_IPV4_TCP = struct.Struct("!12xHBxH2xHxB2x4s4sHHIIBB")
 _HH = struct.Struct("!HH")
 _MAX_DEPTH = 4  # tunnels inside tunnels beyond this are not worth following
 
@@ -67,13 +63,6 @@ def new_counts() -> dict[str, int]:
 def decode(linktype: int, data: bytes, counts: dict[str, int]) -> Optional[Segment]:
     """Decode one frame to a TCP segment tuple, or ``None`` (and count why)."""
     if linktype == LINKTYPE_ETHERNET:
-        if len(data) >= 54:  # fast path; anything unusual goes the general way below
-            etype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = ETH_IPV4_TCP.unpack_from(data)
-            if etype == ETH_IPV4 and vihl == 0x45 and proto == IPPROTO_TCP and not frag & 0x3FFF:
-                stop = 14 + total
-                pstart = 34 + (doff >> 4) * 4
-                if doff >= 0x50 and pstart <= stop <= len(data):
-                    return (src, dst, sport, dport, seq, ack, flags, data[pstart:stop], 0)
         return _ether(data, 0, counts, 0)
     if linktype == LINKTYPE_LINUX_SLL:
         if len(data) < 16:

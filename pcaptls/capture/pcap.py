@@ -20,7 +20,7 @@ MAGICS = {  # magic -> (struct byte order, seconds per timestamp tick)
 }
 
 
-# What is wrong where a pcap ends early; also said by the one-loop reader in pcaptls.analysis.
+# What is wrong where a pcap ends early (the Rust reader says the same, word for word).
 def header_cut(frames: int, have: int) -> str:
     return f"record header cut after frame {frames} ({have} of 16 bytes)"
 

@@ -13,7 +13,7 @@ import ipaddress
 from typing import Callable
 
 from ..model import Anomaly, Endpoint, TlsConnection
-from ..tls.records import CT_APPDATA, IGNORE, MAX_RECORD, RECORDS, RecordReader
+from ..tls.records import IGNORE
 from ..tls.session import TlsSession
 from .reassembly import HalfStream
 
@@ -28,7 +28,6 @@ IDLE_TIMEOUT = 600.0  # seconds of capture time without packets before a connect
 CLOSED_LINGER = 60.0
 SWEEP_EVERY = 1 << 16  # frames between idle sweeps (a power of two)
 MAX_CONNECTIONS = 200_000  # live connections kept at once; beyond it the idlest are retired
-_NOT_BULK = SYN | FIN | RST | ACK  # of these, a segment for FlowTable.bulk carries ACK alone
 
 
 def _addr(raw: bytes) -> str:
@@ -121,63 +120,6 @@ class FlowTable:
         self.packets = 0
         self.connections = 0
         self.evicted = 0
-
-    def bulk(self, key: tuple[bytes, int, bytes, int], seq: int, ack: int, flags: int, n: int, t: float,
-             data: bytes | bytearray, at: int, frame: int) -> bool:
-        """Take the common segment cheaply, before its payload is even sliced out of the frame.
-
-        ``key`` is (src, sport, dst, dport), ``n`` the payload length and ``data[at:at + n]`` the
-        payload. Returns ``True`` when the segment was a pure ACK, in-order application data
-        (inside the record body the reader skips, or ending it and holding only whole headers
-        of further application-data records), or data on a connection that is not TLS, and
-        has been accounted for exactly as :meth:`segment` would; ``False``, with nothing
-        changed, when it needs :meth:`segment`.
-        """
-        entry = self.table.get(key)
-        if entry is None or flags & _NOT_BULK != ACK:
-            return False
-        conn, side = entry
-        other = conn.half[1 - side]
-        if other.ooo:
-            return False
-        if n and not conn.dead:
-            half = conn.half[side]
-            reader: RecordReader | None = half.consumer  # type: ignore[assignment]  # None until the first payload
-            if reader is None or half.next != seq or reader.state != RECORDS or half.ooo:
-                return False
-            skip = reader.skip
-            if skip >= n:
-                reader.skip = skip - n
-            else:
-                # The skipped record ends here. Application-data records whose headers lie whole
-                # in the segment are passed over too (what RecordReader._records does with them);
-                # anything else (a handshake or alert record, a header cut by the segment's end,
-                # bytes waiting in the reader) goes to segment().
-                if reader.buf:
-                    return False
-                p = at + skip
-                stop = at + n
-                records = 0
-                while p < stop:
-                    if stop - p < 5 or data[p] != CT_APPDATA or data[p + 1] != 3:
-                        return False
-                    ln = (data[p + 3] << 8) | data[p + 4]
-                    if ln > MAX_RECORD:
-                        return False
-                    p += 5 + ln
-                    records += 1
-                reader.skip = p - stop
-                reader.records += records
-                on_appdata = reader.listener.on_appdata
-                for _ in range(records):
-                    on_appdata(side, t, frame)
-            half.next = (seq + n) & 0xFFFFFFFF
-            half.delivered += n
-        other.acked = ack
-        conn.last = t
-        conn.segments += 1
-        self.packets += 1
-        return True
 
     def segment(self, src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int,
                 payload: bytes, missing: int, t: float, frame: int) -> None:

@@ -38,7 +38,7 @@ from hostile import craft  # noqa: E402
 from pcaptls import analysis  # noqa: E402
 from pcaptls.analysis import analyse, analyse_frames  # noqa: E402
 from pcaptls.capture.decode import LINKTYPES, decode, new_counts  # noqa: E402
-from pcaptls.capture.files import ReadStats, iter_frames, read_all  # noqa: E402
+from pcaptls.capture.files import ReadStats, read_all  # noqa: E402
 from pcaptls.errors import PcaptlsError  # noqa: E402
 from pcaptls.logs import LineParser  # noqa: E402
 from pcaptls.model import Endpoint  # noqa: E402
@@ -76,7 +76,7 @@ def pcap_seeds() -> list[bytes]:
         out = [pcapgen.pcap_bytes(pcapgen.tcp_flow(w)) for w in _wires()]
         out.append(pcapgen.pcap_bytes(pcapgen.tcp_flow(_wires()[0], rng=random.Random(5), reorder=0.5, duplicate=0.3)))
         # Many application-data records of mixed sizes after the handshake (several to a
-        # segment, headers cut by segment ends), as FlowTable.bulk() passes them over.
+        # segment, headers cut by segment ends): the record reader skips them by count.
         rng = random.Random(7)
         sealed = b"".join(bytes((23, 3, 3)) + n.to_bytes(2, "big") + rng.randbytes(n)
                           for n in (rng.choice((0, 3, 40, 700, 1500, 2900)) for _ in range(40)))
@@ -400,7 +400,7 @@ _SCRATCH: list[str] = []
 
 
 def _scratch() -> str:
-    """A per-process file for targets that need a path (the fast path reads files only)."""
+    """A per-process file for targets that read a capture from a path."""
     if not _SCRATCH:
         import tempfile
 
@@ -411,43 +411,23 @@ def _scratch() -> str:
     return _SCRATCH[0]
 
 
-def _fastpath_make(rng: random.Random) -> bytes:
+def _split_make(rng: random.Random) -> bytes:
     return mutate(rng, rng.choice(pcap_seeds()), pcap_seeds())
 
 
-def _fastpath_run(data: bytes) -> None:
-    """analyse() of a file (the one-loop Ethernet pcap reader) must agree with the general
-    pipeline over iter_frames on every input: a differential check, not just "no crash"."""
+def _split_run(data: bytes) -> None:
+    """The shares of a split run (--jobs), merged, are the serial result (here in one process),
+    on the engine in use."""
     path = _scratch()
     with open(path, "wb") as f:
         f.write(data)
     try:
-        fast = analyse(path)
-    except PcaptlsError:  # not a capture at all: the general reader must say so too
-        try:
-            list(iter_frames(path))
-        except PcaptlsError:
-            return
-        raise AssertionError("analyse() refused a file iter_frames reads")
-    st = ReadStats(path=path)
-    slow = analyse_frames(iter_frames(path, st), st)
-    assert [connection_record(c) for c in fast.connections] == [connection_record(c) for c in slow.connections]
-    assert (fast.truncated, fast.stats.frames, fast.counts) == (slow.truncated, slow.stats.frames, slow.counts)
-    # The shares of a split run (--jobs), merged, are the serial result (here in one process).
+        whole = analyse(path)
+    except PcaptlsError:
+        return
     merged = analysis._merge([analysis._share(path, None, k, 2) for k in (0, 1)])
-    assert merged.connections == fast.connections
-    assert (merged.counts, merged.tcp_segments, merged.anomalies) == (fast.counts, fast.tcp_segments, fast.anomalies)
-    # FlowTable.bulk() is a shortcut: with every segment sent through segment(), the same result.
-    FlowTable.bulk = _no_bulk  # type: ignore[method-assign]
-    try:
-        plain = analyse(path)
-    finally:
-        FlowTable.bulk = _BULK  # type: ignore[method-assign]
-    assert plain.connections == fast.connections
-    assert (plain.tcp_segments, plain.tcp_connections, plain.anomalies) == (fast.tcp_segments, fast.tcp_connections, fast.anomalies)
-
-
-_BULK = FlowTable.bulk
+    assert merged.connections == whole.connections
+    assert (merged.counts, merged.tcp_segments, merged.anomalies) == (whole.counts, whole.tcp_segments, whole.anomalies)
 
 
 def _facts(a: analysis.Analysis) -> tuple[object, ...]:
@@ -505,10 +485,6 @@ def _rust_run(data: bytes) -> None:
     assert n <= s["tcp_connections"] and last <= s["frames"]
 
 
-def _no_bulk(self: FlowTable, *args: object) -> bool:
-    return False
-
-
 def _logs_make(rng: random.Random) -> bytes:
     lines = log_seeds()
     out = []
@@ -546,7 +522,7 @@ TARGETS = {t.name: t for t in [
     Target("tls_records", _records_make, _records_run, 0.06),
     Target("handshake", _handshake_make, _handshake_run, 0.25),
     Target("pipeline", _pipeline_make, _pipeline_run, 0.03),
-    Target("fastpath", _fastpath_make, _fastpath_run, 0.02),
+    Target("split", _split_make, _split_run, 0.02),
     Target("logs", _logs_make, _logs_run, 0.08),
 ]}
 if analysis._engine.rust_available():

@@ -107,10 +107,16 @@ def test_log_parser(lines: list[bytes]) -> None:
 
 
 @given(mutated(engine.pcap_seeds()))
-def test_fast_path_agrees_with_the_general_pipeline(data: bytes) -> None:
-    _run("fastpath", data)
+def test_split_shares_merge_to_the_serial_result(data: bytes) -> None:
+    _run("split", data)
+
+
+@pytest.mark.skipif("engines" not in engine.TARGETS, reason="the Rust engine is not built")
+@given(mutated(engine.pcap_seeds() + engine.pcapng_seeds()))
+def test_rust_engine_agrees_with_the_python_reference(data: bytes) -> None:
+    _run("engines", data)
 
 
 def teardown_module() -> None:
-    while engine._SCRATCH:  # the fast-path target's scratch file
+    while engine._SCRATCH:  # the file-reading targets' scratch file
         os.unlink(engine._SCRATCH.pop())

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
 
 import pcapgen
-from conftest import CAPTURES, corpus_files
-from pcaptls.analysis import Analysis, analyse
+from pcaptls.analysis import analyse
 from pcaptls.tcp.flows import FlowTable
 
-# Tests of the Python reference's flow table (its bulk() shortcut, its patched bounds); the Rust
+# Tests of the Python reference's flow table (its patched bounds); the Rust
 # table has its own (rust/core/src/tcp) and is held equal to this one by tests/test_engines.py.
 pytestmark = pytest.mark.reference
 
@@ -78,72 +76,6 @@ def test_snaplen_capture_is_marked_not_misread(tmp_path: Path, wire) -> None:  #
     (c,) = a.connections
     assert c.server_certs == ()
     assert any(x.kind == "gap" for x in c.anomalies)
-
-
-# -- FlowTable.bulk: the shortcut must account for a segment exactly as segment() would ----------
-
-def _sealed_records(rng: random.Random, count: int) -> bytes:
-    """Records as they follow a TLS 1.2 handshake: application data of many sizes (several to
-    a segment, or one over many), now and then an encrypted alert or a handshake record."""
-    out = bytearray()
-    for _ in range(count):
-        kind = rng.random()
-        ct = 21 if kind < 0.05 else 22 if kind < 0.08 else 23
-        body = rng.randbytes(rng.choice((0, 1, 3, 40, 700, 1500, 2900, 16384)) if ct == 23 else 26)
-        out += bytes((ct, 3, 3)) + len(body).to_bytes(2, "big") + body
-    return bytes(out)
-
-
-def _crossings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count the segments bulk() took although they ended the record being skipped."""
-    taken = [0]
-    orig = FlowTable.bulk
-
-    def bulk(self: FlowTable, key, seq, ack, flags, n, t, data, at, frame) -> bool:  # type: ignore[no-untyped-def]
-        entry = self.table.get(key)
-        reader = entry[0].half[entry[1]].consumer if entry is not None and not entry[0].dead else None
-        skip = reader.skip if reader is not None else None
-        ok = orig(self, key, seq, ack, flags, n, t, data, at, frame)
-        if ok and skip is not None and n > skip:
-            taken[0] += 1
-        return ok
-
-    monkeypatch.setattr(FlowTable, "bulk", bulk)
-    return taken
-
-
-def _without_bulk(path: Path, monkeypatch: pytest.MonkeyPatch) -> Analysis:
-    with monkeypatch.context() as m:
-        m.setattr(FlowTable, "bulk", lambda self, *a: False)
-        return analyse(path)
-
-
-def _outcome(a: Analysis) -> tuple[object, ...]:
-    return (a.connections, a.tcp_segments, a.tcp_connections, a.evicted, a.anomalies, a.counts)
-
-
-@pytest.mark.parametrize("seed", range(8))
-def test_bulk_is_an_exact_shortcut_of_segment(tmp_path: Path, wire, seed: int,  # type: ignore[no-untyped-def]
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    rng = random.Random(seed)
-    messages = list(wire) + [(1, _sealed_records(rng, 60)), (0, _sealed_records(rng, 5)), (1, _sealed_records(rng, 60))]
-    frames = pcapgen.tcp_flow(messages, rng=rng, reorder=0.2 * (seed % 2), duplicate=0.05 * (seed % 3 == 0),
-                              drop=0.03 * (seed in (5, 7)))
-    p = tmp_path / "bulk.pcap"
-    pcapgen.write_pcap(p, frames)
-    taken = _crossings(monkeypatch)
-    fast = analyse(p)
-    assert taken[0] > 0  # the record-crossing branch ran
-    slow = _without_bulk(p, monkeypatch)
-    assert _outcome(fast) == _outcome(slow)
-    if seed not in (5, 7):  # nothing dropped: every record of the server was counted
-        assert fast.connections[0].appdata[1] > 100
-
-
-@pytest.mark.parametrize("path", sorted(CAPTURES.glob("*/*.pcap")) + [p for p in corpus_files() if p.suffix == ".pcap"],
-                         ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_bulk_shortcut_on_lab_and_corpus(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert _outcome(analyse(path)) == _outcome(_without_bulk(path, monkeypatch))
 
 
 @pytest.mark.parametrize("rst_by", [0, None])

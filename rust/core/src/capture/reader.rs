@@ -175,9 +175,6 @@ pub struct FrameReader {
     end: usize,
     fmt: Format,
     n: u64,
-    /// A plain Ethernet pcap: Python reads it in `analysis._ethernet_pcap`, whose read-error
-    /// text is `e.strerror` where `iter_frames` says `str(e)`.
-    ethernet_loop: bool,
 }
 
 /// `pcapng._tsresol`: (seconds per tick, ticks per second).
@@ -365,7 +362,6 @@ impl FrameReader {
             end,
             fmt,
             n: 0,
-            ethernet_loop: false,
         })
     }
 
@@ -395,12 +391,8 @@ impl FrameReader {
                     Ok(k) => k,
                     Err(e) => {
                         self.src = Source::Done;
-                        let text = if self.ethernet_loop {
-                            strerror(&e)
-                        } else {
-                            oserror_str(&e)
-                        };
-                        return Err(Cut::Truncated(format!("read error: {text}")));
+                        // `iter_frames` says `str(e)`: "[Errno 5] Input/output error".
+                        return Err(Cut::Truncated(format!("read error: {}", oserror_str(&e))));
                     }
                 },
                 Source::Gzip(g) => match g.read(dst) {
@@ -477,9 +469,6 @@ impl FrameReader {
         };
         let linktype = order.u32(h, 20) & 0x0FFF_FFFF; // upper bits carry FCS length information
         self.stats.linktypes.insert(linktype);
-        self.ethernet_loop = linktype == 1
-            && matches!(self.src, Source::File(_) | Source::Done)
-            && !self.stats.format.starts_with("gzip");
         self.pos += 24;
         self.fmt = Format::Pcap {
             order,
