@@ -67,29 +67,107 @@ def cert_json(der: bytes) -> str:
 def connection_line(c: TlsConnection, verify_json: str | None, capture: str | None = None) -> str:
     """One JSON line (newline included) for ``c``: the same text as ``json_text`` of
     ``connection_record(c, verify, with_verify=True)`` (plus ``"capture"``), where
-    ``verify_json`` is ``json_text`` of ``verify``, but each certificate's JSON is made once
-    per certificate and the verdict's once per verdict: the same few chains and verdicts
-    repeat on thousands of connections, and encoding them was half of each line's cost."""
-    # The parts made once are stand-ins here: json.dumps writes each as "key":"\u0000key",
-    # which no value can hold (a quote inside a JSON string is escaped), and they are spliced in.
-    rec = connection_record(c, None, with_verify=True, holes=True)
-    if verify_json is None:
-        rec["verify"] = None
-    if capture is not None:
-        rec["capture"] = capture
-    text = json_text(rec)
-    for key, part in (("server_certs", c.server_certs), ("client_certs", c.client_certs)):
-        text = text.replace(f'"{key}":"\\u0000{key}"', f'"{key}":[{",".join(map(cert_json, part))}]', 1)
-    if verify_json is not None:
-        text = text.replace('"verify":"\\u0000verify"', '"verify":' + verify_json, 1)
-    return text + "\n"
+    ``verify_json`` is ``json_text`` of ``verify``.
+
+    Written directly rather than through a dict and ``json.dumps``: a retry storm makes a line
+    per connection, and the dict and the generic encoder were two thirds of its cost. Each
+    value is encoded as ``json.dumps`` encodes it (:func:`_jv`); what repeats (certificates,
+    verdicts, strings such as the reason or the suite, each message's sender and name) is
+    encoded once. ``tests/report/test_records.py`` and the fuzzer hold it to the generic path."""
+    a_parts = []
+    for a in c.alerts:
+        if a.encrypted:
+            a_parts.append(f'{{"time":{_jf(a.time)},"frame":{_jv(a.frame)},"sender":{_js(a.sender)},"encrypted":true}}')
+        else:
+            a_parts.append(
+                f'{{"time":{_jf(a.time)},"frame":{_jv(a.frame)},"sender":{_js(a.sender)},"level":{_jv(a.level)},'
+                f'"code":{_jv(a.code)},"description":{_jv(a.description)},'
+                f'"title":{_jv(alert_title(a.code) if a.code is not None else None)}}}')
+    h_parts = [f'{{"time":{_jf(e.time)},"frame":{_jv(e.frame)},{_event_tail(e.sender, e.type)}}}' for e in c.handshake]
+    n_parts = [f'{{"kind":{_js(x.kind)},"detail":{_js(x.detail)},"time":{_jv(x.time)},"sender":{_jv(x.sender)}}}'
+               for x in c.anomalies]
+    kex = None if c.kex_group is None else group_name(c.kex_group)
+    text = "".join((
+        '{"connection":', _js(c.id),
+        ',"client_ip":', _js(c.client.ip), ',"client_port":', _jv(c.client.port),
+        ',"server_ip":', _js(c.server.ip), ',"server_port":', _jv(c.server.port),
+        ',"start":', _jf(c.start), ',"start_utc":', _js(iso(c.start)), ',"end":', _jf(c.end),
+        ',"first_frame":', _jv(c.first_frame), ',"status":', _js(c.status), ',"reason":', _js(c.reason),
+        ',"sni":', _jv(c.sni), ',"version":', _jv(c.version), ',"version_id":', _jv(c.version_id),
+        ',"cipher":', _jv(c.cipher), ',"cipher_id":', _jv(c.cipher_id), ',"client_version_id":', _jv(c.client_version),
+        ',"offered_versions":', _jlist(c.offered_versions), ',"alpn_offered":', _jlist(c.alpn_offered),
+        ',"alpn":', _jv(c.alpn), ',"kex_group":', _jv(kex), ',"hello_retry":', _jv(c.hello_retry),
+        ',"starttls":', _jv(c.starttls), ',"certificates_visible":', _jv(not c.is_tls13),
+        ',"server_certs":[', ",".join(map(cert_json, c.server_certs)),
+        '],"client_certs":[', ",".join(map(cert_json, c.client_certs)),
+        '],"certificate_request":', _jv(c.certificate_request),
+        ',"alerts":[', ",".join(a_parts), '],"closed_by":', _jv(c.closed_by), ',"close_kind":', _jv(c.close_kind),
+        ',"handshake":[', ",".join(h_parts), '],"anomalies":[', ",".join(n_parts),
+        '],"verify":', "null" if verify_json is None else verify_json,
+        "" if capture is None else ',"capture":' + _js(capture), "}",
+    ))
+    return json_line(text) + "\n"
 
 
-def connection_record(c: TlsConnection, verify: Mapping[str, Any] | None = None, with_verify: bool = False,
-                      holes: bool = False) -> dict[str, Any]:
-    """The JSON object for one connection (keys as documented in the README).
+_encode_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) writes a str as
+_STR_CACHE: dict[str, str] = {}
 
-    ``holes``: the certificate lists and ``verify`` are stand-ins for :func:`connection_line`."""
+
+def _js(s: str) -> str:
+    """A str as json.dumps(ensure_ascii=False) writes it; repeated strings are encoded once."""
+    got = _STR_CACHE.get(s)
+    if got is None:
+        got = _encode_str(s)
+        if len(_STR_CACHE) < 65536 and len(s) < 512:
+            _STR_CACHE[s] = got
+    return got
+
+
+def _jf(x: float) -> str:
+    """A float as json.dumps writes it (repr; NaN and the infinities by name)."""
+    if x != x:
+        return "NaN"
+    if x == _INF:
+        return "Infinity"
+    if x == -_INF:
+        return "-Infinity"
+    return float.__repr__(x)
+
+
+_INF = float("inf")
+
+
+def _jv(v: Any) -> str:
+    """A scalar (None, bool, int, float, str) as json.dumps writes it."""
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, str):
+        return _js(v)
+    if isinstance(v, int):
+        return int.__repr__(v)
+    if isinstance(v, float):
+        return _jf(v)
+    return json.dumps(v, ensure_ascii=False, separators=(",", ":"))  # not reached for TlsConnection's fields
+
+
+def _jlist(values: Any) -> str:
+    return "[" + ",".join(map(_jv, values)) + "]"
+
+
+@lru_cache(maxsize=1024)
+def _event_tail(sender: str, htype: int) -> str:
+    from ..model import HandshakeEvent
+
+    return f'"sender":{_js(sender)},"message":{_js(HandshakeEvent(0.0, 0, sender, htype).name)}'
+
+
+def connection_record(c: TlsConnection, verify: Mapping[str, Any] | None = None,
+                      with_verify: bool = False) -> dict[str, Any]:
+    """The JSON object for one connection (keys as documented in the README)."""
     rec: dict[str, Any] = {
         "connection": c.id,
         "client_ip": c.client.ip,
@@ -115,8 +193,8 @@ def connection_record(c: TlsConnection, verify: Mapping[str, Any] | None = None,
         "hello_retry": c.hello_retry,
         "starttls": c.starttls,
         "certificates_visible": not c.is_tls13,
-        "server_certs": "\x00server_certs" if holes else [cert_record(d) for d in c.server_certs],
-        "client_certs": "\x00client_certs" if holes else [cert_record(d) for d in c.client_certs],
+        "server_certs": [cert_record(d) for d in c.server_certs],
+        "client_certs": [cert_record(d) for d in c.client_certs],
         "certificate_request": c.certificate_request,
         "alerts": [
             {"time": a.time, "frame": a.frame, "sender": a.sender, "encrypted": True}
@@ -130,9 +208,7 @@ def connection_record(c: TlsConnection, verify: Mapping[str, Any] | None = None,
         "handshake": [{"time": e.time, "frame": e.frame, "sender": e.sender, "message": e.name} for e in c.handshake],
         "anomalies": [{"kind": a.kind, "detail": a.detail, "time": a.time, "sender": a.sender} for a in c.anomalies],
     }
-    if holes:
-        rec["verify"] = "\x00verify"
-    elif with_verify or verify is not None:
+    if with_verify or verify is not None:
         rec["verify"] = None if verify is None else dict(verify)
     return rec
 

@@ -43,7 +43,7 @@ from pcaptls.errors import PcaptlsError  # noqa: E402
 from pcaptls.logs import LineParser  # noqa: E402
 from pcaptls.model import Endpoint  # noqa: E402
 from pcaptls.report import inspect_view as view  # noqa: E402
-from pcaptls.report.records import connection_record  # noqa: E402
+from pcaptls.report.records import connection_line, connection_record, json_text  # noqa: E402
 from pcaptls.tcp.flows import FlowTable  # noqa: E402
 from pcaptls.tcp.reassembly import MAX_OOO_BYTES, HalfStream  # noqa: E402
 from pcaptls.tls import handshake as hs  # noqa: E402
@@ -389,6 +389,8 @@ def _pipeline_run(data: bytes) -> None:
         pass  # the cut: analyse what came before it, as the CLI does
     a = analyse_frames(iter(frames), ReadStats(path="<fuzz>"))
     recs = [connection_record(c) for c in a.connections]
+    for c in a.connections:  # the direct JSON-line writer says what the generic encoder says
+        assert connection_line(c, None) == json_text(connection_record(c, None, with_verify=True)) + "\n"
     view.table(recs)
     view.failure_details(recs)
     view.csv_text(recs)

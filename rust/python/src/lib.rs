@@ -18,10 +18,11 @@ use pcaptls_core::model::{ConnResult, Ip};
 use pcaptls_core::scan::{Scanner, Summary};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 const BATCH_FRAMES: u64 = 1 << 14; // frames between batches: keeps Python fed on small captures
-const CHANNEL: usize = 8; // batches in flight: bounds memory when Python is the slower side
+const BATCH_CONNS: usize = 256;
+const CHANNEL: usize = 4; // batches in flight: at most 1,024 connections wait for Python
 
 enum Msg {
     Batch(Vec<ConnResult>, u64),
@@ -64,9 +65,15 @@ impl Builder {
 
     /// `str(ipaddress.ip_address(raw))`, as the Python engine spells it.
     fn ip(&mut self, py: Python<'_>, ip: Ip) -> PyResult<PyObject> {
+        if let [a, b, c, d] = ip.as_slice() {
+            // Dotted quad, the one spelling of IPv4; not cached (a storm has a new client
+            // address per connection).
+            return Ok(PyString::new(py, &format!("{a}.{b}.{c}.{d}")).into_any().unbind());
+        }
         if let Some(s) = self.ips.get(&ip) {
             return Ok(s.clone_ref(py));
         }
+        // IPv6 spellings differ between Python versions (IPv4-mapped forms): Python says it.
         let s = self
             .ip_address
             .call1(py, (PyBytes::new(py, ip.as_slice()),))?
@@ -74,7 +81,7 @@ impl Builder {
             .str()?
             .into_any()
             .unbind();
-        if self.ips.len() < 1 << 16 {
+        if self.ips.len() < SHARED_MAX {
             self.ips.insert(ip, s.clone_ref(py));
         }
         Ok(s)
@@ -294,16 +301,25 @@ impl Scan {
             .spawn(move || {
                 let mut scanner = Scanner::new(reader, part, parts);
                 let result = catch_unwind(AssertUnwindSafe(|| {
-                    while scanner.step(BATCH_FRAMES) {
-                        if scanner.ready() > 0 {
-                            let batch = scanner.take();
+                    // Results go in batches of at most BATCH_CONNS: a sweep retires thousands of
+                    // connections at once, and what waits in the channel is bounded by connections.
+                    let send = |scanner: &mut Scanner| {
+                        let mut batch = scanner.take();
+                        while batch.len() > BATCH_CONNS {
+                            let rest = batch.split_off(BATCH_CONNS);
                             if tx.send(Msg::Batch(batch, scanner.bytes_read())).is_err() {
-                                return false; // Python let go of the scan
+                                return false;
                             }
+                            batch = rest;
+                        }
+                        tx.send(Msg::Batch(batch, scanner.bytes_read())).is_ok()
+                    };
+                    while scanner.step(BATCH_FRAMES) {
+                        if scanner.ready() > 0 && !send(&mut scanner) {
+                            return false; // Python let go of the scan
                         }
                     }
-                    let batch = scanner.take();
-                    tx.send(Msg::Batch(batch, scanner.bytes_read())).is_ok()
+                    send(&mut scanner)
                 }));
                 let panicked = match result {
                     Ok(true) => None,
