@@ -77,22 +77,23 @@ def connection_line(c: TlsConnection, verify_json: str | None, capture: str | No
     a_parts = []
     for a in c.alerts:
         if a.encrypted:
-            a_parts.append(f'{{"time":{_jf(a.time)},"frame":{_jv(a.frame)},"sender":{_js(a.sender)},"encrypted":true}}')
+            a_parts.append(f'{{"time":{a.time!r},"frame":{a.frame!r},"sender":{_js(a.sender)},"encrypted":true}}')
         else:
             a_parts.append(
-                f'{{"time":{_jf(a.time)},"frame":{_jv(a.frame)},"sender":{_js(a.sender)},"level":{_jv(a.level)},'
+                f'{{"time":{a.time!r},"frame":{a.frame!r},"sender":{_js(a.sender)},"level":{_jv(a.level)},'
                 f'"code":{_jv(a.code)},"description":{_jv(a.description)},'
                 f'"title":{_jv(alert_title(a.code) if a.code is not None else None)}}}')
-    h_parts = [f'{{"time":{_jf(e.time)},"frame":{_jv(e.frame)},{_event_tail(e.sender, e.type)}}}' for e in c.handshake]
+    # Times are finite floats (the readers refuse others) and frames ints: repr is what json.dumps writes.
+    h_parts = [f'{{"time":{e.time!r},"frame":{e.frame!r},{_event_tail(e.sender, e.type)}}}' for e in c.handshake]
     n_parts = [f'{{"kind":{_js(x.kind)},"detail":{_js(x.detail)},"time":{_jv(x.time)},"sender":{_jv(x.sender)}}}'
                for x in c.anomalies]
     kex = None if c.kex_group is None else group_name(c.kex_group)
     text = "".join((
         '{"connection":', _js(c.id),
-        ',"client_ip":', _js(c.client.ip), ',"client_port":', _jv(c.client.port),
-        ',"server_ip":', _js(c.server.ip), ',"server_port":', _jv(c.server.port),
-        ',"start":', _jf(c.start), ',"start_utc":', _js(iso(c.start)), ',"end":', _jf(c.end),
-        ',"first_frame":', _jv(c.first_frame), ',"status":', _js(c.status), ',"reason":', _js(c.reason),
+        ',"client_ip":', _js(c.client.ip), ',"client_port":', repr(c.client.port),
+        ',"server_ip":', _js(c.server.ip), ',"server_port":', repr(c.server.port),
+        ',"start":', repr(c.start), ',"start_utc":', _js(iso(c.start)), ',"end":', repr(c.end),
+        ',"first_frame":', repr(c.first_frame), ',"status":', _js(c.status), ',"reason":', _js(c.reason),
         ',"sni":', _jv(c.sni), ',"version":', _jv(c.version), ',"version_id":', _jv(c.version_id),
         ',"cipher":', _jv(c.cipher), ',"cipher_id":', _jv(c.cipher_id), ',"client_version_id":', _jv(c.client_version),
         ',"offered_versions":', _jlist(c.offered_versions), ',"alpn_offered":', _jlist(c.alpn_offered),
