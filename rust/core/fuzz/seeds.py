@@ -107,11 +107,13 @@ def tls_scripts() -> list[bytes]:
         s1, b1 = next(((s, b) for s, b in wire if s == 1), wire[0])
         cut = min(len(b1) // 3, 300)
         g = b"".join(
-            data(s, b[:cut]) + gap(s, len(b) - cut) if (s, b) == (s1, b1) else data(s, b[:4096]) for s, b in wire
+            data(s, b[:cut]) + gap(s, len(b) - cut) if (s, b) == (s1, b1) else data(s, b[:4096])
+            for s, b in wire
         )
         out.append(b"\x00" + g)
         # plaintext before TLS (SMTP STARTTLS)
-        pre = data(0, b"EHLO me\r\nSTARTTLS\r\n") + data(1, b"220 mx ESMTP\r\n250-STARTTLS\r\n220 Ready to start TLS\r\n")
+        pre = data(0, b"EHLO me\r\nSTARTTLS\r\n")
+        pre += data(1, b"220 mx ESMTP\r\n250-STARTTLS\r\n220 Ready to start TLS\r\n")
         out.append(b"\x00" + pre + hs)
     return out
 
