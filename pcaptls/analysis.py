@@ -14,16 +14,16 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from .capture.decode import decode, new_counts
 from .capture.files import Frame, ReadStats, iter_frames
 from . import engine as _engine
 from .errors import MalformedError, PcaptlsError, TruncatedError
 from .model import TlsConnection
 from .spill import Merged, Runs
-from .tcp import flows as _flows
-from .tcp.flows import FlowTable
+
+if TYPE_CHECKING:  # the Python reference's modules load only when it runs
+    from .tcp.flows import FlowTable
 
 
 
@@ -97,6 +97,10 @@ def _no_full_gc() -> Iterator[None]:
 def _pipeline(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int], None] | None,
               part: int, parts: int, sink: _Sink) -> Analysis:
     """The reference pipeline, one frame at a time: decode, then the flow table."""
+    from .capture.decode import decode, new_counts
+    from .tcp import flows as _flows
+    from .tcp.flows import FlowTable
+
     flows = FlowTable(sink.add, parts)
     counts = new_counts()
     # Only share 0 counts frames without TCP: it decodes every frame, so its counts are the whole file's.
@@ -146,9 +150,7 @@ def can_fork() -> bool:
     """Worker processes are made with fork() (they inherit this process, closures included).
     Only on Linux: macOS system libraries are not fork-safe, Windows has no fork. Elsewhere
     ``jobs`` is taken as 1 (the result is the same, only slower)."""
-    import multiprocessing
-
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+    return sys.platform.startswith("linux") and hasattr(os, "fork")
 
 
 def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None = None, jobs: int = 1,
@@ -308,7 +310,7 @@ def _rust_share(path: str, progress: Callable[[int], None] | None, part: int, pa
         connections=sink.kept,
         projected=sink.runs,
         stats=stats,
-        counts=s["counts"] if part == 0 else new_counts(),
+        counts=s["counts"],  # counted by share 0 only, as in _pipeline
         tcp_segments=s["tcp_segments"],
         tcp_connections=s["tcp_connections"],
         evicted=s["evicted"],

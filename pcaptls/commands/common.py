@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import os
 import sys
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Sequence, TypeVar
 
 import click
@@ -150,6 +148,9 @@ def analyse_many(paths: Sequence[str], jobs: int, project: Callable[[str, Any], 
             sizes[p] = os.path.getsize(p)
         except OSError:
             sizes[p] = 0
+    import multiprocessing  # here: a run on one process does not load them
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     with by_fork(project) as key, ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
         futures = {pool.submit(_analyse_one, p, key, spill): p for p in paths}
         prog = Progress(f"{len(paths)} captures", total=sum(sizes.values()))

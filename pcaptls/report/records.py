@@ -85,14 +85,14 @@ def connection_line(c: TlsConnection, verify_json: str | None, capture: str | No
                 f'"title":{_jv(alert_title(a.code) if a.code is not None else None)}}}')
     # Times are finite floats (the readers refuse others) and frames ints: repr is what json.dumps writes.
     h_parts = [f'{{"time":{e.time!r},"frame":{e.frame!r},{_event_tail(e.sender, e.type)}}}' for e in c.handshake]
-    n_parts = [f'{{"kind":{_js(x.kind)},"detail":{_js(x.detail)},"time":{_jv(x.time)},"sender":{_jv(x.sender)}}}'
+    n_parts = [f'{{"kind":{_js(x.kind)},"detail":{_encode_str(x.detail)},"time":{_jv(x.time)},"sender":{_jv(x.sender)}}}'
                for x in c.anomalies]
     kex = None if c.kex_group is None else group_name(c.kex_group)
     text = "".join((
-        '{"connection":', _js(c.id),
-        ',"client_ip":', _js(c.client.ip), ',"client_port":', repr(c.client.port),
+        '{"connection":', _encode_str(c.id),  # unique per connection: not worth caching
+        ',"client_ip":', _encode_str(c.client.ip), ',"client_port":', repr(c.client.port),
         ',"server_ip":', _js(c.server.ip), ',"server_port":', repr(c.server.port),
-        ',"start":', repr(c.start), ',"start_utc":', _js(iso(c.start)), ',"end":', repr(c.end),
+        ',"start":', repr(c.start), ',"start_utc":', _encode_str(iso(c.start) or ""), ',"end":', repr(c.end),
         ',"first_frame":', repr(c.first_frame), ',"status":', _js(c.status), ',"reason":', _js(c.reason),
         ',"sni":', _jv(c.sni), ',"version":', _jv(c.version), ',"version_id":', _jv(c.version_id),
         ',"cipher":', _jv(c.cipher), ',"cipher_id":', _jv(c.cipher_id), ',"client_version_id":', _jv(c.client_version),
@@ -115,7 +115,8 @@ _STR_CACHE: dict[str, str] = {}
 
 
 def _js(s: str) -> str:
-    """A str as json.dumps(ensure_ascii=False) writes it; repeated strings are encoded once."""
+    """A str as json.dumps(ensure_ascii=False) writes it; for the strings that repeat across
+    connections (server, SNI, suite, reason, ...), encoded once (the cache is bounded)."""
     got = _STR_CACHE.get(s)
     if got is None:
         got = _encode_str(s)

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::thread;
 
 use pcaptls_core::capture::FrameReader;
-use pcaptls_core::model::{ConnResult, Ip};
+use pcaptls_core::model::{ConnResult, Ip, Role};
 use pcaptls_core::scan::{Scanner, Summary};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -41,6 +41,9 @@ struct Builder {
     lists: HashMap<Vec<u32>, PyObject>,
     strs: HashMap<Vec<String>, PyObject>,
     chains: HashMap<Vec<Vec<u8>>, PyObject>,
+    texts: HashMap<String, PyObject>,
+    client: PyObject,
+    server: PyObject,
 }
 
 const SHARED_MAX: usize = 4096; // as pcaptls.tls.handshake._SHARED_MAX
@@ -60,6 +63,9 @@ impl Builder {
             lists: HashMap::new(),
             strs: HashMap::new(),
             chains: HashMap::new(),
+            texts: HashMap::new(),
+            client: PyString::intern(py, "client").into_any().unbind(),
+            server: PyString::intern(py, "server").into_any().unbind(),
         })
     }
 
@@ -68,7 +74,9 @@ impl Builder {
         if let [a, b, c, d] = ip.as_slice() {
             // Dotted quad, the one spelling of IPv4; not cached (a storm has a new client
             // address per connection).
-            return Ok(PyString::new(py, &format!("{a}.{b}.{c}.{d}")).into_any().unbind());
+            return Ok(PyString::new(py, &format!("{a}.{b}.{c}.{d}"))
+                .into_any()
+                .unbind());
         }
         if let Some(s) = self.ips.get(&ip) {
             return Ok(s.clone_ref(py));
@@ -127,6 +135,29 @@ impl Builder {
         Ok(t)
     }
 
+    /// "client" / "server", one str object each for the whole scan.
+    fn role(&self, py: Python<'_>, r: Role) -> PyObject {
+        match r {
+            Role::Client => self.client.clone_ref(py),
+            Role::Server => self.server.clone_ref(py),
+        }
+    }
+
+    /// A str from the wire (SNI, ALPN): the same few names on thousands of connections, one object each.
+    fn text(&mut self, py: Python<'_>, s: Option<&str>) -> PyObject {
+        let Some(s) = s else {
+            return py.None();
+        };
+        if let Some(o) = self.texts.get(s) {
+            return o.clone_ref(py);
+        }
+        let o = PyString::new(py, s).into_any().unbind();
+        if self.texts.len() < SHARED_MAX {
+            self.texts.insert(s.to_owned(), o.clone_ref(py));
+        }
+        o
+    }
+
     fn connection(&mut self, py: Python<'_>, c: ConnResult) -> PyResult<PyObject> {
         let alerts: Vec<PyObject> = c
             .alerts
@@ -137,7 +168,7 @@ impl Builder {
                     (
                         a.time,
                         a.frame,
-                        a.sender.name(),
+                        self.role(py, a.sender),
                         a.level,
                         a.code,
                         a.encrypted,
@@ -150,7 +181,7 @@ impl Builder {
             .iter()
             .map(|e| {
                 self.event
-                    .call1(py, (e.time, e.frame, e.sender.name(), e.htype))
+                    .call1(py, (e.time, e.frame, self.role(py, e.sender), e.htype))
             })
             .collect::<PyResult<_>>()?;
         let anomalies: Vec<PyObject> = c
@@ -160,10 +191,10 @@ impl Builder {
                 self.anomaly.call1(
                     py,
                     (
-                        a.kind,
+                        PyString::intern(py, a.kind),
                         a.detail.as_str(),
                         a.time,
-                        a.sender.map(|r| r.name()),
+                        a.sender.map(|r| self.role(py, r)),
                     ),
                 )
             })
@@ -174,14 +205,14 @@ impl Builder {
             c.start.into_pyobject(py)?.into_any().unbind(),
             c.end.into_pyobject(py)?.into_any().unbind(),
             c.first_frame.into_pyobject(py)?.into_any().unbind(),
-            c.sni.into_pyobject(py)?.into_any().unbind(),
+            self.text(py, c.sni.as_deref()),
             c.client_version.into_pyobject(py)?.into_any().unbind(),
             self.list(py, &c.offered_versions)?,
             self.list(py, &c.offered_ciphers)?,
             self.list(py, &c.offered_groups)?,
             self.list(py, &c.offered_sigalgs)?,
             self.strs(py, &c.alpn_offered)?,
-            c.alpn.into_pyobject(py)?.into_any().unbind(),
+            self.text(py, c.alpn.as_deref()),
             c.version_id.into_pyobject(py)?.into_any().unbind(),
             c.cipher_id.into_pyobject(py)?.into_any().unbind(),
             c.hello_retry
@@ -199,17 +230,15 @@ impl Builder {
             c.kex_group.into_pyobject(py)?.into_any().unbind(),
             PyTuple::new(py, alerts)?.into_any().unbind(),
             PyTuple::new(py, events)?.into_any().unbind(),
-            c.closed_by
-                .map(|r| r.name())
-                .into_pyobject(py)?
-                .into_any()
-                .unbind(),
-            c.close_kind
-                .map(|k| k.name())
-                .into_pyobject(py)?
-                .into_any()
-                .unbind(),
-            c.starttls.into_pyobject(py)?.into_any().unbind(),
+            c.closed_by.map_or_else(|| py.None(), |r| self.role(py, r)),
+            c.close_kind.map_or_else(
+                || py.None(),
+                |k| PyString::intern(py, k.name()).into_any().unbind(),
+            ),
+            c.starttls.map_or_else(
+                || py.None(),
+                |n| PyString::intern(py, n).into_any().unbind(),
+            ),
             c.saw_syn.into_pyobject(py)?.to_owned().into_any().unbind(),
             c.client_hello_seen
                 .into_pyobject(py)?
