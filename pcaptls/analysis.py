@@ -282,6 +282,24 @@ def _share(path: str, progress: Callable[[int], None] | None, part: int, parts: 
         return _pipeline(iter_frames(path, stats), stats, progress, part, parts, sink)
 
 
+# Work a command needs whatever the capture holds (loading its trust store, say), done while the
+# Rust engine's thread reads a large capture instead of after the first connection arrives. See
+# :func:`while_scanning`.
+_WHILE_SCANNING: list[Callable[[], object]] = []
+WARM_UP_MIN = 8 << 20  # smaller captures are read before the work would pay off
+
+
+@contextlib.contextmanager
+def while_scanning(fn: Callable[[], object]) -> Iterator[None]:
+    """Run ``fn`` (once per process, idempotent) while the Rust engine scans a capture of
+    :data:`WARM_UP_MIN` bytes or more, inside the ``with`` block. Forked workers inherit it."""
+    _WHILE_SCANNING.append(fn)
+    try:
+        yield
+    finally:
+        _WHILE_SCANNING.remove(fn)
+
+
 def _rust_share(path: str, progress: Callable[[int], None] | None, part: int, parts: int,
                 sink: _Sink) -> Analysis:
     """One share of one capture through the Rust engine: it scans on its own thread (the GIL
@@ -289,6 +307,14 @@ def _rust_share(path: str, progress: Callable[[int], None] | None, part: int, pa
     from . import _core
 
     scan = _core.Scan(path, part, parts)  # raises InputError for a file that is not a capture
+    if _WHILE_SCANNING:
+        try:
+            big = os.path.getsize(path) >= WARM_UP_MIN
+        except OSError:
+            big = False
+        if big:
+            for fn in list(_WHILE_SCANNING):
+                fn()
     add = sink.add
     with _no_full_gc():
         for batch in scan:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, TextIO
 import click
 
 from .. import spill
-from ..analysis import Analysis, projection_order
+from ..analysis import Analysis, projection_order, while_scanning
 from ..errors import PcaptlsError
 from ..report import inspect_view as view
 from ..model import TlsConnection
@@ -53,16 +53,19 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
     # made once (connection_record copies the record). Keyed by id(), the Verdict kept alive alongside.
     verdict_records: dict[int, tuple[Verdict | None, dict[str, Any] | None, str]] = {}
 
-    def judged(c: TlsConnection) -> tuple[Verdict | None, dict[str, Any] | None, str] | None:
+    def load_judge() -> Judge:
         nonlocal judge
-        if not c.server_certs:
-            return None
         if judge is None:
             from ..certificates import truststore
             from ..certificates.judge import Judge
 
             judge = Judge(store if store is not None else truststore.load(None))
-        v = judge.verdict(c)
+        return judge
+
+    def judged(c: TlsConnection) -> tuple[Verdict | None, dict[str, Any] | None, str] | None:
+        if not c.server_certs:
+            return None
+        v = (judge or load_judge()).verdict(c)
         hit = verdict_records.get(id(v))
         if hit is None:
             made = verdict_record(v)
@@ -102,7 +105,9 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
 
     # Lines wait for time order in a private temporary folder once there are many (pcaptls.spill).
     with spill.folder() as waiting:
-        results = analyse_many(list(captures), default_jobs(jobs), render, waiting)
+        # A large capture: the trust store is loaded while the Rust engine reads it.
+        with while_scanning(load_judge):
+            results = analyse_many(list(captures), default_jobs(jobs), render, waiting)
         status = EXIT_OK
         analyses: list[tuple[str, Analysis]] = []
         for path, res in zip(captures, results):

@@ -51,6 +51,11 @@ def csv_cell(value: object) -> object:
     return s
 
 
+_FORMULA_FIRST = frozenset(_FORMULA_START)
+
+
 def csv_cells(values: Iterable[object]) -> list[object]:
-    """:func:`csv_cell` of each value; text, most cells, without a call each (timelines have millions)."""
-    return [("'" + v if v.startswith(_FORMULA_START) else v) if type(v) is str else csv_cell(v) for v in values]
+    """:func:`csv_cell` of each value; text, most cells, without a call each (timelines have
+    millions): a set lookup of the first character instead of ``startswith`` of six prefixes."""
+    first = _FORMULA_FIRST
+    return [("'" + v if v[:1] in first else v) if type(v) is str else csv_cell(v) for v in values]
