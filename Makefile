@@ -47,11 +47,12 @@ pytest: $(EXT)
 fuzz: $(EXT)
 	PCAPTLS_FUZZ_INPUTS=$${PCAPTLS_FUZZ_INPUTS:-1000000} $(PY) -m pytest -q tests/fuzz --hypothesis-profile=long -p no:xdist
 
-# libFuzzer over the Rust parsers (needs `cargo install cargo-fuzz` and a nightly toolchain, or
-# RUSTC_BOOTSTRAP=1 on stable): FUZZ_SECONDS per target.
-cargo-fuzz:
+# libFuzzer over the Rust parsers (cargo install cargo-fuzz; RUSTC_BOOTSTRAP=1 lets the stable
+# toolchain take its -Z flags): seeds from the corpus and the lab, then FUZZ_SECONDS per target.
+cargo-fuzz: $(EXT)
+	$(PY) $(RUST)/core/fuzz/seeds.py
 	cd $(RUST)/core/fuzz && for t in $$(RUSTC_BOOTSTRAP=1 $(CARGO) fuzz list); do \
-	    RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t -- -max_total_time=$${FUZZ_SECONDS:-60} || exit 1; done
+	    RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t -- -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 || exit 1; done
 
 bench: $(EXT)
 	$(PY) benchmarks/run.py

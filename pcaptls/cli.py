@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import warnings
 
 import click
@@ -61,9 +62,17 @@ class LazyGroup(click.Group):
               "(same output, slower). [default: $PCAPTLS_ENGINE, else auto: Rust when built]")
 def main(engine: str | None) -> None:
     """pcaptls: which TLS handshakes in a packet capture failed, why, and what to change."""
+    from . import engine as engines
+    from .errors import PcaptlsError
+
     if engine is not None:
         # Through the environment, so that worker processes (--jobs) use the same engine.
-        os.environ["PCAPTLS_ENGINE"] = engine
+        os.environ[engines.ENV] = engine
+    try:
+        engines.selected()  # a wrong $PCAPTLS_ENGINE, or --engine rust unbuilt: said once, up front
+    except PcaptlsError as e:
+        click.echo(f"pcaptls: {e}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

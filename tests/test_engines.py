@@ -122,3 +122,18 @@ def test_inspect_jsonl_byte_identical() -> None:
     rust, python = _jsonl("rust", paths), _jsonl("python", paths)
     assert rust.count("\n") > 150
     assert rust == python
+
+
+def test_engine_choice_errors_are_one_line(tmp_path: Path) -> None:
+    """A wrong PCAPTLS_ENGINE is a usage error: one line, exit 2, nothing on stdout."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PCAPTLS_ENGINE="fast")
+    r = subprocess.run([sys.executable, "-m", "pcaptls.cli", "inspect", str(LAB[0])], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+    assert "PCAPTLS_ENGINE='fast'" in r.stderr and "auto, rust, python" in r.stderr
+    r = CliRunner().invoke(main, ["--engine", "fast", "inspect", str(LAB[0])])
+    assert r.exit_code == 2 and "fast" in r.output
