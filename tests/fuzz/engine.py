@@ -530,7 +530,7 @@ TARGETS = {t.name: t for t in [
 if analysis._engine.rust_available():
     # The Rust engine: alone, from memory, for volume; and against the Python reference, for sameness.
     TARGETS["rust"] = Target("rust", _rust_make, _rust_run, 1.0)
-    TARGETS["engines"] = Target("engines", _engines_make, _engines_run, 0.03)
+    TARGETS["engines"] = Target("engines", _engines_make, _engines_run, 1.0)
 # Where each target may legitimately refuse an input with a PcaptlsError (its contract).
 MAY_REJECT = {"capture", "handshake", "rust"}
 

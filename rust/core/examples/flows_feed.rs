@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use std::io::{self, BufRead, BufWriter, Write};
 
 use pcaptls_core::capture::Segment;
-use pcaptls_core::model::{CloseKind, ConnResult, Ip, SideAnomaly};
+use pcaptls_core::model::{ConnResult, Ip, TcpFacts};
 use pcaptls_core::tcp::flows::{FlowTable, TlsLayer};
 use pcaptls_core::tls::State;
 
@@ -87,16 +87,16 @@ impl TlsLayer for Double {
     fn reportable(&self) -> bool {
         self.first[0] != Some(b'N') && (self.first[0].is_some() || self.first[1].is_some())
     }
-    fn build(
-        &mut self,
-        ends: [(Ip, u16); 2],
-        start: f64,
-        end: f64,
-        first_frame: u64,
-        syn_side: Option<u8>,
-        close: Option<(u8, CloseKind)>,
-        tcp_anomalies: Vec<SideAnomaly>,
-    ) -> ConnResult {
+    fn build(&mut self, tcp: TcpFacts) -> ConnResult {
+        let TcpFacts {
+            ends,
+            start,
+            end,
+            first_frame,
+            syn_side,
+            close,
+            anomalies: tcp_anomalies,
+        } = tcp;
         let ip = |i: &Ip| {
             i.as_slice()
                 .iter()

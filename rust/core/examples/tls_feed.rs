@@ -15,7 +15,7 @@
 use std::fmt::Write as _;
 use std::io::{BufRead, Write};
 
-use pcaptls_core::model::{CloseKind, ConnResult, Ip, SideAnomaly};
+use pcaptls_core::model::{CloseKind, ConnResult, Ip, SideAnomaly, TcpFacts};
 use pcaptls_core::tls::{handshake, State, Tls};
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -249,15 +249,15 @@ fn main() {
                     tls.reportable(),
                     tls.seen_tls()
                 );
-                let res = tls.build(
+                let res = tls.build(TcpFacts {
                     ends,
-                    fbits(g(5)),
-                    fbits(g(6)),
-                    g(7).parse().unwrap_or(0),
-                    syn,
+                    start: fbits(g(5)),
+                    end: fbits(g(6)),
+                    first_frame: g(7).parse().unwrap_or(0),
+                    syn_side: syn,
                     close,
-                    std::mem::take(&mut tcp),
-                );
+                    anomalies: std::mem::take(&mut tcp),
+                });
                 render(&res, &mut out);
                 let _ = writeln!(w, "{}==END==", out);
             }

@@ -134,3 +134,17 @@ pub struct ConnResult {
     pub server_appdata_last: Option<f64>,
     pub anomalies: Vec<Anomaly>,
 }
+
+/// What the TCP stage knows of a connection when it has the TLS stage finish it
+/// (`TlsSession.build`'s arguments): side 0's and side 1's endpoints, first and last packet,
+/// who sent the SYN, who closed and how, and its own anomalies (reported first).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TcpFacts {
+    pub ends: [(Ip, u16); 2],
+    pub start: f64,
+    pub end: f64,
+    pub first_frame: u64,
+    pub syn_side: Option<u8>,
+    pub close: Option<(u8, CloseKind)>,
+    pub anomalies: Vec<SideAnomaly>,
+}

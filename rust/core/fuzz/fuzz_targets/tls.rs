@@ -2,7 +2,7 @@
 //! (side, gap or data, length) so reordering of sides, gaps and any split are explored.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pcaptls_core::model::Ip;
+use pcaptls_core::model::{Ip, TcpFacts};
 use pcaptls_core::tls::Tls;
 
 fuzz_target!(|data: &[u8]| {
@@ -28,5 +28,13 @@ fuzz_target!(|data: &[u8]| {
         (Ip::v4(&[10, 0, 0, 1]), 50000),
         (Ip::v4(&[10, 0, 0, 2]), 443),
     ];
-    let _ = tls.build(ends, 0.0, frame as f64, 1, None, None, Vec::new());
+    let _ = tls.build(TcpFacts {
+        ends,
+        start: 0.0,
+        end: frame as f64,
+        first_frame: 1,
+        syn_side: None,
+        close: None,
+        anomalies: Vec::new(),
+    });
 });

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use crate::capture::Segment;
-use crate::model::{CloseKind, ConnResult, Ip, SideAnomaly};
+use crate::model::{CloseKind, ConnResult, Ip, SideAnomaly, TcpFacts};
 use crate::tcp::reassembly::{Consumer, HalfStream};
 use crate::tls::{State, Tls};
 
@@ -38,17 +38,7 @@ pub trait TlsLayer {
     fn state(&self, side: usize) -> State;
     fn settle(&mut self);
     fn reportable(&self) -> bool;
-    #[allow(clippy::too_many_arguments)]
-    fn build(
-        &mut self,
-        ends: [(Ip, u16); 2],
-        start: f64,
-        end: f64,
-        first_frame: u64,
-        syn_side: Option<u8>,
-        close: Option<(u8, CloseKind)>,
-        tcp_anomalies: Vec<SideAnomaly>,
-    ) -> ConnResult;
+    fn build(&mut self, tcp: TcpFacts) -> ConnResult;
 }
 
 impl TlsLayer for Tls {
@@ -74,26 +64,8 @@ impl TlsLayer for Tls {
     fn reportable(&self) -> bool {
         Tls::reportable(self)
     }
-    fn build(
-        &mut self,
-        ends: [(Ip, u16); 2],
-        start: f64,
-        end: f64,
-        first_frame: u64,
-        syn_side: Option<u8>,
-        close: Option<(u8, CloseKind)>,
-        tcp_anomalies: Vec<SideAnomaly>,
-    ) -> ConnResult {
-        Tls::build(
-            self,
-            ends,
-            start,
-            end,
-            first_frame,
-            syn_side,
-            close,
-            tcp_anomalies,
-        )
+    fn build(&mut self, tcp: TcpFacts) -> ConnResult {
+        Tls::build(self, tcp)
     }
 }
 
@@ -325,15 +297,15 @@ impl<T: TlsLayer> Connection<T> {
             );
         }
         let anomalies = std::mem::take(&mut self.anomalies);
-        Some(tls.build(
-            self.ends,
-            self.start,
-            self.last,
-            self.first_frame,
-            self.syn_side,
-            self.close,
+        Some(tls.build(TcpFacts {
+            ends: self.ends,
+            start: self.start,
+            end: self.last,
+            first_frame: self.first_frame,
+            syn_side: self.syn_side,
+            close: self.close,
             anomalies,
-        ))
+        }))
     }
 }
 

@@ -11,7 +11,7 @@ pub mod reader;
 pub mod records;
 pub mod session;
 
-use crate::model::{CloseKind, ConnResult, Ip, SideAnomaly};
+use crate::model::{ConnResult, TcpFacts};
 use records::RecordReader;
 use session::Session;
 
@@ -94,26 +94,8 @@ impl Tls {
 
     /// The finished record (`TlsSession.build`); `ends` are side 0's and side 1's endpoints,
     /// `tcp_anomalies` come first, as in Python.
-    #[allow(clippy::too_many_arguments)]
-    pub fn build(
-        &mut self,
-        ends: [(Ip, u16); 2],
-        start: f64,
-        end: f64,
-        first_frame: u64,
-        syn_side: Option<u8>,
-        close: Option<(u8, CloseKind)>,
-        tcp_anomalies: Vec<SideAnomaly>,
-    ) -> ConnResult {
-        self.session.build(
-            ends,
-            start,
-            end,
-            first_frame,
-            syn_side,
-            close,
-            tcp_anomalies,
-        )
+    pub fn build(&mut self, tcp: TcpFacts) -> ConnResult {
+        self.session.build(tcp)
     }
 }
 
@@ -123,7 +105,7 @@ impl Tls {
 mod tests {
     use super::records::{DETECT_LIMIT, MAX_HANDSHAKE};
     use super::*;
-    use crate::model::{HandshakeEvent, Role};
+    use crate::model::{CloseKind, HandshakeEvent, Ip, Role};
 
     type Wire = Vec<(usize, Vec<u8>)>;
 
@@ -146,6 +128,19 @@ mod tests {
 
     fn tls12() -> (Wire, Vec<Vec<u8>>) {
         load(include_bytes!("testdata/tls12.bin"))
+    }
+
+    /// The TCP facts of the test connection: SYN side, close, time of the last packet.
+    fn facts(syn_side: Option<u8>, close: Option<(u8, CloseKind)>, end: f64) -> TcpFacts {
+        TcpFacts {
+            ends: ends(),
+            start: 0.0,
+            end,
+            first_frame: 1,
+            syn_side,
+            close,
+            anomalies: vec![],
+        }
     }
 
     fn ends() -> [(Ip, u16); 2] {
@@ -172,7 +167,7 @@ mod tests {
                 }
             }
         }
-        s.build(ends(), 0.0, 1.0, 1, Some(0), None, vec![])
+        s.build(facts(Some(0), None, 1.0))
     }
 
     fn is_tls13(c: &ConnResult) -> bool {
@@ -282,7 +277,7 @@ mod tests {
                 s.data(*side, data, 0.0, i as u64);
             }
         }
-        let c = s.build(ends(), 0.0, 1.0, 1, Some(0), None, vec![]);
+        let c = s.build(facts(Some(0), None, 1.0));
         assert_eq!(status(&c), "ok");
         assert!(!c.anomalies.iter().any(|a| a.kind == "desync"));
     }
@@ -299,7 +294,7 @@ mod tests {
                 s.data(*side, data, 0.0, i as u64);
             }
         }
-        let c = s.build(ends(), 0.0, 1.0, 1, Some(0), None, vec![]);
+        let c = s.build(facts(Some(0), None, 1.0));
         assert_eq!(c.version_id, Some(0x0303));
         assert!(c.server_certs.is_empty());
         assert!(c.anomalies.iter().any(|a| a.kind == "gap"));
@@ -366,7 +361,7 @@ mod tests {
                     s.gap(side, data.len() as u64, None);
                 }
             }
-            s.build(ends(), 0.0, 1.0, 1, None, None, vec![]);
+            s.build(facts(None, None, 1.0));
         }
     }
 
@@ -394,7 +389,7 @@ mod tests {
                 let cut = (next() % (b.len() as u64 + 1)) as usize;
                 s.data(*side, &b[..cut], 0.0, 1);
             }
-            s.build(ends(), 0.0, 1.0, 1, Some(0), None, vec![]);
+            s.build(facts(Some(0), None, 1.0));
         }
     }
 
@@ -412,15 +407,7 @@ mod tests {
             for (i, (side, data)) in msgs.iter().enumerate() {
                 s.data(*side, data, i as f64, i as u64 + 1);
             }
-            let c = s.build(
-                ends(),
-                0.0,
-                9.0,
-                1,
-                Some(0),
-                Some((0, CloseKind::Fin)),
-                vec![],
-            );
+            let c = s.build(facts(Some(0), Some((0, CloseKind::Fin)), 9.0));
             assert!(is_tls13(&c));
             assert_eq!(status(&c), "failed");
             if plain {
@@ -439,7 +426,7 @@ mod tests {
         let mut s = Tls::new(true);
         let pat = b"\x17\x03\x03\x00\x01A\x17\x03\x03\xff\xff".repeat(20_000);
         s.data(0, &pat, 0.0, 1);
-        let c = s.build(ends(), 0.0, 1.0, 1, None, None, vec![]);
+        let c = s.build(facts(None, None, 1.0));
         let caps: Vec<&str> = c
             .anomalies
             .iter()
@@ -470,7 +457,7 @@ mod tests {
             2,
         );
         s.gap(1, 7, None);
-        let c = s.build(ends(), 0.0, 1.0, 1, Some(0), None, vec![]);
+        let c = s.build(facts(Some(0), None, 1.0));
         let got: Vec<(&str, &str, Option<Role>)> = c
             .anomalies
             .iter()

@@ -8,7 +8,7 @@
 use super::constants::handshake_type_name;
 use super::handshake::{self as hs, ClientHello, ServerHello};
 use super::reader::ParseError;
-use crate::model::{Alert, Anomaly, CloseKind, ConnResult, HandshakeEvent, Ip, Role, SideAnomaly};
+use crate::model::{Alert, Anomaly, ConnResult, HandshakeEvent, Role, SideAnomaly, TcpFacts};
 
 /// A hostile peer can send alerts forever; the first ones tell the story.
 pub const MAX_ALERTS: usize = 64;
@@ -314,17 +314,16 @@ impl Session {
     }
 
     /// `TlsSession.build`: the finished record; `ends` are side 0's and side 1's endpoints.
-    #[allow(clippy::too_many_arguments)]
-    pub fn build(
-        &mut self,
-        ends: [(Ip, u16); 2],
-        start: f64,
-        end: f64,
-        first_frame: u64,
-        syn_side: Option<u8>,
-        close: Option<(u8, CloseKind)>,
-        tcp_anomalies: Vec<SideAnomaly>,
-    ) -> ConnResult {
+    pub fn build(&mut self, tcp: TcpFacts) -> ConnResult {
+        let TcpFacts {
+            ends,
+            start,
+            end,
+            first_frame,
+            syn_side,
+            close,
+            anomalies: tcp_anomalies,
+        } = tcp;
         let [end0, end1] = ends;
         if self.client_side.is_none() && self.server_side_hint.is_none() {
             if let Some(s) = syn_side {

@@ -42,16 +42,16 @@ impl TlsLayer for Double {
             .iter()
             .any(|b| !b.is_empty() && b.first() != Some(&b'X'))
     }
-    fn build(
-        &mut self,
-        ends: [(Ip, u16); 2],
-        start: f64,
-        end: f64,
-        first_frame: u64,
-        syn_side: Option<u8>,
-        close: Option<(u8, CloseKind)>,
-        tcp_anomalies: Vec<SideAnomaly>,
-    ) -> ConnResult {
+    fn build(&mut self, tcp: TcpFacts) -> ConnResult {
+        let TcpFacts {
+            ends,
+            start,
+            end,
+            first_frame,
+            syn_side,
+            close,
+            anomalies: tcp_anomalies,
+        } = tcp;
         let role = |s: u8| if s == 0 { Role::Client } else { Role::Server };
         ConnResult {
             client: ends[0],
