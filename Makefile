@@ -38,7 +38,7 @@ demo: $(EXT)
 test: rust-test pytest
 
 rust-test:
-	cd $(RUST) && $(CARGO) test -q --locked -p pcaptls-core 2>&1 | tail -n 4
+	cd $(RUST) && $(CARGO) test -q --locked -p pcaptls-core --lib
 	cd $(RUST) && $(CARGO) clippy -q --locked --all-targets -- -D warnings
 
 pytest: $(EXT)
