@@ -220,6 +220,11 @@ def _split(path: str, progress: Callable[[int], None] | None, jobs: int,
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    # The command's own preparation (its trust store, say) once, here: the workers inherit it
+    # rather than each doing it again (measured: 0.71-0.94 -> 0.51-0.68 s on the 300 MB
+    # handshake-heavy benchmark capture).
+    for fn in list(_WHILE_SCANNING):
+        fn()
     # fork: the workers start with everything imported (and ``project``); only the path crosses.
     with by_fork(project) as key, ProcessPoolExecutor(
             max_workers=jobs - 1, mp_context=multiprocessing.get_context("fork")) as pool:
@@ -283,16 +288,17 @@ def _share(path: str, progress: Callable[[int], None] | None, part: int, parts: 
 
 
 # Work a command needs whatever the capture holds (loading its trust store, say), done while the
-# Rust engine's thread reads a large capture instead of after the first connection arrives. See
-# :func:`while_scanning`.
+# Rust engine's thread reads a large capture instead of after the first connection arrives, and
+# before a split capture's workers fork, so that they inherit it. See :func:`while_scanning`.
 _WHILE_SCANNING: list[Callable[[], object]] = []
 WARM_UP_MIN = 8 << 20  # smaller captures are read before the work would pay off
 
 
 @contextlib.contextmanager
 def while_scanning(fn: Callable[[], object]) -> Iterator[None]:
-    """Run ``fn`` (once per process, idempotent) while the Rust engine scans a capture of
-    :data:`WARM_UP_MIN` bytes or more, inside the ``with`` block. Forked workers inherit it."""
+    """Run ``fn`` (idempotent) while the Rust engine scans a capture of :data:`WARM_UP_MIN`
+    bytes or more, and before a capture split over processes forks them, inside the ``with``
+    block."""
     _WHILE_SCANNING.append(fn)
     try:
         yield
