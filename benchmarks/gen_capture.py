@@ -146,6 +146,15 @@ SERVERS = {  # kind: (SNI, its chain)
 }
 
 
+def _every_pool(key: str, pki: Pki, sni: str, tls13: bool, client: Pki, other_ca: Pki) -> list[Session]:
+    """What both pools hold for one server and version: plain, with a client certificate, and
+    failing with unknown_ca (the client's trust store lacks the server's root)."""
+    v = "13" if tls13 else "12"
+    return [real_session(f"{key}-{v}", pki, sni, tls13),
+            real_session(f"{key}-{v}-mtls", pki, sni, tls13, client=client, require_client_cert=True),
+            real_session(f"{key}-{v}-unknown-ca", pki, sni, tls13, trust=other_ca)]
+
+
 def session_pool(kinds: Sequence[str] = tuple(SERVERS), log: bool = False) -> list[Session]:
     """Seven real sessions per server kind in :data:`SERVERS`: TLS 1.2 and 1.3, each plain, with
     a client certificate and failing with unknown_ca, and TLS 1.2 missing a required client
@@ -157,10 +166,7 @@ def session_pool(kinds: Sequence[str] = tuple(SERVERS), log: bool = False) -> li
         sni, chain = SERVERS[key]
         pki = chain()
         for tls13 in (False, True):
-            v = "13" if tls13 else "12"
-            pool.append(real_session(f"{key}-{v}", pki, sni, tls13))
-            pool.append(real_session(f"{key}-{v}-mtls", pki, sni, tls13, client=client, require_client_cert=True))
-            pool.append(real_session(f"{key}-{v}-unknown-ca", pki, sni, tls13, trust=other_ca))
+            pool += _every_pool(key, pki, sni, tls13, client, other_ca)
         pool.append(real_session(f"{key}-12-no-client-cert", pki, sni, False, require_client_cert=True))
     if log:
         for s in pool:
@@ -417,12 +423,9 @@ def handshake_pool(kinds: Sequence[str] = HANDSHAKE_KINDS, log: bool = False) ->
         sni, chain = SERVERS[key]
         pki = chain()
         for tls13 in (False, True):
-            v = "13" if tls13 else "12"
-            pool.append(real_session(f"{key}-{v}", pki, sni, tls13))
-            pool.append(real_session(f"{key}-{v}-mtls", pki, sni, tls13, client=client, require_client_cert=True))
-            pool.append(real_session(f"{key}-{v}-unknown-ca", pki, sni, tls13, trust=other_ca))
+            pool += _every_pool(key, pki, sni, tls13, client, other_ca)
             wrong = "collab-edge." + sni.split(".", 1)[1]
-            pool.append(real_session(f"{key}-{v}-bad-cert", pki, wrong, tls13))
+            pool.append(real_session(f"{key}-{'13' if tls13 else '12'}-bad-cert", pki, wrong, tls13))
     for s in pool:
         want_ok = not s.name.endswith(("unknown-ca", "bad-cert"))
         if s.ok != want_ok or (not s.ok and ALERTS.get(s.alert or 0) not in ("unknown_ca", "bad_certificate")):

@@ -11,7 +11,7 @@
 //! scan      the frame loop joining them (what pcaptls.analysis does in Python)
 //! ```
 //!
-//! No I/O but opening the capture file; no `unsafe`; no panics on any input: every malformed
+//! No I/O but opening the capture file; safe code only (forbidden below); no panics on any input: every malformed
 //! input becomes a reported anomaly, a counted frame, or a `truncated` reason.
 #![forbid(unsafe_code)]
 

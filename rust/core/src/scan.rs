@@ -4,7 +4,7 @@
 //! Runs in steps so a caller can hand finished connections on while the scan goes on (the
 //! binding runs it on its own thread and passes batches to Python).
 
-use crate::capture::{decode, Counts, FrameReader, InputError, ReadStats};
+use crate::capture::{decode, Counts, FrameReader, ReadStats};
 use crate::model::ConnResult;
 use crate::tcp::flows::{FlowTable, SWEEP_EVERY};
 
@@ -44,10 +44,6 @@ impl Scanner {
             parts,
             finished: false,
         }
-    }
-
-    pub fn open(path: &str, part: u32, parts: u32) -> Result<Scanner, InputError> {
-        Ok(Scanner::new(FrameReader::open(path)?, part, parts))
     }
 
     /// Read up to `max_frames` frames. Returns `false` once the capture is exhausted (then every

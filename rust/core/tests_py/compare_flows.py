@@ -13,7 +13,6 @@ cap (many shares) so eviction runs often; sweeps come at random moments.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import struct
 import subprocess
@@ -24,9 +23,9 @@ from pathlib import Path
 from pcaptls.tcp import flows
 from pcaptls.tcp.flows import ACK, FIN, RST, SYN, Connection, FlowTable
 from pcaptls.tls.records import IGNORE, RECORDS
+from harness import build_example, split_cases
 
 MASK = 0xFFFFFFFF
-CORE = Path(__file__).resolve().parents[1]
 
 
 def fb(t: float) -> str:
@@ -177,30 +176,13 @@ def gen_case(rng: random.Random) -> list[tuple]:
     return ops
 
 
-def split_cases(lines: list[str]) -> list[list[str]]:
-    cases: list[list[str]] = []
-    for line in lines:
-        if line == "C":
-            cases.append([])
-        elif cases:
-            cases[-1].append(line)
-    return cases
-
-
-def build_bin() -> Path:
-    target = Path(os.environ.get("CARGO_TARGET_DIR", CORE.parent / "target"))
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "pcaptls-core", "--example", "flows_feed"],
-                   cwd=CORE, check=True)
-    return target / "release" / "examples" / "flows_feed"
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--bin", type=Path)
     args = ap.parse_args()
-    exe = args.bin or build_bin()
+    exe = args.bin or build_example("flows_feed")
     rng = random.Random(args.seed)
     cases = [gen_case(rng) for _ in range(args.cases)]
     ops = [op for case in cases for op in case]

@@ -14,7 +14,6 @@ Without ``--bin`` the example is built with cargo (``CARGO_TARGET_DIR`` is honou
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import struct
 import subprocess
@@ -23,9 +22,9 @@ import tempfile
 from pathlib import Path
 
 from pcaptls.tcp.reassembly import MAX_OOO_BYTES, MAX_OOO_SEGMENTS, HalfStream
+from harness import build_example, split_cases
 
 MASK = 0xFFFFFFFF
-CORE = Path(__file__).resolve().parents[1]
 
 
 def fbits(t: float) -> str:
@@ -248,23 +247,6 @@ def gen_case(rng: random.Random) -> list[tuple]:
     return gen_chaos(rng)
 
 
-def split_cases(lines: list[str]) -> list[list[str]]:
-    cases: list[list[str]] = []
-    for line in lines:
-        if line == "C":
-            cases.append([])
-        elif cases:
-            cases[-1].append(line)
-    return cases
-
-
-def build_bin() -> Path:
-    target = Path(os.environ.get("CARGO_TARGET_DIR", CORE.parent / "target"))
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "pcaptls-core", "--example", "reassembly_feed"],
-                   cwd=CORE, check=True)
-    return target / "release" / "examples" / "reassembly_feed"
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=50000)
@@ -272,7 +254,7 @@ def main() -> int:
     ap.add_argument("--bin", type=Path)
     ap.add_argument("--batch", type=int, default=5000)
     args = ap.parse_args()
-    exe = args.bin or build_bin()
+    exe = args.bin or build_example("reassembly_feed")
     rng = random.Random(args.seed)
     total = calls = 0
     bad: list[tuple[int, list[tuple], list[str], list[str]]] = []
