@@ -285,7 +285,9 @@ def _pool(kind: str = "bulk"):  # type: ignore[no-untyped-def]
 
 
 def count_frames(path: Path) -> int:
-    from pcaptls.capture.files import ReadStats, iter_frames
+    from pcaptls.capture.files import iter_frames
+
+    from pcaptls.capture.frames import ReadStats
 
     st = ReadStats(path=str(path))
     for _ in iter_frames(path, st):

@@ -2,14 +2,14 @@
 
 from typing import Any, Iterator
 
-from .model import TlsConnection
+from .tls.model import TlsConnection
 
 class Scan:
     """One share of one capture, scanned on a thread of its own; iterate for batches."""
 
     bytes_read: int
 
-    def __init__(self, path: str, part: int = 0, parts: int = 1, data: bytes | None = None) -> None: ...
+    def __init__(self, path: str, share: int = 0, shares: int = 1, data: bytes | None = None) -> None: ...
     def __iter__(self) -> Iterator[list[TlsConnection]]: ...
     def __next__(self) -> list[TlsConnection]: ...
     def summary(self) -> dict[str, Any]: ...

@@ -62,7 +62,7 @@ class LazyGroup(click.Group):
               "(same output, slower). [default: $PCAPTLS_ENGINE, else auto: Rust when built]")
 def main(engine: str | None) -> None:
     """pcaptls: which TLS handshakes in a packet capture failed, why, and what to change."""
-    from . import engine as engines
+    from .pipeline import engines
     from .errors import PcaptlsError
 
     if engine is not None:

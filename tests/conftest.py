@@ -24,7 +24,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 # Tests marked ``engines`` run once per engine (the Rust core and the Python reference); the
 # rest run on the default engine (Rust when it is built, as for a user).
 try:
-    from pcaptls.engine import rust_available
+    from pcaptls.pipeline.engines import rust_available
 
     ENGINES = ["rust", "python"] if rust_available() else ["python"]
 except ImportError:  # pragma: no cover - pcaptls itself not importable: the suite fails anyway

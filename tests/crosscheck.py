@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from oracle import TsharkConn, tshark_connections  # noqa: E402
 
-from pcaptls.analysis import analyse  # noqa: E402
-from pcaptls.model import TlsConnection  # noqa: E402
+from pcaptls.pipeline.analysis import analyse  # noqa: E402
+from pcaptls.tls.model import TlsConnection  # noqa: E402
 
 
 @dataclass

@@ -9,9 +9,9 @@ from typing import Iterable, Iterator
 import pytest
 
 from conftest import CAPTURES, corpus_files
-from pcaptls import analysis
-from pcaptls.analysis import analyse, analyse_frames
-from pcaptls.capture.files import Frame, ReadStats
+from pcaptls.pipeline import analysis
+from pcaptls.pipeline.analysis import analyse, analyse_frames
+from pcaptls.capture.frames import Frame, ReadStats
 from pcaptls.errors import PcaptlsError
 
 
@@ -81,9 +81,9 @@ def _numbered(frames: Iterable[tuple[float, bytes]]) -> Iterator[Frame]:
 
 
 @pytest.mark.engines
-def test_projection_runs_in_each_share(monkeypatch: pytest.MonkeyPatch) -> None:
-    """analyse(project=f): f runs in the process that followed the connection (a closure is fine:
-    workers are forked), the projections come back in time order, the counts are unchanged."""
+def test_rows_are_made_in_each_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    """analyse(make_row=f): f runs in the process that followed the connection (a closure is fine:
+    workers are forked), the rows come back in time order, the counts are unchanged."""
     import os
 
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
@@ -95,9 +95,9 @@ def test_projection_runs_in_each_share(monkeypatch: pytest.MonkeyPatch) -> None:
         return (c.sni, c.server.port, os.getpid() == here)
 
     for jobs in (1, 2, 3):
-        a = analyse(path, jobs=jobs, project=f)
-        assert a.connections == [] and a.projected is not None
-        proj = list(a.projected)
+        a = analyse(path, jobs=jobs, make_row=f)
+        assert a.connections == [] and a.rows is not None
+        proj = list(a.rows)
         assert [(s, n, p[:2]) for s, n, p in proj] == [
             (c.start, c.first_frame, (c.sni, c.server.port)) for c in serial.connections]
         assert (a.anomalies, a.tcp_segments, a.counts) == (serial.anomalies, serial.tcp_segments, serial.counts)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from crosscheck import compare_file
-from pcaptls.analysis import analyse
+from pcaptls.pipeline.analysis import analyse
 from pcaptls.report.records import connection_record
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))

@@ -155,7 +155,7 @@ def test_jobs_do_not_change_output(fmt: str, monkeypatch: pytest.MonkeyPatch) ->
     captures read in parallel print exactly what one process prints."""
     from click.testing import CliRunner
 
-    from pcaptls import analysis
+    from pcaptls.pipeline import analysis
     from pcaptls.cli import main
 
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
@@ -176,7 +176,7 @@ def test_spilled_lines_do_not_change_output(fmt: str, monkeypatch: pytest.Monkey
 
     from click.testing import CliRunner
 
-    from pcaptls import analysis, spill
+    from pcaptls.pipeline import analysis, spill
     from pcaptls.cli import main
 
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
@@ -220,7 +220,7 @@ def test_split_run_bad_input_one_line_exit_2(kind: str, failing_capture, tmp_pat
     and a cut file still reports every connection before the cut."""
     from click.testing import CliRunner
 
-    from pcaptls import analysis
+    from pcaptls.pipeline import analysis
     from pcaptls.cli import main
 
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
@@ -240,15 +240,14 @@ def test_jobs_without_fork_run_serially(monkeypatch: pytest.MonkeyPatch) -> None
     """Where fork() is not safe (macOS) or missing (Windows), --jobs runs in one process: same output."""
     from click.testing import CliRunner
 
-    from pcaptls import analysis
+    from pcaptls.pipeline import analysis
     from pcaptls.cli import main
-    from pcaptls.commands import common
+    from pcaptls.pipeline import forks
 
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
     files = [str(p) for p in sorted(CAPTURES.glob("0*/capture.pcap"))]
     forked = CliRunner().invoke(main, ["inspect", *files, "--format", "jsonl", "--jobs", "2"])
-    for mod in (analysis, common):
-        monkeypatch.setattr(mod, "can_fork", lambda: False)
+    monkeypatch.setattr(forks, "can_fork", lambda: False)
     monkeypatch.setattr("concurrent.futures.ProcessPoolExecutor.__init__", None)  # must not be used
     serial = CliRunner().invoke(main, ["inspect", *files, "--format", "jsonl", "--jobs", "2"])
     assert serial.exception is None or isinstance(serial.exception, SystemExit), serial.exception

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from crosscheck import compare_file
 from oracle import tshark_connections
-from pcaptls.analysis import analyse
+from pcaptls.pipeline.analysis import analyse
 
 # Where pcaptls and tshark legitimately differ; each one is explained.
 EXPLAINED = {

@@ -18,9 +18,9 @@ from click.testing import CliRunner
 import variants
 from conftest import CAPTURES, corpus_files
 from hostile import craft
-from pcaptls.analysis import Analysis, analyse
+from pcaptls.pipeline.analysis import Analysis, analyse
 from pcaptls.cli import main
-from pcaptls.engine import rust_available
+from pcaptls.pipeline.engines import rust_available
 from pcaptls.errors import InputError
 
 pytestmark = pytest.mark.skipif(not rust_available(), reason="the Rust engine (pcaptls._core) is not built")
@@ -57,9 +57,9 @@ def same(path: Path, jobs: int = 1) -> int:
 
 
 def test_rust_engine_is_the_default() -> None:
-    from pcaptls import engine
+    from pcaptls.pipeline import engines
 
-    assert engine.selected() == "rust"
+    assert engines.selected() == "rust"
 
 
 @pytest.mark.parametrize("path", LAB, ids=lambda p: str(p.relative_to(CAPTURES)))
@@ -100,7 +100,7 @@ def test_hostile_floods(tmp_path: Path) -> None:
 
 def test_split_matches(tmp_path: Path) -> None:
     """--jobs 2 (two processes, each scanning one share with the Rust engine) gives the serial answer."""
-    import pcaptls.analysis as analysis
+    import pcaptls.pipeline.analysis as analysis
 
     old = analysis.SPLIT_MIN
     analysis.SPLIT_MIN = 0

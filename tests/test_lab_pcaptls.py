@@ -12,9 +12,9 @@ import json
 import pytest
 
 from conftest import CAPTURES
-from pcaptls.analysis import analyse
+from pcaptls.pipeline.analysis import analyse
 from pcaptls.certificates import truststore
-from pcaptls.certificates.judge import Judge
+from pcaptls.certificates.verdicts import Judge
 
 # Engine-specific: each test runs on the Rust core and on the Python reference.
 pytestmark = pytest.mark.engines

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pcaptls import spill
-from pcaptls.spill import Runs, SpillError
+from pcaptls.pipeline import spill
+from pcaptls.pipeline.spill import Runs, SpillError
 
 # Engine-specific: each test runs on the Rust core and on the Python reference.
 pytestmark = pytest.mark.engines

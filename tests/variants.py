@@ -11,7 +11,11 @@ import random
 import struct
 from pathlib import Path
 
-from pcaptls.capture.files import ReadStats, iter_frames
+from pcaptls.capture.files import iter_frames
+
+
+
+from pcaptls.capture.frames import ReadStats
 
 
 def frames_of(path: Path) -> tuple[list[tuple[float, int, bytes, int]], int]:

@@ -6,11 +6,11 @@ import gzip
 import os
 import traceback
 import zlib
-from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
 from ..errors import InputError, MalformedError, PcaptlsError, TruncatedError
 from . import pcap, pcapng
+from .frames import Frame, ReadStats
 
 # Read size: large enough that per-read overhead vanishes, and below glibc's mmap threshold
 # (128 KiB): larger buffers were mapped fresh for every read and every join and handed back to
@@ -18,24 +18,6 @@ from . import pcap, pcapng
 # 300 MB: 0.34 s cpu with 1 MiB chunks, 0.21 s with 64 KiB). Records longer than a chunk are
 # gathered and joined once by the format readers.
 CHUNK = 1 << 16
-
-Frame = tuple[int, float, int, bytes, int]  # (frame number, epoch seconds, linktype, data, wire length)
-
-
-@dataclass(slots=True)
-class ReadStats:
-    """What the reader saw; filled in while frames are streamed."""
-
-    path: str
-    format: str = "unknown"
-    frames: int = 0
-    bytes_read: int = 0
-    snapped: int = 0  # frames captured shorter than on the wire (snaplen)
-    linktypes: set[int] = field(default_factory=set)
-    truncated: str | None = None  # why the file ended early, if it did
-    trace: str | None = field(default=None, repr=False)  # traceback of the error behind ``truncated`` (--debug)
-    errors: list[str] = field(default_factory=list)
-
 
 class _GzipSource:
     """A gzip stream whose corruption surfaces as our own errors."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Iterator
 from ..errors import MalformedError, TruncatedError
 
 if TYPE_CHECKING:
-    from .files import Frame, ReadStats
+    from .frames import Frame, ReadStats
 
 MAX_FRAME = 1 << 20  # no link layer carries more; a larger length means a corrupt record
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Iterator
 from ..errors import MalformedError, TruncatedError
 
 if TYPE_CHECKING:
-    from .files import Frame, ReadStats
+    from .frames import Frame, ReadStats
 
 MAX_BLOCK = 16 << 20  # far above any real block; a larger length means corruption
 MAX_INTERFACES = 1 << 16  # per section; each costs ~130 bytes for a 20-byte block, so more is an attack

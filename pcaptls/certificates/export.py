@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ..model import Endpoint, TlsConnection
+from ..tcp.facts import Endpoint
+from ..tls.model import TlsConnection
 from . import x509 as x509mod
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -162,5 +163,5 @@ def export(chains: Iterable[tuple[Endpoint, Sequence[bytes]]], directory: str | 
 
 
 def connection_chains(connections: Iterable[TlsConnection]) -> list[tuple[Endpoint, tuple[bytes, ...]]]:
-    """(server, chain) of each :class:`~pcaptls.model.TlsConnection` that carried one."""
+    """(server, chain) of each :class:`~pcaptls.tls.model.TlsConnection` that carried one."""
     return [(c.server, tuple(c.server_certs)) for c in connections if c.server_certs]

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..archive import TarStream
+from ..inputs.archive import TarStream
 from ..errors import InputError, MalformedError
 from . import x509 as x509mod
+from .openssl.facts import ca_status, canonical_issuer, canonical_subject, issued_by, self_signed
 from .x509 import CertInfo
 
 # Files larger than this are not trust stores (a Mozilla bundle is ~250 KB).
@@ -86,7 +87,6 @@ class TrustStore:
         certs = tuple(seen)
         object.__setattr__(self, "certs", certs)
         index: dict[tuple, list[bytes]] = defaultdict(list)
-        from .verify import canonical_subject  # late: verify imports this module
 
         for der in certs:
             key = canonical_subject(der)
@@ -295,7 +295,6 @@ def lint(store: TrustStore, at: datetime) -> list[Finding]:
 
     Validity follows OpenSSL: a certificate is valid when notBefore <= at < notAfter.
     """
-    from .verify import ca_status, self_signed
 
     if at.tzinfo is None:
         raise ValueError("lint() needs an aware datetime")
@@ -377,7 +376,6 @@ def upload_conflicts(to_upload: list[bytes] | tuple[bytes, ...], store: TrustSto
 
 def _reaches_root(der: bytes, store: TrustStore) -> bool:
     """Whether ``der``'s issuers, followed inside ``store``, end in a self-signed certificate."""
-    from .verify import canonical_issuer, issued_by, self_signed
 
     seen = {der}
     frontier = [der]

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from ..analysis import analyse
+from ..pipeline.analysis import analyse
 from ..certificates.export import connection_chains, export
 from ..report.safe import csv_cell
 from ..report.table import render

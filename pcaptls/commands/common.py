@@ -11,7 +11,8 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import click
 
-from ..analysis import BY_FORK, Analysis, analyse, by_fork, can_fork
+from ..pipeline import forks
+from ..pipeline.analysis import Analysis, analyse
 from ..capture.decode import LINKTYPES
 from ..errors import PcaptlsError
 from ..report.safe import terminal
@@ -115,28 +116,29 @@ class Progress:
 
 def _analyse_one(path: str, key: int | None = None, spill: str | None = None) -> Analysis | PcaptlsError:
     try:
-        # Its projections come back as runs (pcaptls.spill.Runs): what is in memory, and files.
-        return analyse(path, project=None if key is None else functools.partial(BY_FORK[key], path), spill=spill)
+        # Its rows come back as runs (pcaptls.pipeline.spill.Runs): what is in memory, and files.
+        make_row = forks.by_key(key)
+        return analyse(path, make_row=None if make_row is None else functools.partial(make_row, path), spill=spill)
     except PcaptlsError as e:
         e.trace = traceback.format_exc()  # type: ignore[attr-defined]  # a traceback does not pickle
         return e
 
 
-def analyse_many(paths: Sequence[str], jobs: int, project: Callable[[str, Any], Any] | None = None,
+def analyse_many(paths: Sequence[str], jobs: int, make_row: Callable[[str, Any], Any] | None = None,
                  spill: str | None = None) -> list[Analysis | PcaptlsError]:
     """Analyse captures, in parallel on ``jobs`` processes; results in the order given.
 
     Several captures: one process per capture at a time. One capture: split over ``jobs``
-    processes by connection (see :func:`pcaptls.analysis.analyse`). ``project(path, conn)``
-    is run where each connection was followed, and its results wait in ``spill`` once there
-    are many (see ``analyse(project=..., spill=...)``)."""
-    if jobs <= 1 or len(paths) <= 1 or not can_fork():
+    processes by connection (see :func:`pcaptls.pipeline.analysis.analyse`). ``make_row(path, conn)``
+    is run where each connection was followed, and its rows wait in ``spill`` once there
+    are many (see ``analyse(make_row=..., spill=...)``)."""
+    if jobs <= 1 or len(paths) <= 1 or not forks.can_fork():
         out: list[Analysis | PcaptlsError] = []
         for p in paths:
             prog = Progress(p)
             try:
                 out.append(analyse(p, progress=prog, jobs=jobs,
-                                   project=None if project is None else functools.partial(project, p), spill=spill))
+                                   make_row=None if make_row is None else functools.partial(make_row, p), spill=spill))
             except PcaptlsError as e:
                 out.append(e)
             finally:
@@ -148,10 +150,9 @@ def analyse_many(paths: Sequence[str], jobs: int, project: Callable[[str, Any], 
             sizes[p] = os.path.getsize(p)
         except OSError:
             sizes[p] = 0
-    import multiprocessing  # here: a run on one process does not load them
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    with by_fork(project) as key, ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+    with forks.inherited(make_row) as key, forks.pool(jobs) as pool:
         futures = {pool.submit(_analyse_one, p, key, spill): p for p in paths}
         prog = Progress(f"{len(paths)} captures", total=sum(sizes.values()))
         done = 0

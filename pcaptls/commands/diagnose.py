@@ -10,17 +10,17 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import click
 
-from ..analysis import Analysis
-from ..bundle import Bundle, is_bundle, open_bundle
+from ..pipeline.analysis import Analysis
+from ..inputs.bundle import Bundle, is_bundle, open_bundle
 from ..certificates import truststore
-from ..certificates.judge import Judge
+from ..certificates.verdicts import Judge
 from ..correlate import correlate, timeline_rows
 from ..correlate.findings import Finding, find
 from ..correlate.link import Correlation
 from ..errors import InputError, PcaptlsError
 from ..logs.events import ParseSummary
 from ..logs.reader import read_logs
-from ..model import TlsConnection
+from ..tls.model import TlsConnection
 from ..report.inspect_view import write_csv
 from ..report.records import iso
 from ..report.safe import json_line, terminal

@@ -7,19 +7,20 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, TextIO
 
 import click
 
-from .. import spill
-from ..analysis import Analysis, projection_order, while_scanning
+from ..pipeline import spill
+from ..pipeline.analysis import Analysis, while_scanning
+from ..pipeline.result import row_order
 from ..errors import PcaptlsError
 from ..report import inspect_view as view
-from ..model import TlsConnection
+from ..tls.model import TlsConnection
 from ..report.records import connection_line, connection_record, flatten, json_text, verdict_record
 from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, default_jobs, fail_input,
                      format_option, handle_errors, jobs_option, unread_link_types)
 
 if TYPE_CHECKING:
-    from ..certificates.judge import Judge
+    from ..certificates.verdicts import Judge
     from ..certificates.truststore import TrustStore
-    from ..certificates.verify import Verdict
+    from ..certificates.openssl.vocabulary import Verdict
 
 
 @click.command("inspect")
@@ -57,7 +58,7 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
         nonlocal judge
         if judge is None:
             from ..certificates import truststore
-            from ..certificates.judge import Judge
+            from ..certificates.verdicts import Judge
 
             judge = Judge(store if store is not None else truststore.load(None))
         return judge
@@ -103,7 +104,7 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
             return None, failed
         return flatten(rec), failed
 
-    # Lines wait for time order in a private temporary folder once there are many (pcaptls.spill).
+    # Lines wait for time order in a private temporary folder once there are many (pcaptls.pipeline.spill).
     with spill.folder() as waiting:
         # A large capture: the trust store is loaded while the Rust engine reads it.
         with while_scanning(load_judge):
@@ -125,7 +126,7 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
                 status = EXIT_INPUT
 
         # In time order across captures; read again for each pass of the table.
-        rows = spill.Merged([a.projected or () for _path, a in analyses], projection_order)
+        rows = spill.Merged([a.rows or () for _path, a in analyses], row_order)
         failed = False
         out = sys.stdout
         if stream:

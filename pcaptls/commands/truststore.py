@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import click
 
 from ..certificates import truststore as ts
-from ..certificates.verify import self_signed
+from ..certificates.openssl.facts import self_signed
 from ..certificates.x509 import decode
 from ..report.safe import csv_cell, terminal
 from ..report.table import render

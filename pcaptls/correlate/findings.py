@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from ..certificates.judge import Judge
-from ..certificates.verify import Verdict, explain, fix
+from ..certificates.verdicts import Judge
+from ..certificates.openssl.advice import explain, fix
+from ..certificates.openssl.vocabulary import Verdict
 from ..certificates.x509 import CertInfo, try_decode
 from ..logs.events import EventKind, LogEvent
-from ..model import TlsConnection
+from ..tls.model import TlsConnection
 from ..tls.constants import alert_title
 from .link import Correlation
 

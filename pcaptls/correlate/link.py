@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ..logs.events import EventKind, LogEvent
-from ..model import TlsConnection
+from ..tls.model import TlsConnection
 
 WINDOW = 900.0  # seconds either side in which a pair may propose an offset
 MAX_ESTIMATORS = 500  # records used to estimate the offset

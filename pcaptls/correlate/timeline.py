@@ -1,6 +1,6 @@
 """Capture connections + linked log events -> one timeline, one row per event, in time order.
 
-Capture rows come from each :class:`~pcaptls.model.TlsConnection`: its start, every plaintext
+Capture rows come from each :class:`~pcaptls.tls.model.TlsConnection`: its start, every plaintext
 handshake message, every alert, and its end (FIN/RST, or "open" if the capture stopped first).
 Log rows are the :class:`~pcaptls.correlate.link.Link` s, placed on the capture's clock (the
 clock offset applied), with the connection they were linked to.
@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from ..model import TlsConnection
+from ..tls.model import TlsConnection
 from ..tls.constants import alert_title
 from .link import Correlation, Link
 

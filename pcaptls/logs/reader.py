@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import tzinfo
 from typing import IO, Any
 
-from ..archive import GZIP_MAGIC, Inflated, TarStream
+from ..inputs.archive import GZIP_MAGIC, Inflated, TarStream
 from ..errors import InputError
 from .events import EMPTY_SUMMARY, LogEvent, ParseSummary
 from .parser import MAX_LINE, LineParser

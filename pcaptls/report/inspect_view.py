@@ -7,7 +7,7 @@ import io
 import json
 from typing import IO, Any, Iterable, Mapping, Sequence
 
-from ..analysis import Analysis
+from ..pipeline.analysis import Analysis
 from .records import flatten, iso
 from .safe import csv_cells, json_line, terminal
 from .table import column_widths, render_lines

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Mapping
 
-from ..model import TlsConnection
+from ..tls.model import TlsConnection
 from ..tls.constants import alert_title, group_name
 from .safe import json_line
 
@@ -43,7 +43,7 @@ def verdict_record(v: Any) -> dict[str, Any] | None:
     """A :class:`~pcaptls.certificates.verify.Verdict` as the ``verify`` object of the JSON."""
     if v is None:
         return None
-    from ..certificates.verify import explain
+    from ..certificates.openssl.advice import explain
 
     d = v.to_dict()
     d["expressway_message"] = v.expressway_message
@@ -162,7 +162,7 @@ def _jlist(values: Any) -> str:
 
 @lru_cache(maxsize=1024)
 def _event_tail(sender: str, htype: int) -> str:
-    from ..model import HandshakeEvent
+    from ..tls.model import HandshakeEvent
 
     return f'"sender":{_js(sender)},"message":{_js(HandshakeEvent(0.0, 0, sender, htype).name)}'
 

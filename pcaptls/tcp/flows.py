@@ -10,12 +10,26 @@ and are forgotten when they close or go idle; memory is bounded by :data:`MAX_CO
 from __future__ import annotations
 
 import ipaddress
-from typing import Callable
+from typing import Any, Callable, Protocol
 
-from ..model import Anomaly, Endpoint, TlsConnection
-from ..tls.records import IGNORE
-from ..tls.session import TlsSession
-from .reassembly import HalfStream
+from .facts import Anomaly, Endpoint
+from .reassembly import Consumer, HalfStream
+
+
+class Layer(Protocol):
+    """What follows a connection's two byte streams: the TLS stage's session. The flow table
+    makes one per connection (when its first payload arrives) and knows nothing else of TLS."""
+
+    readers: tuple[Consumer, Consumer]  # side 0's and side 1's stream feed these
+
+    def ignoring(self) -> bool:
+        """Both streams turned out not to be this layer's: stop buffering them."""
+        ...
+
+    def build(self, ends: tuple[Endpoint, Endpoint], start: float, last: float, first_frame: int,
+              syn_side: int | None, close: tuple[int, str] | None, anomalies: list[Anomaly]) -> Any:
+        """The connection's result, or ``None`` when it carried nothing of this layer's."""
+        ...
 
 FIN = 0x01
 SYN = 0x02
@@ -44,7 +58,7 @@ class Connection:
         self.ends_raw = ((src, sport), (dst, dport))
         # The TLS state (session and two record readers, ~2 KB) is made when the first payload
         # arrives: a SYN flood or a scan of half-open connections costs only what TCP needs.
-        self.session: TlsSession | None = None
+        self.session: Layer | None = None
         self.midstream = midstream
         self.settled = False
         self.half = (HalfStream(None), HalfStream(None))  # type: ignore[arg-type]
@@ -64,8 +78,8 @@ class Connection:
         """Reset, or FIN sent both ways."""
         return self.close is not None and (self.close[1] == "RST" or (self.fins[0] and self.fins[1]))
 
-    def start_tls(self) -> TlsSession:
-        s = self.session = TlsSession(self.midstream)
+    def start_layer(self, make: Callable[[bool], Layer]) -> Layer:
+        s = self.session = make(self.midstream)
         self.half[0].consumer, self.half[1].consumer = s.readers
         return s
 
@@ -81,7 +95,7 @@ class Connection:
         self.settled = True
         self.dead = True
 
-    def finish(self) -> TlsConnection | None:
+    def finish(self) -> Any:
         """Flush waiting segments and build the result, or ``None`` when it carried no TLS."""
         if self.session is None:  # no payload ever: nothing to report
             return None
@@ -89,8 +103,6 @@ class Connection:
             for h in self.half:
                 h.flush()
         s = self.session
-        if not s.tls or not (s.events or s.alerts or s.certs):
-            return None
         for side, h in enumerate(self.half):
             if h.retransmitted:
                 self.anomalies.append(Anomaly("retransmission", f"{h.retransmitted} retransmitted segments", None, str(side)))
@@ -111,9 +123,12 @@ class Connection:
 class FlowTable:
     """Routes decoded segments to connections; collects finished TLS connections."""
 
-    def __init__(self, on_done: Callable[[TlsConnection], None], shares: int = 1) -> None:
-        """``shares``: this table holds one of that many shares of the capture's connections
-        (see :func:`pcaptls.analysis.analyse`); its cap is that share of :data:`MAX_CONNECTIONS`."""
+    def __init__(self, layer: Callable[[bool], Layer], on_done: Callable[[Any], None], shares: int = 1) -> None:
+        """``layer(midstream)`` makes the layer that follows a connection's streams (the TLS
+        session); ``on_done`` gets each finished connection's result. ``shares``: this table holds
+        one of that many shares of the capture's connections (see
+        :func:`pcaptls.pipeline.analysis.analyse`); its cap is that share of :data:`MAX_CONNECTIONS`."""
+        self.layer = layer
         self.shares = shares
         self.table: dict[tuple[bytes, int, bytes, int], tuple[Connection, int]] = {}
         self.on_done = on_done
@@ -155,10 +170,9 @@ class FlowTable:
             else:
                 other.acked = ack
         if (payload or missing) and not conn.dead:
-            session = conn.session or conn.start_tls()
+            session = conn.session or conn.start_layer(self.layer)
             half.segment((seq + 1) & 0xFFFFFFFF if flags & SYN else seq, payload, missing, t, frame)
-            r0, r1 = session.readers
-            if r0.state == IGNORE and r1.state == IGNORE:
+            if session.ignoring():
                 conn.dead = True
                 for h in conn.half:
                     h.ooo.clear()

@@ -10,7 +10,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .._reader import Reader
+from .reader import Reader
 from ..errors import MalformedError, TruncatedError
 from .constants import ExtensionType, is_grease
 

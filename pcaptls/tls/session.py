@@ -9,10 +9,11 @@ that starts mid-handshake), by who sent the ServerHello, then by TCP's SYN, then
 from __future__ import annotations
 
 from ..errors import MalformedError
-from ..model import Alert, Anomaly, Endpoint, HandshakeEvent, TlsConnection
+from ..tcp.facts import Anomaly, Endpoint
+from .model import Alert, HandshakeEvent, TlsConnection
 from . import handshake as hs
 from .constants import HandshakeType
-from .records import RecordReader
+from .records import IGNORE, RecordReader
 
 MAX_ALERTS = 64  # a hostile peer can send alerts forever; the first ones tell the story
 MAX_EVENTS = 256
@@ -194,6 +195,11 @@ class TlsSession:
     def seen_tls(self) -> bool:
         return self.tls
 
+    def ignoring(self) -> bool:
+        """Neither stream is TLS: the flow table stops buffering them."""
+        r0, r1 = self.readers
+        return r0.state == IGNORE and r1.state == IGNORE
+
     def build(
         self,
         ends: tuple[Endpoint, Endpoint],
@@ -203,8 +209,11 @@ class TlsSession:
         syn_side: int | None,
         close: tuple[int, str] | None,
         tcp_anomalies: list[Anomaly],
-    ) -> TlsConnection:
-        """The finished record; ``ends`` are side 0 and side 1's endpoints."""
+    ) -> TlsConnection | None:
+        """The finished record, or ``None`` when the connection carried no TLS; ``ends`` are
+        side 0 and side 1's endpoints."""
+        if not self.tls or not (self.events or self.alerts or self.certs):
+            return None
         if self.client_side is None and self.server_side_hint is None:
             if syn_side is not None:
                 self.client_side = syn_side

@@ -16,7 +16,7 @@ from scapy.contrib.geneve import GENEVE
 from scapy.layers.l2 import CookedLinuxV2
 
 import pcapgen
-from pcaptls.analysis import analyse
+from pcaptls.pipeline.analysis import analyse
 from pcaptls.capture.decode import decode, new_counts
 
 SNI = "decode.example.com"

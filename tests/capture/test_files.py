@@ -12,7 +12,8 @@ from hypothesis import given, strategies as st
 
 import pcapgen
 from conftest import require_corpus_file
-from pcaptls.capture.files import ReadStats, iter_frames, read_all
+from pcaptls.capture.files import iter_frames, read_all
+from pcaptls.capture.frames import ReadStats
 from pcaptls.errors import InputError, MalformedError, PcaptlsError
 
 # Engine-specific: each test runs on the Rust core and on the Python reference.
@@ -84,7 +85,7 @@ def test_pcapng_interfaces_with_own_linktype_and_resolution(tmp_path: Path, flow
     assert len(got) == len(frames)
     theirs = [float(x) for x in _tshark_times(p)]
     assert all(abs(g[1] - t) < 1e-5 for g, t in zip(got, theirs))
-    from pcaptls.analysis import analyse
+    from pcaptls.pipeline.analysis import analyse
 
     (c,) = analyse(p).connections
     assert c.sni == "server.example.com" and c.status == "ok"
@@ -169,7 +170,7 @@ def test_pcapng_copy_of_a_pcap_reads_the_same(tmp_path: Path, tshark: str, nanos
     import shutil
 
     from conftest import CAPTURES
-    from pcaptls.analysis import analyse
+    from pcaptls.pipeline.analysis import analyse
     from pcaptls.report.records import connection_record
 
     src = CAPTURES / "mra-login" / "capture.pcap"

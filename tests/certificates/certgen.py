@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from pcaptls.certificates.verify import ERROR_CODES
+from pcaptls.certificates.openssl.vocabulary import ERROR_CODES
 
 T = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)  # the pinned "handshake time"
 DAY = timedelta(days=1)

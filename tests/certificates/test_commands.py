@@ -128,9 +128,9 @@ def _lab_dirs() -> list[Path]:
 @pytest.mark.parametrize("lab", _lab_dirs(), ids=lambda p: p.name)
 def test_lab_verdicts_match_manifest(lab: Path) -> None:
     """verify_connection on each captured chain gives what the lab's openssl verify said."""
-    from pcaptls.analysis import analyse
+    from pcaptls.pipeline.analysis import analyse
     from pcaptls.certificates.truststore import load
-    from pcaptls.certificates.verify import verify_connection
+    from pcaptls.certificates.openssl.chain import verify_connection
 
     manifest = json.loads((lab / "manifest.json").read_text())
     store = load(lab / "truststore.pem")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import certgen
 from pcaptls.certificates.export import export, plan, safe_stem, write
 from pcaptls.errors import InputError
-from pcaptls.model import Endpoint
+from pcaptls.tcp.facts import Endpoint
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 import certgen
 from certgen import DAY, T
 from pcaptls.certificates.truststore import Finding, TrustStore, lint, load, parse_certificates
-from pcaptls.certificates.verify import verify_chain
+from pcaptls.certificates.openssl.chain import verify_chain
 from pcaptls.errors import InputError
 
 pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")

@@ -13,15 +13,13 @@ from hypothesis import strategies as st
 
 import certgen
 from pcaptls.certificates.truststore import TrustStore
-from pcaptls.certificates.verify import (
-    Verdict,
-    openssl1_message,
-    traffic_server_name_matches,
-    verify_chain,
-    verify_connection,
-)
+from pcaptls.certificates.openssl.chain import verify_chain, verify_connection
+from pcaptls.certificates.openssl.hostnames import traffic_server_name_matches
+from pcaptls.certificates.openssl.vocabulary import Verdict, openssl1_message
 from pcaptls.errors import MalformedError
-from pcaptls.model import Endpoint, HandshakeEvent, TlsConnection
+from pcaptls.tcp.facts import Endpoint
+
+from pcaptls.tls.model import HandshakeEvent, TlsConnection
 
 pytestmark = pytest.mark.skipif(certgen.OPENSSL is None, reason="openssl CLI not installed")
 
@@ -270,7 +268,7 @@ def test_traffic_server_ignores_ip_san_entries() -> None:
 
 
 def test_explain_and_fix() -> None:
-    from pcaptls.certificates.verify import explain, fix
+    from pcaptls.certificates.openssl.advice import explain, fix
 
     v = _judge("self-signed-leaf")
     assert explain(v) == "the server's own certificate is self-signed and not in the trust store"

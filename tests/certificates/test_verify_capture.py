@@ -1,5 +1,5 @@
 """Chains sent in real TLS 1.2 handshakes on loopback, captured with tcpdump, read back with
-:func:`pcaptls.analysis.analyse` and judged by :func:`verify_connection` against the oracle.
+:func:`pcaptls.pipeline.analysis.analyse` and judged by :func:`verify_connection` against the oracle.
 
 A Python ``ssl`` server per case (one port each) presents the case's chain; a Python ``ssl``
 client connects with the case's SNI (none for an IP address, as Expressway does), without
@@ -25,7 +25,7 @@ import pytest
 
 import certgen
 from pcaptls.certificates.truststore import TrustStore
-from pcaptls.certificates.verify import verify_connection
+from pcaptls.certificates.openssl.chain import verify_connection
 
 TCPDUMP = shutil.which("tcpdump")
 pytestmark = [
@@ -77,7 +77,7 @@ def _serve(sock: socket.socket, ctx: ssl.SSLContext, stop: threading.Event) -> N
 @pytest.fixture(scope="module")
 def captured(tmp_path_factory: pytest.TempPathFactory):
     """(case, port) for each case, and the analysed capture of all their handshakes."""
-    from pcaptls.analysis import analyse
+    from pcaptls.pipeline.analysis import analyse
 
     now = datetime.now(timezone.utc)
     cases = [c for c in certgen.cases(now) if c.id in WANTED] + _ip_cases(now)

@@ -31,7 +31,7 @@ import pytest
 
 import certgen
 from pcaptls.certificates.truststore import load
-from pcaptls.certificates.verify import verify_chain
+from pcaptls.certificates.openssl.chain import verify_chain
 from pcaptls.errors import MalformedError
 
 CORPUS = Path(os.environ.get("PCAPTLS_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus"))

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(not SCENARIOS, reason=f"no lab captures in {LAB}
 
 @lru_cache(maxsize=None)
 def load(name: str):
-    from pcaptls.analysis import analyse
+    from pcaptls.pipeline.analysis import analyse
 
     d = LAB / name
     manifest = json.loads((d / "manifest.json").read_text())
@@ -139,7 +139,7 @@ def test_lab_timeline(name):
 
 @pytest.mark.parametrize("name", [n for n in SCENARIOS if "midstream" in load(n)[0]])
 def test_capture_that_starts_mid_connection(name):
-    from pcaptls.analysis import analyse
+    from pcaptls.pipeline.analysis import analyse
 
     manifest, _, _, events, _, expected = load(name)
     conns = analyse(LAB / name / manifest["midstream"]["file"]).connections

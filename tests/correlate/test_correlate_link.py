@@ -10,7 +10,9 @@ import pytest
 
 from pcaptls.correlate import correlate, estimate_offset
 from pcaptls.logs import EventKind, parse_lines
-from pcaptls.model import Alert, Endpoint, HandshakeEvent, TlsConnection
+from pcaptls.tcp.facts import Endpoint
+
+from pcaptls.tls.model import Alert, HandshakeEvent, TlsConnection
 
 T0 = 1_657_558_526.0  # 2022-07-11 16:55:26 UTC, the seed article's minute
 EXPC = "10.48.36.10"

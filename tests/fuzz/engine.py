@@ -35,13 +35,15 @@ if str(TESTS) not in sys.path:
 
 import pcapgen  # noqa: E402
 from hostile import craft  # noqa: E402
-from pcaptls import analysis  # noqa: E402
-from pcaptls.analysis import analyse, analyse_frames  # noqa: E402
+from pcaptls.pipeline import analysis  # noqa: E402
+from pcaptls.pipeline.analysis import analyse, analyse_frames  # noqa: E402
+from pcaptls.pipeline.result import merge  # noqa: E402
 from pcaptls.capture.decode import LINKTYPES, decode, new_counts  # noqa: E402
-from pcaptls.capture.files import ReadStats, read_all  # noqa: E402
+from pcaptls.capture.files import read_all  # noqa: E402
+from pcaptls.capture.frames import ReadStats  # noqa: E402
 from pcaptls.errors import PcaptlsError  # noqa: E402
 from pcaptls.logs import LineParser  # noqa: E402
-from pcaptls.model import Endpoint  # noqa: E402
+from pcaptls.tcp.facts import Endpoint  # noqa: E402
 from pcaptls.report import inspect_view as view  # noqa: E402
 from pcaptls.report.records import connection_line, connection_record, json_text  # noqa: E402
 from pcaptls.tcp.flows import FlowTable  # noqa: E402
@@ -289,7 +291,7 @@ def _segments_run(data: bytes) -> None:
     stream = hashlib.shake_128(data[:9]).digest(n)
     segs = [struct.unpack_from("!IHB", data, p) for p in range(10, len(data) - 6, 7)]
     if mode == 2:
-        table = FlowTable(lambda c: None)
+        table = FlowTable(TlsSession, lambda c: None)
         for off, ln, flags in segs:
             seq = (isn + off) & 0xFFFFFFFF
             table.segment(b"\x0a\0\0\1", b"\x0a\0\0\2", 40000 + (flags & 3), 443, seq, (isn ^ off) & 0xFFFFFFFF,
@@ -427,7 +429,7 @@ def _split_run(data: bytes) -> None:
         whole = analyse(path)
     except PcaptlsError:
         return
-    merged = analysis._merge([analysis._share(path, None, k, 2) for k in (0, 1)])
+    merged = merge([analysis._share(path, None, k, 2) for k in (0, 1)])
     assert merged.connections == whole.connections
     assert (merged.counts, merged.tcp_segments, merged.anomalies) == (whole.counts, whole.tcp_segments, whole.anomalies)
 

@@ -21,8 +21,9 @@ from hypothesis import given, settings, strategies as st
 
 import pcapgen
 from hostile import craft
-from pcaptls.analysis import analyse, analyse_frames
-from pcaptls.capture.files import ReadStats, iter_frames
+from pcaptls.pipeline.analysis import analyse, analyse_frames
+from pcaptls.capture.files import iter_frames
+from pcaptls.capture.frames import ReadStats
 from pcaptls.report.records import connection_record
 
 # Engine-specific: each test runs on the Rust core and on the Python reference.
@@ -265,7 +266,7 @@ def test_bundle_cut_inside_a_capture_keeps_every_byte_there(two_flows: Path, tmp
     (tarfile's own reader dropped up to its copy buffer, 1 MiB, of it)."""
     import zlib
 
-    from pcaptls.bundle import open_bundle
+    from pcaptls.inputs.bundle import open_bundle
 
     big = craft.never_ending_handshake(tmp_path / "big.pcap", 3 << 20)
     buf = io.BytesIO()

@@ -20,10 +20,10 @@ import pytest
 
 import pcapgen
 from hostile import craft
-from pcaptls.analysis import Analysis, analyse_frames
+from pcaptls.pipeline.analysis import Analysis, analyse_frames
 from pcaptls.capture.decode import decode, new_counts
-from pcaptls.capture.files import ReadStats
-from pcaptls.model import Endpoint
+from pcaptls.capture.frames import ReadStats
+from pcaptls.tcp.facts import Endpoint
 from pcaptls.report.inspect_view import summary
 from pcaptls.report.records import connection_record
 from pcaptls.tcp import flows, reassembly
@@ -105,7 +105,7 @@ def test_out_of_order_buffer_is_capped_and_the_hole_reported() -> None:
         frames.append((craft.T0 + 0.001 * i, craft.tcp_frame(s, c, 443, 40000, seq, 101 + len(hello), 0x10, record)))
         seq += len(record)
     peak = 0
-    table = flows.FlowTable(lambda _c: None)
+    table = flows.FlowTable(session.TlsSession, lambda _c: None)
     counts = new_counts()
     for i, (t, d) in enumerate(frames):
         seg = decode(1, d, counts)
@@ -261,8 +261,8 @@ def test_retry_storm_memory_does_not_grow(failing_wire, tmp_path: Path,  # type:
     RUN_ITEMS, so four times the connections do not take four times the memory. (Bounds made
     small here so that a few thousand connections show it; the real ones are 60 s, 10,000
     lines, 100 a chunk and 16 runs.)"""
-    from pcaptls import spill
-    from pcaptls.analysis import analyse
+    from pcaptls.pipeline import spill
+    from pcaptls.pipeline.analysis import analyse
     from pcaptls.report.records import connection_line
 
     monkeypatch.setattr(flows, "SWEEP_EVERY", 1024)
@@ -276,8 +276,8 @@ def test_retry_storm_memory_does_not_grow(failing_wire, tmp_path: Path,  # type:
         pcapgen.retry_storm(path, failing_wire, n)
         with spill.folder() as where:
             tracemalloc.start()
-            a = analyse(path, project=lambda c: connection_line(c, None), spill=where)
-            failed = sum('"status":"failed"' in p[2] for p in a.projected or ())  # read, not kept
+            a = analyse(path, make_row=lambda c: connection_line(c, None), spill=where)
+            failed = sum('"status":"failed"' in p[2] for p in a.rows or ())  # read, not kept
             peaks[n] = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
         assert failed == n and a.evicted == 0
@@ -288,7 +288,7 @@ def test_timeline_rows_are_written_as_made_not_held(failing_wire, tmp_path: Path
     """`pcaptls timeline` on a retry storm: only the rows' times are held to order them (under
     100 bytes a row with the lookups); holding the rows themselves costs about 650 bytes a row,
     and a pandas frame of them several times that (609 MB for 32,000 connections)."""
-    from pcaptls.analysis import analyse
+    from pcaptls.pipeline.analysis import analyse
     from pcaptls.report.inspect_view import write_csv
     from pcaptls.correlate.timeline import timeline_rows
 
@@ -321,7 +321,7 @@ def test_retry_storm_memory_does_not_grow_rust_engine(failing_wire, tmp_path: Pa
     the last sweep), lines wait on disk past 10,000. Both storms are past that ramp. Measured:
     about 120 and 150 MB (the Rust table alone, without Python: 51 and 54 MB); memory that grew
     with the connections would take the larger storm past 300 MB."""
-    from pcaptls.engine import rust_available
+    from pcaptls.pipeline.engines import rust_available
 
     if not rust_available():
         pytest.skip("the Rust engine is not built")

@@ -28,8 +28,8 @@ from hypothesis import example, given, settings, strategies as st
 
 import pcapgen
 from hostile import craft
-from pcaptls.analysis import analyse_frames
-from pcaptls.capture.files import ReadStats
+from pcaptls.pipeline.analysis import analyse_frames
+from pcaptls.capture.frames import ReadStats
 from pcaptls.certificates.x509 import try_decode
 from pcaptls.report import inspect_view as view
 from pcaptls.report.records import connection_line, connection_record, json_text

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from conftest import CAPTURES, corpus_files
-from pcaptls.analysis import analyse
+from pcaptls.pipeline.analysis import analyse
 from pcaptls.certificates import truststore
-from pcaptls.certificates.judge import Judge
+from pcaptls.certificates.verdicts import Judge
 from pcaptls.report import inspect_view as view
 from pcaptls.report.records import connection_line, connection_record, json_text, verdict_record
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import pcapgen
-from pcaptls.analysis import analyse
+from pcaptls.pipeline.analysis import analyse
 from pcaptls.tcp.flows import FlowTable
 
 # Tests of the Python reference's flow table (its patched bounds); the Rust

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import pcapgen
-from pcaptls.model import Endpoint
+from pcaptls.tcp.facts import Endpoint
 from pcaptls.tls.records import DETECT_LIMIT, IGNORE, MAX_HANDSHAKE
 from pcaptls.tls.session import TlsSession
 

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from pcaptls.capture import pcap as pcapmod
 from pcaptls.capture.decode import COUNT_KEYS, decode, new_counts
-from pcaptls.capture.files import ReadStats, iter_frames
+from pcaptls.capture.files import iter_frames
+from pcaptls.capture.frames import ReadStats
 from pcaptls.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -20,7 +20,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pcaptls.tcp import flows
 from pcaptls.tcp.flows import ACK, FIN, RST, SYN, Connection, FlowTable
 from pcaptls.tls.records import IGNORE, RECORDS
 from harness import build_example, split_cases
@@ -66,7 +65,12 @@ class FakeSession:
     def tls(self) -> bool:
         return self.first[0] != ord("N") and (self.first[0] is not None or self.first[1] is not None)
 
-    def build(self, ends, start, last, first_frame, syn_side, close, anomalies) -> str:  # type: ignore[no-untyped-def]
+    def ignoring(self) -> bool:
+        return all(r.state == IGNORE for r in self.readers)
+
+    def build(self, ends, start, last, first_frame, syn_side, close, anomalies) -> str | None:  # type: ignore[no-untyped-def]
+        if not self.tls:
+            return None
         a, b = ends
         s = (f"{a.ip}:{a.port} {b.ip}:{b.port} {fb(start)} {fb(last)} {first_frame} "
              f"{'N' if syn_side is None else syn_side} {'N' if close is None else f'{close[0]}{close[1]}'} "
@@ -86,15 +90,14 @@ def _logged_settle(self: Connection) -> None:
 
 
 def run_python(ops: list[tuple]) -> list[str]:
-    flows.TlsSession = FakeSession  # type: ignore[misc,assignment]
     Connection.settle = _logged_settle  # type: ignore[method-assign]
     out: list[str] = []
     on_done = lambda r: out.append(f"R {r}")  # noqa: E731
-    ft = FlowTable(on_done, 1)
+    ft = FlowTable(FakeSession, on_done, 1)
     for op in ops:
         k = op[0]
         if k == "C":
-            ft = FlowTable(on_done, op[1])
+            ft = FlowTable(FakeSession, on_done, op[1])
             out.append("C")
         elif k == "G":
             _, src, dst, sport, dport, seq, ack, flags, payload, missing, t, frame = op

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[3]  # /work/main
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from pcaptls.model import Endpoint  # noqa: E402
+from pcaptls.tcp.facts import Endpoint  # noqa: E402
 from pcaptls.tls.session import TlsSession  # noqa: E402
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "rust" / "target"))
@@ -435,7 +435,7 @@ def py_run(case: dict) -> str:
             readers[op[1]].data(op[2], t, frame)
         else:
             readers[op[1]].gap(op[2], None if frame % 3 == 0 else t)
-    from pcaptls.model import Anomaly
+    from pcaptls.tcp.facts import Anomaly
     b = case["build"]
     tcp = [Anomaly(k, d, tm, None if sd is None else str(sd)) for k, sd, tm, d in case["tcp"]]
     head = f"states {readers[0].state} {readers[1].state} reportable {bool(s.tls and (s.events or s.alerts or s.certs))} tls {s.tls}\n"

@@ -1,7 +1,7 @@
 //! `pcaptls._core`: the Rust engine, seen from Python.
 //!
-//! `Scan(path, part, parts)` scans one share of one capture on a thread of its own, with the GIL
-//! released, and hands Python batches of finished connections as `pcaptls.model.TlsConnection`
+//! `Scan(path, share, shares)` scans one share of one capture on a thread of its own, with the GIL
+//! released, and hands Python batches of finished connections as `pcaptls.tls.model.TlsConnection`
 //! objects (built here, so Python does no per-connection parsing). Iterating it yields lists;
 //! `summary()` afterwards gives the read statistics and counters. A panic in the core (there
 //! should be none: the fuzz targets look for them) never reaches Python as a panic: the scan
@@ -29,7 +29,7 @@ enum Msg {
     Done(Box<Summary>, Option<String>),
 }
 
-/// The classes of pcaptls.model and the caches that make one Python object per distinct value.
+/// The classes of pcaptls.tls.model (pcaptls.tcp.facts for endpoints and anomalies) and the caches that make one Python object per distinct value.
 struct Builder {
     conn: PyObject,
     endpoint: PyObject,
@@ -50,14 +50,15 @@ const SHARED_MAX: usize = 4096; // as pcaptls.tls.handshake._SHARED_MAX
 
 impl Builder {
     fn new(py: Python<'_>) -> PyResult<Builder> {
-        let model = py.import("pcaptls.model")?;
+        let model = py.import("pcaptls.tls.model")?;
+        let facts = py.import("pcaptls.tcp.facts")?;
         let ipaddress = py.import("ipaddress")?;
         Ok(Builder {
             conn: model.getattr("TlsConnection")?.unbind(),
-            endpoint: model.getattr("Endpoint")?.unbind(),
+            endpoint: facts.getattr("Endpoint")?.unbind(),
             alert: model.getattr("Alert")?.unbind(),
             event: model.getattr("HandshakeEvent")?.unbind(),
-            anomaly: model.getattr("Anomaly")?.unbind(),
+            anomaly: facts.getattr("Anomaly")?.unbind(),
             ip_address: ipaddress.getattr("ip_address")?.unbind(),
             ips: HashMap::new(),
             lists: HashMap::new(),
@@ -294,16 +295,16 @@ fn input_error(py: Python<'_>, msg: String) -> PyErr {
 
 #[pymethods]
 impl Scan {
-    /// `Scan(path, part=0, parts=1, data=None)`: with `data` (bytes), that in-memory capture is
+    /// `Scan(path, share=0, shares=1, data=None)`: with `data` (bytes), that in-memory capture is
     /// scanned and `path` only names it. Raises `pcaptls.errors.InputError` for a file that is
     /// not a capture.
     #[new]
-    #[pyo3(signature = (path, part = 0, parts = 1, data = None))]
+    #[pyo3(signature = (path, share = 0, shares = 1, data = None))]
     fn new(
         py: Python<'_>,
         path: String,
-        part: u32,
-        parts: u32,
+        share: u32,
+        shares: u32,
         data: Option<Vec<u8>>,
     ) -> PyResult<Scan> {
         let opened = py.allow_threads(|| {
@@ -328,7 +329,7 @@ impl Scan {
         thread::Builder::new()
             .name("pcaptls-scan".into())
             .spawn(move || {
-                let mut scanner = Scanner::new(reader, part, parts);
+                let mut scanner = Scanner::new(reader, share, shares);
                 let result = catch_unwind(AssertUnwindSafe(|| {
                     // Results go in batches of at most BATCH_CONNS: a sweep retires thousands of
                     // connections at once, and what waits in the channel is bounded by connections.
@@ -421,7 +422,7 @@ impl Scan {
         }
     }
 
-    /// After iteration: read statistics and counters, as a dict (see pcaptls.engine).
+    /// After iteration: read statistics and counters, as a dict (see pcaptls.pipeline.engines).
     fn summary(&self, py: Python<'_>) -> PyResult<PyObject> {
         let guard = self
             .summary
@@ -474,6 +475,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         std::panic::set_hook(Box::new(|_| {}));
     }
     m.add_class::<Scan>()?;
-    m.add("__doc__", "pcaptls's Rust engine: see pcaptls.engine")?;
+    m.add("__doc__", "pcaptls's Rust engine: see pcaptls.pipeline.engines")?;
     Ok(())
 }

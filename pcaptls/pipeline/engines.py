@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import InputError
+from ..errors import InputError
 
 ENGINES = ("auto", "rust", "python")
 ENV = "PCAPTLS_ENGINE"
@@ -18,7 +18,7 @@ ENV = "PCAPTLS_ENGINE"
 
 def rust_available() -> bool:
     try:
-        from . import _core  # noqa: F401
+        from .. import _core  # noqa: F401
     except ImportError:
         return False
     return True

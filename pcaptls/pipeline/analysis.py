@@ -4,6 +4,11 @@ This is the library entry point (the CLI and the notebook use it)::
 
     result = analyse("capture.pcap")
     for conn in result.connections: ...
+
+A capture is read in one or more *shares*: share ``k`` of ``shares`` follows the TCP connections
+whose ports fall in it, so that one capture can be split over processes (:mod:`.forks`). Each
+share runs on the selected engine (:mod:`.engines`): the Rust core, or the pure-Python reference
+pipeline below; both give the same result.
 """
 
 from __future__ import annotations
@@ -11,64 +16,47 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import sys
 import traceback
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
-from .capture.files import Frame, ReadStats, iter_frames
-from . import engine as _engine
-from .errors import MalformedError, PcaptlsError, TruncatedError
-from .model import TlsConnection
-from .spill import Merged, Runs
+from ..capture.files import iter_frames
+from ..capture.frames import Frame, ReadStats
+from ..errors import MalformedError, PcaptlsError, TruncatedError
+from ..tls.model import TlsConnection
+from . import engines as _engine
+from . import forks
+from .result import Analysis, connection_order, merge, row_order
+from .spill import Runs
 
 if TYPE_CHECKING:  # the Python reference's modules load only when it runs
-    from .tcp.flows import FlowTable
+    from ..tcp.flows import FlowTable
 
+SPLIT_MIN = 32 << 20  # smaller captures are read in one process: a second costs more than it saves
 
-
-@dataclass(slots=True)
-class Analysis:
-    """What one capture held: TLS connections in time order, and what could not be read."""
-
-    path: str
-    connections: list[TlsConnection]
-    stats: ReadStats
-    counts: dict[str, int]  # frames by why they carried no TCP (not_ip, fragment, malformed, ...)
-    tcp_segments: int = 0
-    tcp_connections: int = 0
-    evicted: int = 0
-    anomalies: dict[str, int] = field(default_factory=dict)  # by kind, over all TLS connections
-    # With analyse(project=f): (start, first frame, f(connection)) in time order, made in the
-    # process that followed the connection as it finished; ``connections`` is then empty.
-    # With ``spill`` they wait in sorted runs on disk (see pcaptls.spill); each iteration reads them again.
-    projected: Iterable[tuple[float, int, Any]] | None = None
-
-    @property
-    def truncated(self) -> str | None:
-        return self.stats.truncated
 
 
 def analyse_frames(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int], None] | None = None,
-                   part: int = 0, parts: int = 1) -> Analysis:
+                   share: int = 0, shares: int = 1) -> Analysis:
     """The pipeline over already-read frames (in-memory captures, tests, fuzzing).
 
-    ``part``/``parts``: analyse only the TCP connections whose ports fall in share ``part`` of
-    ``parts`` (see :func:`analyse`); share 0 also counts the frames that carry no TCP."""
+    ``share``/``shares``: analyse only the TCP connections whose ports fall in share ``share``
+    of ``shares`` (see :func:`analyse`); share 0 also counts the frames that carry no TCP."""
     with _no_full_gc():
-        return _pipeline(frames, stats, progress, part, parts, _Sink(None, None))
+        return _pipeline(frames, stats, progress, share, shares, Collector(None, None))
 
 
-class _Sink:
-    """Where one share's finished TLS connections go: kept, or (``project``) projected as each
-    finishes and kept in :class:`~pcaptls.spill.Runs` (on disk past a bound, with ``spill``)."""
+class Collector:
+    """Where one share's finished TLS connections go: kept, or (``make_row``) made into rows as
+    each finishes and kept in :class:`~pcaptls.pipeline.spill.Runs` (on disk past a bound, with
+    ``spill``)."""
 
-    __slots__ = ("project", "kept", "runs", "anomalies")
+    __slots__ = ("anomalies", "kept", "make_row", "runs")
 
-    def __init__(self, project: Callable[[TlsConnection], Any] | None, spill: str | None) -> None:
-        self.project = project
+    def __init__(self, make_row: Callable[[TlsConnection], Any] | None, spill: str | None) -> None:
+        self.make_row = make_row
         self.kept: list[TlsConnection] = []
-        self.runs = None if project is None else Runs(projection_order, spill)
+        self.runs = None if make_row is None else Runs(row_order, spill)
         self.anomalies: dict[str, int] = {}  # by kind, over all connections
 
     def add(self, c: TlsConnection) -> None:
@@ -77,7 +65,7 @@ class _Sink:
         if self.runs is None:
             self.kept.append(c)
         else:
-            self.runs.add((c.start, c.first_frame, self.project(c)))  # type: ignore[misc]
+            self.runs.add((c.start, c.first_frame, self.make_row(c)))  # type: ignore[misc]
 
 
 @contextlib.contextmanager
@@ -95,17 +83,19 @@ def _no_full_gc() -> Iterator[None]:
 
 
 def _pipeline(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int], None] | None,
-              part: int, parts: int, sink: _Sink) -> Analysis:
-    """The reference pipeline, one frame at a time: decode, then the flow table."""
-    from .capture.decode import decode, new_counts
-    from .tcp import flows as _flows
-    from .tcp.flows import FlowTable
+              share: int, shares: int, sink: Collector) -> Analysis:
+    """The reference pipeline, one frame at a time: decode, then the flow table, whose
+    connections each get a TLS session."""
+    from ..capture.decode import decode, new_counts
+    from ..tcp import flows as _flows
+    from ..tcp.flows import FlowTable
+    from ..tls.session import TlsSession
 
-    flows = FlowTable(sink.add, parts)
+    flows = FlowTable(TlsSession, sink.add, shares)
     counts = new_counts()
     # Only share 0 counts frames without TCP: it decodes every frame, so its counts are the whole file's.
-    dcounts = counts if part == 0 else new_counts()
-    split = parts > 1
+    dcounts = counts if share == 0 else new_counts()
+    split = shares > 1
     sweep = _flows.SWEEP_EVERY - 1
     for num, ts, linktype, data, _wirelen in frames:
         if not num & sweep:
@@ -113,18 +103,18 @@ def _pipeline(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int
             if progress is not None:
                 progress(stats.bytes_read)
         s = decode(linktype, data, dcounts)
-        if s is not None and not (split and (s[2] ^ s[3]) % parts != part):
+        if s is not None and not (split and (s[2] ^ s[3]) % shares != share):
             flows.segment(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], ts, num)
     return _result(flows, sink, counts, stats)
 
 
-def _result(flows: FlowTable, sink: _Sink, counts: dict[str, int], stats: ReadStats) -> Analysis:
+def _result(flows: FlowTable, sink: Collector, counts: dict[str, int], stats: ReadStats) -> Analysis:
     flows.close_all()
-    sink.kept.sort(key=_order)
+    sink.kept.sort(key=connection_order)
     return Analysis(
         path=stats.path,
         connections=sink.kept,
-        projected=sink.runs,
+        rows=sink.runs,
         stats=stats,
         counts=counts,
         tcp_segments=flows.packets,
@@ -134,27 +124,8 @@ def _result(flows: FlowTable, sink: _Sink, counts: dict[str, int], stats: ReadSt
     )
 
 
-def _order(c: TlsConnection) -> tuple[float, int]:
-    return (c.start, c.first_frame)
-
-
-def projection_order(p: tuple[float, int, Any]) -> tuple[float, int]:
-    """The time order of :attr:`Analysis.projected` items: (start, first frame)."""
-    return (p[0], p[1])
-
-
-SPLIT_MIN = 32 << 20  # smaller captures are read in one process: a second costs more than it saves
-
-
-def can_fork() -> bool:
-    """Worker processes are made with fork() (they inherit this process, closures included).
-    Only on Linux: macOS system libraries are not fork-safe, Windows has no fork. Elsewhere
-    ``jobs`` is taken as 1 (the result is the same, only slower)."""
-    return sys.platform.startswith("linux") and hasattr(os, "fork")
-
-
 def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None = None, jobs: int = 1,
-            project: Callable[[TlsConnection], Any] | None = None, spill: str | None = None,
+            make_row: Callable[[TlsConnection], Any] | None = None, spill: str | None = None,
             engine: str | None = None) -> Analysis:
     """Analyse one capture file. Raises :class:`~pcaptls.errors.InputError` if it is not one.
 
@@ -167,101 +138,49 @@ def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None
     is the serial one (tests check it), except under a flood that fills the live-connection
     table: its cap (:data:`~pcaptls.tcp.flows.MAX_CONNECTIONS`) is divided between the shares.
 
-    ``project``: a function of a connection (a report line, say) run where the connection was
+    ``make_row``: a function of a connection (a report line, say) run where the connection was
     followed, as it finishes, so that this work is split too and only its results cross
-    between processes; see :attr:`Analysis.projected`. It may be a closure: workers are
-    forked. ``spill``: a private folder (:func:`pcaptls.spill.folder`) where projections wait
+    between processes; see :attr:`Analysis.rows`. It may be a closure: workers are
+    forked. ``spill``: a private folder (:func:`pcaptls.pipeline.spill.folder`) where rows wait
     in sorted runs once there are many, so memory does not grow with the number of
-    connections; it must outlive the iteration of ``projected``.
+    connections; it must outlive the iteration of ``rows``.
 
     ``engine``: ``"rust"``, ``"python"`` or ``None`` (the environment's choice, see
-    :mod:`pcaptls.engine`); both give the same result.
+    :mod:`pcaptls.pipeline.engines`); both give the same result.
     """
     path = os.fspath(path)
     if engine is not None:
         # Workers are forked and read the choice from the environment, as the CLI sets it.
         with _engine_env(engine):
-            return analyse(path, progress, jobs, project, spill)
-    if jobs > 1 and can_fork():
+            return analyse(path, progress, jobs, make_row, spill)
+    if jobs > 1 and forks.can_fork():
         try:
             size = os.path.getsize(path)
         except OSError:
             size = 0
         if size >= SPLIT_MIN:
-            return _split(path, progress, jobs, project, spill)
-    return _share(path, progress, 0, 1, project, spill)
-
-
-# Functions handed to forked workers by key: a closure does not pickle, but a worker made by
-# fork() starts with a copy of this process, this table included.
-BY_FORK: dict[int, Callable[..., Any]] = {}
-
-
-@contextlib.contextmanager
-def by_fork(fn: Callable[..., Any] | None) -> Iterator[int | None]:
-    """Register ``fn`` for workers forked inside the ``with`` block; yields its key."""
-    if fn is None:
-        yield None
-        return
-    key = id(fn)
-    BY_FORK[key] = fn
-    try:
-        yield key
-    finally:
-        BY_FORK.pop(key, None)
-
-
-def _share_task(path: str, part: int, parts: int, key: int | None, spill: str | None) -> Analysis:
-    return _share(path, None, part, parts, None if key is None else BY_FORK[key], spill)
+            return _split(path, progress, jobs, make_row, spill)
+    return _share(path, progress, 0, 1, make_row, spill)
 
 
 def _split(path: str, progress: Callable[[int], None] | None, jobs: int,
-           project: Callable[[TlsConnection], Any] | None, spill: str | None) -> Analysis:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
+           make_row: Callable[[TlsConnection], Any] | None, spill: str | None) -> Analysis:
     # The command's own preparation (its trust store, say) once, here: the workers inherit it
     # rather than each doing it again (measured: 0.71-0.94 -> 0.51-0.68 s on the 300 MB
     # handshake-heavy benchmark capture).
-    for fn in list(_WHILE_SCANNING):
+    for fn in _WHILE_SCANNING:
         fn()
-    # fork: the workers start with everything imported (and ``project``); only the path crosses.
-    with by_fork(project) as key, ProcessPoolExecutor(
-            max_workers=jobs - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+    # fork: the workers start with everything imported (and ``make_row``); only the path crosses.
+    with forks.inherited(make_row) as key, forks.pool(jobs - 1) as pool:
         others = [pool.submit(_share_task, path, k, jobs, key, spill) for k in range(1, jobs)]
         # This process takes share 0 and shows progress.
-        shares = [_share(path, progress, 0, jobs, project, spill)]
-        shares += [f.result() for f in others]
-    return _merge(shares)
+        results = [_share(path, progress, 0, jobs, make_row, spill)]
+        results += [f.result() for f in others]
+    return merge(results)
 
 
-def _merge(shares: list[Analysis]) -> Analysis:
-    """One capture's shares (same file, same frames) -> the serial result."""
-    first = shares[0]
-    conns = [c for a in shares for c in a.connections]
-    conns.sort(key=_order)
-    proj = None
-    if first.projected is not None:
-        proj = Merged([a.projected or () for a in shares], projection_order)
-    return Analysis(
-        projected=proj,
-        path=first.path,
-        connections=conns,
-        stats=first.stats,  # every share read every frame
-        counts=first.counts,  # share 0 counted the frames without TCP
-        tcp_segments=sum(a.tcp_segments for a in shares),
-        tcp_connections=sum(a.tcp_connections for a in shares),
-        evicted=sum(a.evicted for a in shares),
-        anomalies=_sum_counts(a.anomalies for a in shares),
-    )
-
-
-def _sum_counts(dicts: Iterable[dict[str, int]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for d in dicts:
-        for k, v in d.items():
-            out[k] = out.get(k, 0) + v
-    return dict(sorted(out.items()))
+def _share_task(path: str, share: int, shares: int, key: int | None, spill: str | None) -> Analysis:
+    return _share(path, None, share, shares, forks.by_key(key), spill)
 
 
 @contextlib.contextmanager
@@ -277,14 +196,14 @@ def _engine_env(engine: str) -> Iterator[None]:
             os.environ[_engine.ENV] = old
 
 
-def _share(path: str, progress: Callable[[int], None] | None, part: int, parts: int,
-           project: Callable[[TlsConnection], Any] | None = None, spill: str | None = None) -> Analysis:
-    sink = _Sink(project, spill)
+def _share(path: str, progress: Callable[[int], None] | None, share: int, shares: int,
+           make_row: Callable[[TlsConnection], Any] | None = None, spill: str | None = None) -> Analysis:
+    sink = Collector(make_row, spill)
     if _engine.selected() == "rust":
-        return _rust_share(path, progress, part, parts, sink)
+        return _rust_share(path, progress, share, shares, sink)
     stats = ReadStats(path=path)
     with _no_full_gc():
-        return _pipeline(iter_frames(path, stats), stats, progress, part, parts, sink)
+        return _pipeline(iter_frames(path, stats), stats, progress, share, shares, sink)
 
 
 # Work a command needs whatever the capture holds (loading its trust store, say), done while the
@@ -306,20 +225,20 @@ def while_scanning(fn: Callable[[], object]) -> Iterator[None]:
         _WHILE_SCANNING.remove(fn)
 
 
-def _rust_share(path: str, progress: Callable[[int], None] | None, part: int, parts: int,
-                sink: _Sink) -> Analysis:
+def _rust_share(path: str, progress: Callable[[int], None] | None, share: int, shares: int,
+                sink: Collector) -> Analysis:
     """One share of one capture through the Rust engine: it scans on its own thread (the GIL
     released) while this one turns finished connections into results."""
-    from . import _core
+    from .. import _core
 
-    scan = _core.Scan(path, part, parts)  # raises InputError for a file that is not a capture
+    scan = _core.Scan(path, share, shares)  # raises InputError for a file that is not a capture
     if _WHILE_SCANNING:
         try:
             big = os.path.getsize(path) >= WARM_UP_MIN
         except OSError:
             big = False
         if big:
-            for fn in list(_WHILE_SCANNING):
+            for fn in _WHILE_SCANNING:
                 fn()
     add = sink.add
     with _no_full_gc():
@@ -336,11 +255,11 @@ def _rust_share(path: str, progress: Callable[[int], None] | None, part: int, pa
         # The same reason and error class as the Python reader's, with a traceback for --debug.
         corrupt = cut.startswith("corrupt data: ")
         _cut(stats, cut[len("corrupt data: "):] if corrupt else cut, MalformedError if corrupt else TruncatedError)
-    sink.kept.sort(key=_order)
+    sink.kept.sort(key=connection_order)
     return Analysis(
         path=path,
         connections=sink.kept,
-        projected=sink.runs,
+        rows=sink.runs,
         stats=stats,
         counts=s["counts"],  # counted by share 0 only, as in _pipeline
         tcp_segments=s["tcp_segments"],

@@ -15,9 +15,10 @@ from bisect import bisect_left, bisect_right
 from datetime import datetime, timezone
 
 from ..errors import MalformedError
-from ..model import TlsConnection
+from ..tls.model import TlsConnection
 from .truststore import TrustStore
-from .verify import Verdict, name_for, verify_chain
+from .openssl.chain import name_for, verify_chain
+from .openssl.vocabulary import Verdict
 from .x509 import window
 
 

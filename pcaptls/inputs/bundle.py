@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .archive import TarStream
-from .errors import InputError
+from ..errors import InputError
 
 _CAPTURE = re.compile(r"\.(pcap|pcapng|cap)(\.gz)?$", re.I)
 _LOG = re.compile(r"(loggingsnapshot|\.log$|\.txt$)", re.I)

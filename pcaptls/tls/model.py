@@ -7,46 +7,13 @@ raw DER (decoded once, on demand, by :mod:`pcaptls.certificates.x509`).
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass, field, fields
-from operator import attrgetter
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
 
-from .tls.constants import alert_name, cipher_name, handshake_name, version_name
-
-_T = TypeVar("_T")
+from ..tcp.facts import Anomaly, Endpoint, pickled_by_fields
+from .constants import alert_name, cipher_name, handshake_name, version_name
 
 
-def _pickled_by_fields(cls: type[_T]) -> type[_T]:
-    """Pickle as the constructor's arguments. A split analysis sends its share's connections
-    back to the parent; this halves the time over the default protocol for frozen slotted
-    classes (state dict, then one ``object.__setattr__`` per field)."""
-    get = attrgetter(*(f.name for f in fields(cls)))  # type: ignore[arg-type]
-    one = len(fields(cls)) == 1  # type: ignore[arg-type]
-
-    def __reduce__(self: Any) -> tuple[type[_T], tuple[Any, ...]]:
-        return (cls, (get(self),) if one else get(self))
-
-    cls.__reduce__ = __reduce__  # type: ignore[method-assign]
-    return cls
-
-
-@_pickled_by_fields
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    ip: str
-    port: int
-
-    def __str__(self) -> str:
-        # IPv6 in brackets so "host:port" stays unambiguous.
-        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
-
-    @property
-    def ip_address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-        return ipaddress.ip_address(self.ip)
-
-
-@_pickled_by_fields
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Alert:
     """A TLS alert record. ``level``/``code`` are ``None`` when the alert was encrypted."""
@@ -67,7 +34,7 @@ class Alert:
         return self.level == 2
 
 
-@_pickled_by_fields
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class HandshakeEvent:
     """One plaintext handshake message (or ChangeCipherSpec, type -1) and when it was seen."""
@@ -82,18 +49,7 @@ class HandshakeEvent:
         return "ChangeCipherSpec" if self.type == -1 else handshake_name(self.type)
 
 
-@_pickled_by_fields
-@dataclass(frozen=True, slots=True)
-class Anomaly:
-    """Something in the capture that was not as it should be: a gap, a cap hit, a parse error."""
-
-    kind: str  # "gap", "malformed", "cap", "truncated", "no_syn", ...
-    detail: str
-    time: float | None = None
-    sender: str | None = None
-
-
-@_pickled_by_fields
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class TlsConnection:
     """Everything pcaptls learned about one TCP connection that carried TLS."""

@@ -22,9 +22,10 @@ import os
 import pickle
 import shutil
 import tempfile
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
-from .errors import PcaptlsError
+from ..errors import PcaptlsError
 
 RUN_ITEMS = 10_000  # items kept in memory before a run is written (a JSON line is ~2.5 KB)
 CHUNK = 100  # items per pickle in a run file: what merging holds of each run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from .errors import MalformedError, TruncatedError
+from ..errors import MalformedError, TruncatedError
 
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
