@@ -3,7 +3,7 @@
 Usage: ``python benchmarks/gen_capture.py SIZE_MB OUT [--seed N] [--kind bulk|handshakes]``
 
 A pool of real OpenSSL sessions (Python ``ssl`` over memory BIOs, certificates made with
-``tests/pcapgen.make_chain``) is made once: TLS 1.2 with RSA 2048/4096 and ECDSA chains (the
+``tests/helpers/pcapgen.make_chain``) is made once: TLS 1.2 with RSA 2048/4096 and ECDSA chains (the
 4096-bit chain spans several 1460-byte segments), TLS 1.3, client certificates, and failures
 (unknown_ca, a required client certificate that is missing). Each pooled session keeps its
 wire bytes and a few real encrypted application-data records. The pool is then replicated into
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.pcapgen import MSS, Pki, make_chain, memory_handshake  # noqa: E402
+from tests.helpers.pcapgen import MSS, Pki, make_chain, memory_handshake  # noqa: E402
 
 # -- a pool of real sessions ----------------------------------------------------------------
 

@@ -230,7 +230,7 @@ def commands(path: Path) -> dict[str, list[str]]:
 def ensure_capture(size: int, seed: int = 1) -> Path:
     path = DATA / f"bench-{size}MB-seed{seed}.pcap"
     if not path.exists():
-        import gen_capture
+        from benchmarks import gen_capture
 
         print(f"generating {path} ...", file=sys.stderr)
         tmp = path.with_suffix(".tmp")
@@ -247,7 +247,7 @@ def ensure_handshakes(size: int, seed: int = 1) -> Path:
     every one a full handshake, a third failing in retry series)."""
     path = DATA / f"handshakes-{size}MB-seed{seed}.pcap"
     if not path.exists():
-        import gen_capture
+        from benchmarks import gen_capture
 
         print(f"generating {path} ...", file=sys.stderr)
         tmp = path.with_suffix(".tmp")
@@ -278,7 +278,7 @@ _POOLS: dict[str, object] = {}
 
 def _pool(kind: str = "bulk"):  # type: ignore[no-untyped-def]
     if kind not in _POOLS:
-        import gen_capture
+        from benchmarks import gen_capture
 
         _POOLS[kind] = gen_capture.handshake_pool() if kind == "handshakes" else gen_capture.session_pool()
     return _POOLS[kind]
@@ -286,7 +286,6 @@ def _pool(kind: str = "bulk"):  # type: ignore[no-untyped-def]
 
 def count_frames(path: Path) -> int:
     from pcaptls.capture.files import iter_frames
-
     from pcaptls.capture.frames import ReadStats
 
     st = ReadStats(path=str(path))
@@ -471,8 +470,7 @@ def ensure_storm(count: int) -> Path:
     self-signed ECDSA server certificate the client rejects with unknown_ca), 10 ms apart."""
     path = DATA / f"storm-{count}.pcap"
     if not path.exists():
-        sys.path.insert(0, str(ROOT / "tests"))
-        import pcapgen
+        from tests.helpers import pcapgen
 
         bad = pcapgen.make_chain(cn="tftp.example.com", ecdsa=True, self_signed=True)
         good = pcapgen.make_chain(cn="tftp.example.com", ecdsa=True)

@@ -62,8 +62,8 @@ class LazyGroup(click.Group):
               "(same output, slower). [default: $PCAPTLS_ENGINE, else auto: Rust when built]")
 def main(engine: str | None) -> None:
     """pcaptls: which TLS handshakes in a packet capture failed, why, and what to change."""
-    from .pipeline import engines
     from .errors import PcaptlsError
+    from .pipeline import engines
 
     if engine is not None:
         # Through the environment, so that worker processes (--jobs) use the same engine.

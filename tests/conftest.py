@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-CORPUS = Path(os.environ.get("PCAPTLS_CORPUS", ROOT.parent / "shared" / "corpus"))
-CAPTURES = ROOT / "captures"
+from tests.helpers.paths import CAPTURES, CORPUS, ROOT, corpus_files  # noqa: F401
 
 settings.register_profile("default", deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", deadline=None, max_examples=50_000, suppress_health_check=list(HealthCheck))
@@ -51,12 +46,6 @@ def _engine_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv("PCAPTLS_ENGINE", name)
 
 
-def corpus_files() -> list[Path]:
-    if not CORPUS.is_dir():
-        return []
-    return sorted(p for p in CORPUS.iterdir() if p.suffix in (".pcap", ".pcapng") or p.name.endswith((".pcap.gz", ".pcapng.gz")))
-
-
 @pytest.fixture(scope="session")
 def corpus() -> list[Path]:
     files = corpus_files()
@@ -73,8 +62,3 @@ def tshark() -> str:
     return path
 
 
-def require_corpus_file(name: str) -> Path:
-    p = CORPUS / name
-    if not p.exists():
-        pytest.skip(f"{name} not in the corpus at {CORPUS}")
-    return p

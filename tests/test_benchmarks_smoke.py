@@ -5,17 +5,14 @@ A few megabytes only: timings belong to ``benchmarks/run.py``, not to the test s
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from crosscheck import compare_file
+from benchmarks import gen_capture  # noqa: E402
 from pcaptls.pipeline.analysis import analyse
 from pcaptls.report.records import connection_record
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import gen_capture  # noqa: E402
+from tests.helpers.crosscheck import compare_file
 
 
 @pytest.fixture(scope="module")

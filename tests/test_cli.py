@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import pcapgen
-from conftest import CAPTURES
+from tests.helpers import pcapgen
+from tests.helpers.paths import CAPTURES
 
 # Engine-specific: each test runs on the Rust core and on the Python reference.
 pytestmark = pytest.mark.engines
@@ -155,8 +155,8 @@ def test_jobs_do_not_change_output(fmt: str, monkeypatch: pytest.MonkeyPatch) ->
     captures read in parallel print exactly what one process prints."""
     from click.testing import CliRunner
 
-    from pcaptls.pipeline import analysis
     from pcaptls.cli import main
+    from pcaptls.pipeline import analysis
 
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
     one = str(CAPTURES / "mra-login" / "capture.pcap")
@@ -176,8 +176,8 @@ def test_spilled_lines_do_not_change_output(fmt: str, monkeypatch: pytest.Monkey
 
     from click.testing import CliRunner
 
-    from pcaptls.pipeline import analysis, spill
     from pcaptls.cli import main
+    from pcaptls.pipeline import analysis, spill
 
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
     files = [str(p) for p in sorted(CAPTURES.glob("*/capture.pcap"))]
@@ -220,8 +220,8 @@ def test_split_run_bad_input_one_line_exit_2(kind: str, failing_capture, tmp_pat
     and a cut file still reports every connection before the cut."""
     from click.testing import CliRunner
 
-    from pcaptls.pipeline import analysis
     from pcaptls.cli import main
+    from pcaptls.pipeline import analysis
 
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
     p = tmp_path / "input.pcap"
@@ -240,9 +240,8 @@ def test_jobs_without_fork_run_serially(monkeypatch: pytest.MonkeyPatch) -> None
     """Where fork() is not safe (macOS) or missing (Windows), --jobs runs in one process: same output."""
     from click.testing import CliRunner
 
-    from pcaptls.pipeline import analysis
     from pcaptls.cli import main
-    from pcaptls.pipeline import forks
+    from pcaptls.pipeline import analysis, forks
 
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
     files = [str(p) for p in sorted(CAPTURES.glob("0*/capture.pcap"))]

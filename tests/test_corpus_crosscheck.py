@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-from crosscheck import compare_file
-from oracle import tshark_connections
 from pcaptls.pipeline.analysis import analyse
+from tests.helpers.crosscheck import compare_file
+from tests.helpers.oracle import tshark_connections
 
 # Where pcaptls and tshark legitimately differ; each one is explained.
 EXPLAINED = {
@@ -68,7 +67,7 @@ def test_tls_on_unusual_ports_confirmed_by_tshark(corpus: list[Path], tshark: st
 
 def test_tls_on_any_port(tmp_path: Path, tshark: str) -> None:
     """A real handshake on 6972 (CUCM TFTP over HTTPS): found by content, as tshark finds it when told."""
-    import pcapgen
+    from tests.helpers import pcapgen
 
     pki = pcapgen.make_chain(cn="cucm.example.com", ecdsa=True, self_signed=True)
     wire, _ = pcapgen.handshake_bytes(pki, sni="cucm.example.com", trust_pem=pcapgen.make_chain().ca_pem)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CAPTURES
+from tests.helpers.paths import CAPTURES
 
 MRA = CAPTURES / "mra-login"
 PCAPTLS = [sys.executable, "-m", "pcaptls.cli"]

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CAPTURES
 from pcaptls.certificates import truststore
 from pcaptls.certificates.x509 import decode
 from pcaptls.logs import read_logs
+from tests.helpers.paths import CAPTURES
 
 FOLDER = CAPTURES / "mra-login"
 BUNDLE = FOLDER / "diagnostic_bundle.tar.gz"

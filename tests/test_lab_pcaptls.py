@@ -11,10 +11,10 @@ import json
 
 import pytest
 
-from conftest import CAPTURES
-from pcaptls.pipeline.analysis import analyse
 from pcaptls.certificates import truststore
 from pcaptls.certificates.verdicts import Judge
+from pcaptls.pipeline.analysis import analyse
+from tests.helpers.paths import CAPTURES
 
 # Engine-specific: each test runs on the Rust core and on the Python reference.
 pytestmark = pytest.mark.engines

@@ -21,13 +21,20 @@ import tarfile
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
-from ..inputs.archive import TarStream
 from ..errors import InputError, MalformedError
+from ..inputs.archive import TarStream
+from ..times import readable_seconds
 from . import x509 as x509mod
-from .openssl.facts import ca_status, canonical_issuer, canonical_subject, issued_by, self_signed
+from .openssl.facts import (
+    ca_status,
+    canonical_issuer,
+    canonical_subject,
+    issued_by,
+    self_signed,
+)
 from .x509 import CertInfo
 
 # Files larger than this are not trust stores (a Mozilla bundle is ~250 KB).
@@ -273,7 +280,7 @@ def _is_tar(data: bytes) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
+class LintWarning:
     """A problem in a trust store. ``severity`` is "warning" (breaks or will break verification)
     or "info" (worth knowing); ``certs`` are the SHA-256 fingerprints concerned."""
 
@@ -286,11 +293,7 @@ class Finding:
         return {"kind": self.kind, "severity": self.severity, "message": self.message, "certs": list(self.certs)}
 
 
-def _ts(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def lint(store: TrustStore, at: datetime) -> list[Finding]:
+def lint(store: TrustStore, at: datetime) -> list[LintWarning]:
     """Problems in ``store`` judged at ``at`` (aware datetime), in a stable order.
 
     Validity follows OpenSSL: a certificate is valid when notBefore <= at < notAfter.
@@ -298,7 +301,7 @@ def lint(store: TrustStore, at: datetime) -> list[Finding]:
 
     if at.tzinfo is None:
         raise ValueError("lint() needs an aware datetime")
-    findings: list[Finding] = []
+    findings: list[LintWarning] = []
     # exact duplicates
     count: dict[bytes, list[str]] = defaultdict(list)
     for e in store.entries:
@@ -306,7 +309,7 @@ def lint(store: TrustStore, at: datetime) -> list[Finding]:
     for der, origins in count.items():
         if len(origins) > 1:
             info = x509mod.decode(der)
-            findings.append(Finding(
+            findings.append(LintWarning(
                 "duplicate", "info",
                 f"{info.short_name} appears {len(origins)} times ({', '.join(origins)})",
                 (info.sha256,),
@@ -315,28 +318,28 @@ def lint(store: TrustStore, at: datetime) -> list[Finding]:
     findings += _same_cn(infos)
     for info in infos:
         if info.not_before > at:
-            findings.append(Finding(
+            findings.append(LintWarning(
                 "not_yet_valid", "warning",
-                f"{info.short_name} is not valid before {_ts(info.not_before)}", (info.sha256,)))
+                f"{info.short_name} is not valid before {readable_seconds(info.not_before)}", (info.sha256,)))
         elif info.not_after <= at:
-            findings.append(Finding(
-                "expired", "warning", f"{info.short_name} expired on {_ts(info.not_after)}", (info.sha256,)))
+            findings.append(LintWarning(
+                "expired", "warning", f"{info.short_name} expired on {readable_seconds(info.not_after)}", (info.sha256,)))
         ss = self_signed(info.der)
         if ca_status(info.der) == 0:
             if ss:
-                findings.append(Finding(
+                findings.append(LintWarning(
                     "not_ca", "info",
                     f"{info.short_name} is a self-signed server certificate, not a CA: it trusts only "
                     "itself (fine for a self-signed CUCM/IM&P/Unity certificate)",
                     (info.sha256,)))
             else:
-                findings.append(Finding(
+                findings.append(LintWarning(
                     "not_ca", "warning",
                     f"{info.short_name} is not a CA certificate and not self-signed: it can neither "
                     "sign a chain nor anchor one",
                     (info.sha256,)))
         elif not ss and not _reaches_root(info.der, store):
-            findings.append(Finding(
+            findings.append(LintWarning(
                 "no_root", "warning",
                 f"{info.short_name} is an intermediate CA whose root ({info.issuer}) is not in the "
                 "store: chains through it fail with 'unable to get issuer certificate'",
@@ -344,7 +347,7 @@ def lint(store: TrustStore, at: datetime) -> list[Finding]:
     return findings
 
 
-def _same_cn(infos: list[CertInfo]) -> list[Finding]:
+def _same_cn(infos: list[CertInfo]) -> list[LintWarning]:
     """Different certificates sharing a CN (CSCwa12905: Expressway keeps only one of them)."""
     by_cn: dict[str, list[CertInfo]] = defaultdict(list)
     for info in infos:
@@ -353,8 +356,8 @@ def _same_cn(infos: list[CertInfo]) -> list[Finding]:
     out = []
     for group in by_cn.values():
         if len(group) > 1:
-            detail = "; ".join(f"{i.sha256[:16]} issued by {i.issuer}, expires {_ts(i.not_after)}" for i in group)
-            out.append(Finding(
+            detail = "; ".join(f"{i.sha256[:16]} issued by {i.issuer}, expires {readable_seconds(i.not_after)}" for i in group)
+            out.append(LintWarning(
                 "same_cn", "warning",
                 f"{len(group)} different certificates share CN={group[0].common_name!r}: Expressway "
                 f"keeps only one certificate per CN (CSCwa12905), the others will be missing: {detail}",
@@ -363,7 +366,7 @@ def _same_cn(infos: list[CertInfo]) -> list[Finding]:
     return out
 
 
-def upload_conflicts(to_upload: list[bytes] | tuple[bytes, ...], store: TrustStore | None = None) -> list[Finding]:
+def upload_conflicts(to_upload: list[bytes] | tuple[bytes, ...], store: TrustStore | None = None) -> list[LintWarning]:
     """CSCwa12905 before it bites: certificates a user is told to upload (say the self-signed
     RSA and ECDSA tomcat certificates of one CUCM, which often share a CN) that share a CN with
     each other or with a different certificate already in ``store``."""

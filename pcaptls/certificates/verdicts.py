@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 
 from ..errors import MalformedError
 from ..tls.model import TlsConnection
-from .truststore import TrustStore
 from .openssl.chain import name_for, verify_chain
 from .openssl.vocabulary import Verdict
+from .truststore import TrustStore
 from .x509 import window
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import lru_cache
 
 from cryptography import x509
@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import NameOID
 
 from ..errors import MalformedError
+from ..times import iso_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,18 +62,14 @@ class CertInfo:
             "issuer": self.issuer,
             "common_name": self.common_name,
             "serial": self.serial,
-            "not_before": _iso(self.not_before),
-            "not_after": _iso(self.not_after),
+            "not_before": iso_seconds(self.not_before),
+            "not_after": iso_seconds(self.not_after),
             "san": list(self.san),
             "key": self.key,
             "signature_algorithm": self.signature_algorithm,
             "self_signed": self.self_signed,
             "is_ca": self.is_ca,
         }
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _key_facts(cert: x509.Certificate) -> tuple[str, int | None, str | None]:

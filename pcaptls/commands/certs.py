@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 
 import click
 
-from ..pipeline.analysis import analyse
 from ..certificates.export import connection_chains, export
-from ..report.safe import csv_cell
+from ..pipeline.analysis import analyse
 from ..report.table import render
-from .common import EXIT_INPUT, EXIT_OK, debug_option, fail_input, format_option, handle_errors, unread_link_types
+from ..report.writers import write_csv
+from .common import (
+    EXIT_INPUT,
+    EXIT_OK,
+    debug_option,
+    fail_input,
+    format_option,
+    handle_errors,
+    unread_link_types,
+)
 
 
 @click.command("certs")
@@ -49,12 +55,9 @@ def certs(capture: str, export_dir: str, der: bool, fmt: str, debug: bool) -> No
         for w in written:
             out.write(json.dumps(w.to_dict()) + "\n")
     elif fmt == "csv":
-        buf = io.StringIO()
-        cw = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)  # a CR in a subject stays in its cell
-        cw.writerow(["path", "kind", "sha256", "subject", "servers", "count"])
-        for w in written:
-            cw.writerow([csv_cell(v) for v in (w.path, w.kind, w.sha256, w.subject, " ".join(w.servers), w.count)])
-        out.write(buf.getvalue())
+        write_csv(out, ({"path": w.path, "kind": w.kind, "sha256": w.sha256, "subject": w.subject,
+                         "servers": " ".join(w.servers), "count": w.count} for w in written),
+                  ["path", "kind", "sha256", "subject", "servers", "count"], header_when_empty=True)
     else:
         if not written:
             out.write(f"{capture}: no server certificates seen (TLS 1.3 encrypts them)\n")

@@ -11,10 +11,10 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import click
 
-from ..pipeline import forks
-from ..pipeline.analysis import Analysis, analyse
 from ..capture.decode import LINKTYPES
 from ..errors import PcaptlsError
+from ..pipeline import forks
+from ..pipeline.analysis import Analysis, analyse
 from ..report.safe import terminal
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -10,24 +10,34 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import click
 
-from ..pipeline.analysis import Analysis
-from ..inputs.bundle import Bundle, is_bundle, open_bundle
 from ..certificates import truststore
 from ..certificates.verdicts import Judge
 from ..correlate import correlate, timeline_rows
 from ..correlate.findings import Finding, find
 from ..correlate.link import Correlation
 from ..errors import InputError, PcaptlsError
+from ..inputs.bundle import Bundle, is_bundle, open_bundle
 from ..logs.events import ParseSummary
 from ..logs.reader import read_logs
-from ..tls.model import TlsConnection
-from ..report.inspect_view import write_csv
-from ..report.records import iso
+from ..pipeline.analysis import Analysis
 from ..report.safe import json_line, terminal
 from ..report.table import column_widths, render_lines
-from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, default_jobs, fail, format_option,
-                     handle_errors, jobs_option, unread_link_types)
-
+from ..report.writers import write_csv
+from ..times import time_of_day
+from ..tls.model import TlsConnection
+from .common import (
+    EXIT_FINDINGS,
+    EXIT_INPUT,
+    EXIT_OK,
+    analyse_many,
+    debug_option,
+    default_jobs,
+    fail,
+    format_option,
+    handle_errors,
+    jobs_option,
+    unread_link_types,
+)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -195,7 +205,7 @@ def _findings_text(inp: Inputs, findings: list[Finding]) -> str:
         lines.append("  evidence:")
         for e in f.evidence:
             where = f"frame {e.frame}" if e.frame else (f"line {e.line}" if e.line else "")
-            lines.append(f"    {(iso(e.time) or '')[11:26]}  {e.source:<16} {where:<10} {e.text}")
+            lines.append(f"    {time_of_day(e.time)}  {e.source:<16} {where:<10} {e.text}")
         if len(f.connections) > 1:
             lines.append(f"    (and {len(f.connections) - 1} more failed connections: {', '.join(f.connections[1:4])}"
                          f"{' …' if len(f.connections) > 4 else ''})")

@@ -7,20 +7,39 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, TextIO
 
 import click
 
+from ..errors import PcaptlsError
 from ..pipeline import spill
 from ..pipeline.analysis import Analysis, while_scanning
 from ..pipeline.result import row_order
-from ..errors import PcaptlsError
-from ..report import inspect_view as view
+from ..report import connections as view
+from ..report import table as table_layout
+from ..report import writers
+from ..report.records import (
+    connection_line,
+    connection_record,
+    flatten,
+    json_text,
+    verdict_record,
+)
 from ..tls.model import TlsConnection
-from ..report.records import connection_line, connection_record, flatten, json_text, verdict_record
-from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, default_jobs, fail_input,
-                     format_option, handle_errors, jobs_option, unread_link_types)
+from .common import (
+    EXIT_FINDINGS,
+    EXIT_INPUT,
+    EXIT_OK,
+    analyse_many,
+    debug_option,
+    default_jobs,
+    fail_input,
+    format_option,
+    handle_errors,
+    jobs_option,
+    unread_link_types,
+)
 
 if TYPE_CHECKING:
-    from ..certificates.verdicts import Judge
-    from ..certificates.truststore import TrustStore
     from ..certificates.openssl.vocabulary import Verdict
+    from ..certificates.truststore import TrustStore
+    from ..certificates.verdicts import Judge
 
 
 @click.command("inspect")
@@ -140,7 +159,7 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
             if fmt == "jsonl":
                 out.writelines(shown())
             else:
-                view.write_csv(out, shown())
+                writers.write_csv(out, shown())
         else:
             failed = _write_table(out, rows, failed_only, analyses, store.source if store is not None else None)
         if failed and status == EXIT_OK:
@@ -178,7 +197,7 @@ def _write_table(out: TextIO, rows: Iterable[tuple[float, int, tuple[_Row, bool]
             if not (failed_only and row.good):
                 yield row.cells
 
-    widths = view.column_widths(view.TABLE_HEADERS, counted(), view.TABLE_CAPS)
+    widths = table_layout.column_widths(view.TABLE_HEADERS, counted(), view.TABLE_CAPS)
     if source is None:
         if judged:
             from ..certificates.truststore import default_source
@@ -191,7 +210,7 @@ def _write_table(out: TextIO, rows: Iterable[tuple[float, int, tuple[_Row, bool]
     def visible() -> Iterator[_Row]:
         return (row for _s, _f, (row, _x) in rows if not (failed_only and row.good))
 
-    out.write("\n".join(view.render_lines(view.TABLE_HEADERS, (r.cells for r in visible()), widths)))
+    out.write("\n".join(table_layout.render_lines(view.TABLE_HEADERS, (r.cells for r in visible()), widths)))
     out.write("\n\n")
     first = True
     for r in visible():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 import warnings
@@ -14,8 +12,10 @@ import click
 from ..certificates import truststore as ts
 from ..certificates.openssl.facts import self_signed
 from ..certificates.x509 import decode
-from ..report.safe import csv_cell, terminal
+from ..report.safe import terminal
 from ..report.table import render
+from ..report.writers import write_csv
+from ..times import iso_seconds
 from .common import EXIT_FINDINGS, EXIT_OK, debug_option, format_option, handle_errors
 
 
@@ -28,10 +28,6 @@ def parse_time(value: str | None) -> datetime:
     except ValueError as e:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 time (e.g. 2022-07-11T16:55:26Z)") from e
     return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @click.command("truststore")
@@ -60,25 +56,23 @@ def truststore(path: str, fmt: str, at: str | None, debug: bool) -> None:
     infos = [decode(d) for d in store.certs]
     out = sys.stdout
     if fmt == "jsonl":
-        out.write(json.dumps({"record": "truststore", "source": store.source, "at": _iso(when),
+        out.write(json.dumps({"record": "truststore", "source": store.source, "at": iso_seconds(when),
                               "certificates": len(infos), "skipped": list(store.skipped)}) + "\n")
         for i in infos:
             out.write(json.dumps({"record": "certificate", **i.to_dict()}) + "\n")
         for f in findings:
             out.write(json.dumps({"record": "finding", **f.to_dict()}) + "\n")
     elif fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)  # a CR in a subject stays in its cell
-        w.writerow(["record", "subject", "issuer", "not_after", "key", "sha256", "kind", "severity", "message"])
-        for i in infos:
-            w.writerow([csv_cell(v) for v in ("certificate", i.subject, i.issuer, _iso(i.not_after), i.key, i.sha256, "", "", "")])
-        for f in findings:
-            w.writerow([csv_cell(v) for v in ("finding", "", "", "", "", " ".join(f.certs), f.kind, f.severity, f.message)])
-        out.write(buf.getvalue())
+        names = ["record", "subject", "issuer", "not_after", "key", "sha256", "kind", "severity", "message"]
+        rows = [dict(zip(names, ("certificate", i.subject, i.issuer, iso_seconds(i.not_after), i.key, i.sha256, "", "", "")))
+                for i in infos]
+        rows += [dict(zip(names, ("finding", "", "", "", "", " ".join(f.certs), f.kind, f.severity, f.message)))
+                 for f in findings]
+        write_csv(out, rows, names, header_when_empty=True)
     else:
-        out.write(f"{terminal(store.source)}: {len(infos)} certificates, judged at {_iso(when)}\n\n")
+        out.write(f"{terminal(store.source)}: {len(infos)} certificates, judged at {iso_seconds(when)}\n\n")
         rows = [(i.subject, "(self-signed)" if self_signed(i.der) else i.issuer,
-                 _iso(i.not_after), i.key, i.sha256[:16]) for i in infos]
+                 iso_seconds(i.not_after), i.key, i.sha256[:16]) for i in infos]
         out.write(render(["SUBJECT", "ISSUER", "EXPIRES", "KEY", "SHA256"], rows, {0: 60, 1: 50}) + "\n")
         if store.skipped:
             out.write(f"\n{len(store.skipped)} files held no certificate: "

@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from ..certificates.verdicts import Judge
 from ..certificates.openssl.advice import explain, fix
 from ..certificates.openssl.vocabulary import Verdict
+from ..certificates.verdicts import Judge
 from ..certificates.x509 import CertInfo, try_decode
 from ..logs.events import EventKind, LogEvent
-from ..tls.model import TlsConnection
+from ..times import iso
 from ..tls.constants import alert_title
+from ..tls.model import TlsConnection
 from .link import Correlation
 
 SHORT_TERM = ("short-term only: `xConfiguration EdgeConfigServer VerifyOriginServer: Off` on Expressway-C "
@@ -51,8 +52,6 @@ class Finding:
     fixes: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        from ..report.records import iso
-
         return {
             "server": self.server,
             "server_name": self.server_name,

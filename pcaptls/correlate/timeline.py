@@ -29,12 +29,12 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from ..tls.model import TlsConnection
+from ..times import iso_offset
 from ..tls.constants import alert_title
+from ..tls.model import TlsConnection
 from .link import Correlation, Link
 
 if TYPE_CHECKING:
@@ -47,15 +47,10 @@ COLUMNS = [
 ROW_COLUMNS = COLUMNS[:-2]  # the keys of each row from timeline_rows, in this order
 
 
-def iso(t: float) -> str:
-    """Epoch seconds -> ``2022-07-11T16:55:26.016000+00:00`` (microseconds always shown)."""
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="microseconds")
-
-
 def _row(t: float, source: str, event: str, connection: str, server: str, sni: str, detail: str,
          error: str = "", frame: int | None = None, sender: str = "", line: int | None = None, level: str = "",
          link: str = "", log_time: str = "", delta: float | None = None) -> dict[str, object]:
-    return {"time": iso(t), "source": source, "event": event, "connection": connection, "server": server,
+    return {"time": iso_offset(t), "source": source, "event": event, "connection": connection, "server": server,
             "sni": sni, "detail": detail, "error": error, "frame": frame, "sender": sender, "line": line,
             "level": level, "link": link, "log_time": log_time, "delta": delta}
 

@@ -16,8 +16,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .archive import TarStream
 from ..errors import InputError
+from .archive import TarStream
 
 _CAPTURE = re.compile(r"\.(pcap|pcapng|cap)(\.gz)?$", re.I)
 _LOG = re.compile(r"(loggingsnapshot|\.log$|\.txt$)", re.I)

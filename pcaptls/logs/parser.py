@@ -23,7 +23,14 @@ from typing import Any
 
 from . import expressway as xw
 from .events import EventKind, LogEvent, ParseSummary, ProxyTarget
-from .timestamps import UTC, ISO_SEARCH, from_match, parse_eventlog_time, parse_tz, parse_utctime
+from .timestamps import (
+    ISO_SEARCH,
+    UTC,
+    from_match,
+    parse_eventlog_time,
+    parse_tz,
+    parse_utctime,
+)
 
 MAX_LINE = 64 * 1024  # characters of one line that are kept; the rest is cut and counted
 MAX_BLOCK = 64 * 1024  # characters of one HTTPMSG block

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import tzinfo
 from typing import IO, Any
 
-from ..inputs.archive import GZIP_MAGIC, Inflated, TarStream
 from ..errors import InputError
+from ..inputs.archive import GZIP_MAGIC, Inflated, TarStream
 from .events import EMPTY_SUMMARY, LogEvent, ParseSummary
 from .parser import MAX_LINE, LineParser
 from .timestamps import parse_tz

@@ -1,6 +1,6 @@
 """Which engine follows the packets: the Rust core (``pcaptls._core``) or the Python reference.
 
-Both give the same connections, byte for byte (``tests/test_engines.py`` holds them to it); the
+Both give the same connections, byte for byte (``tests/pipeline/test_engines.py`` holds them to it); the
 Rust one is several times faster. The choice: ``--engine`` on the command line, else the
 ``PCAPTLS_ENGINE`` environment variable (``rust``, ``python`` or ``auto``), else ``auto``: Rust
 when the extension is built, Python otherwise (a source checkout used without ``pip install``).

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Mapping
 
-from ..tls.model import TlsConnection
+from ..times import iso
 from ..tls.constants import alert_title, group_name
+from ..tls.model import TlsConnection
 from .safe import json_line
-
-
-def iso(t: float | None) -> str | None:
-    """Epoch seconds -> ISO-8601 UTC with microseconds."""
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def cert_record(der: bytes) -> dict[str, Any]:

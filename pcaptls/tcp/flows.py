@@ -48,7 +48,10 @@ def _addr(raw: bytes) -> str:
     return str(ipaddress.ip_address(raw))
 
 
-class Connection:
+class TcpConnection:
+    """One TCP connection being followed: its two half-streams, how it opened and closed, and
+    the layer (TLS session) reading its bytes."""
+
     __slots__ = (
         "ends_raw", "session", "half", "start", "last", "first_frame", "syn_side", "isn", "close",
         "fins", "dead", "segments", "anomalies", "midstream", "settled",
@@ -130,7 +133,7 @@ class FlowTable:
         :func:`pcaptls.pipeline.analysis.analyse`); its cap is that share of :data:`MAX_CONNECTIONS`."""
         self.layer = layer
         self.shares = shares
-        self.table: dict[tuple[bytes, int, bytes, int], tuple[Connection, int]] = {}
+        self.table: dict[tuple[bytes, int, bytes, int], tuple[TcpConnection, int]] = {}
         self.on_done = on_done
         self.packets = 0
         self.connections = 0
@@ -188,23 +191,23 @@ class FlowTable:
                 elif flags & FIN and not conn.half[0].ooo and not conn.half[1].ooo:
                     conn.settle()
 
-    def _reused(self, conn: Connection, side: int, seq: int) -> bool:
+    def _reused(self, conn: TcpConnection, side: int, seq: int) -> bool:
         """Does a SYN from ``side`` start a new connection on the same 4-tuple?"""
         if conn.closed:
             return True
         isn = conn.isn[side]
         return isn is not None and isn != seq and conn.segments > 3
 
-    def _open(self, src: bytes, sport: int, dst: bytes, dport: int, t: float, frame: int, midstream: bool) -> Connection:
+    def _open(self, src: bytes, sport: int, dst: bytes, dport: int, t: float, frame: int, midstream: bool) -> TcpConnection:
         if len(self.table) >= 2 * max(1, MAX_CONNECTIONS // self.shares):
             self._evict_idlest(t)
-        conn = Connection(src, sport, dst, dport, t, frame, midstream)
+        conn = TcpConnection(src, sport, dst, dport, t, frame, midstream)
         self.table[(src, sport, dst, dport)] = (conn, 0)
         self.table[(dst, dport, src, sport)] = (conn, 1)
         self.connections += 1
         return conn
 
-    def _retire(self, conn: Connection) -> None:
+    def _retire(self, conn: TcpConnection) -> None:
         (a, ap), (b, bp) = conn.ends_raw
         for key in ((a, ap, b, bp), (b, bp, a, ap)):
             entry = self.table.get(key)
@@ -218,7 +221,7 @@ class FlowTable:
         if result is not None:
             self.on_done(result)
 
-    def _conns(self) -> list[Connection]:
+    def _conns(self) -> list[TcpConnection]:
         return [c for c, side in self.table.values() if side == 0]
 
     def sweep(self, now: float) -> None:

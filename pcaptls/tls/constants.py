@@ -98,6 +98,12 @@ def is_grease(code: int) -> bool:
     return (code & 0x0F0F) == 0x0A0A and (code >> 8) == (code & 0xFF)
 
 
+def is_tls13(v: int | None) -> bool:
+    """Does version ``v`` use TLS 1.3's layout (everything after ServerHello encrypted): 1.3
+    itself, its drafts (0x7Fxx), and the experiment versions (0x7Exx, Facebook's 0xFB1A)."""
+    return v is not None and (v == 0x0304 or (v >> 8) in (0x7F, 0x7E) or v == 0xFB1A)
+
+
 def version_name(v: int) -> str:
     if v == 0x0002:
         return "SSL 2.0"

@@ -10,9 +10,9 @@ import struct
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .reader import Reader
 from ..errors import MalformedError, TruncatedError
 from .constants import ExtensionType, is_grease
+from .reader import Reader
 
 # Plain ints: compared once per extension of every hello.
 _SNI = int(ExtensionType.SERVER_NAME)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..tcp.facts import Anomaly, Endpoint, pickled_by_fields
-from .constants import alert_name, cipher_name, handshake_name, version_name
+from .constants import alert_name, cipher_name, handshake_name, is_tls13, version_name
 
 
 @pickled_by_fields
@@ -101,8 +101,7 @@ class TlsConnection:
 
     @property
     def is_tls13(self) -> bool:
-        v = self.version_id
-        return v is not None and (v == 0x0304 or (v >> 8) == 0x7F or v == 0xFB1A)
+        return is_tls13(self.version_id)
 
     @property
     def fatal_alert(self) -> Alert | None:

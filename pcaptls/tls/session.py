@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from ..errors import MalformedError
 from ..tcp.facts import Anomaly, Endpoint
-from .model import Alert, HandshakeEvent, TlsConnection
 from . import handshake as hs
-from .constants import HandshakeType
+from .constants import HandshakeType, is_tls13
+from .model import Alert, HandshakeEvent, TlsConnection
 from .records import IGNORE, RecordReader
 
 MAX_ALERTS = 64  # a hostile peer can send alerts forever; the first ones tell the story
@@ -131,7 +131,7 @@ class TlsSession:
                     return
                 self.sh = sh
                 v = sh.version
-                if v == 0x0304 or (v >> 8) == 0x7F or (v >> 8) == 0x7E or v == 0xFB1A:
+                if is_tls13(v):
                     self.version13 = True
                     for r in self.readers:
                         r.tls13 = True

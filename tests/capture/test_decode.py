@@ -10,14 +10,33 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from scapy.all import (GRE, IP, PPP, TCP, UDP, VXLAN, CookedLinux, Dot1AD, Dot1Q, Ether, IPv6, IPv6ExtHdrDestOpt,
-                       IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, Loopback, PPPoE, Raw, wrpcap)
+from scapy.all import (
+    GRE,
+    IP,
+    PPP,
+    TCP,
+    UDP,
+    VXLAN,
+    CookedLinux,
+    Dot1AD,
+    Dot1Q,
+    Ether,
+    IPv6,
+    IPv6ExtHdrDestOpt,
+    IPv6ExtHdrFragment,
+    IPv6ExtHdrHopByHop,
+    IPv6ExtHdrRouting,
+    Loopback,
+    PPPoE,
+    Raw,
+    wrpcap,
+)
 from scapy.contrib.geneve import GENEVE
 from scapy.layers.l2 import CookedLinuxV2
 
-import pcapgen
-from pcaptls.pipeline.analysis import analyse
 from pcaptls.capture.decode import decode, new_counts
+from pcaptls.pipeline.analysis import analyse
+from tests.helpers import pcapgen
 
 SNI = "decode.example.com"
 

@@ -8,13 +8,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-import pcapgen
-from conftest import require_corpus_file
 from pcaptls.capture.files import iter_frames, read_all
 from pcaptls.capture.frames import ReadStats
 from pcaptls.errors import InputError, MalformedError, PcaptlsError
+from tests.helpers import pcapgen
+from tests.helpers.paths import require_corpus_file
 
 # Engine-specific: each test runs on the Rust core and on the Python reference.
 pytestmark = pytest.mark.engines
@@ -169,9 +170,9 @@ def test_pcapng_copy_of_a_pcap_reads_the_same(tmp_path: Path, tshark: str, nanos
     seconds plus fraction, as in pcap), so every report of the two files is the same."""
     import shutil
 
-    from conftest import CAPTURES
     from pcaptls.pipeline.analysis import analyse
     from pcaptls.report.records import connection_record
+    from tests.helpers.paths import CAPTURES
 
     src = CAPTURES / "mra-login" / "capture.pcap"
     if nanos:

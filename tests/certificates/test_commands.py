@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import certgen
-from certgen import DAY, T
 from pcaptls.commands.certs import certs
 from pcaptls.commands.truststore import truststore
+from tests.helpers import certgen
+from tests.helpers.certgen import DAY, T
 
 pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
 
@@ -128,9 +128,9 @@ def _lab_dirs() -> list[Path]:
 @pytest.mark.parametrize("lab", _lab_dirs(), ids=lambda p: p.name)
 def test_lab_verdicts_match_manifest(lab: Path) -> None:
     """verify_connection on each captured chain gives what the lab's openssl verify said."""
-    from pcaptls.pipeline.analysis import analyse
-    from pcaptls.certificates.truststore import load
     from pcaptls.certificates.openssl.chain import verify_connection
+    from pcaptls.certificates.truststore import load
+    from pcaptls.pipeline.analysis import analyse
 
     manifest = json.loads((lab / "manifest.json").read_text())
     store = load(lab / "truststore.pem")

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import certgen
 from pcaptls.certificates.export import export, plan, safe_stem, write
 from pcaptls.errors import InputError
 from pcaptls.tcp.facts import Endpoint
+from tests.helpers import certgen
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,17 @@ from pathlib import Path
 
 import pytest
 
-import certgen
-from certgen import DAY, T
-from pcaptls.certificates.truststore import Finding, TrustStore, lint, load, parse_certificates
 from pcaptls.certificates.openssl.chain import verify_chain
+from pcaptls.certificates.truststore import (
+    LintWarning,
+    TrustStore,
+    lint,
+    load,
+    parse_certificates,
+)
 from pcaptls.errors import InputError
+from tests.helpers import certgen
+from tests.helpers.certgen import DAY, T
 
 pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
 
@@ -166,7 +172,7 @@ def test_loaded_store_verifies_like_in_memory_store(tmp_path: Path, pki) -> None
 # lint
 
 
-def _kinds(findings: list[Finding]) -> list[tuple[str, str]]:
+def _kinds(findings: list[LintWarning]) -> list[tuple[str, str]]:
     return sorted((f.kind, f.severity) for f in findings)
 
 

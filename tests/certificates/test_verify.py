@@ -11,15 +11,14 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import certgen
-from pcaptls.certificates.truststore import TrustStore
 from pcaptls.certificates.openssl.chain import verify_chain, verify_connection
 from pcaptls.certificates.openssl.hostnames import traffic_server_name_matches
 from pcaptls.certificates.openssl.vocabulary import Verdict, openssl1_message
+from pcaptls.certificates.truststore import TrustStore
 from pcaptls.errors import MalformedError
 from pcaptls.tcp.facts import Endpoint
-
 from pcaptls.tls.model import HandshakeEvent, TlsConnection
+from tests.helpers import certgen
 
 pytestmark = pytest.mark.skipif(certgen.OPENSSL is None, reason="openssl CLI not installed")
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-import certgen
-from pcaptls.certificates.truststore import TrustStore
 from pcaptls.certificates.openssl.chain import verify_connection
+from pcaptls.certificates.truststore import TrustStore
+from tests.helpers import certgen
 
 TCPDUMP = shutil.which("tcpdump")
 pytestmark = [

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import pytest
 
-import certgen
-from pcaptls.certificates.truststore import load
 from pcaptls.certificates.openssl.chain import verify_chain
+from pcaptls.certificates.truststore import load
 from pcaptls.errors import MalformedError
+from tests.helpers import certgen
 
 CORPUS = Path(os.environ.get("PCAPTLS_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus"))
 SYSTEM_CAS = Path("/etc/ssl/certs/ca-certificates.crt")

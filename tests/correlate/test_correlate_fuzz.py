@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pcaptls.correlate import build_timeline, correlate
 from pcaptls.logs import EventKind
-from test_correlate_link import CUCM, T0, Log, conn
+from tests.correlate.test_correlate_link import CUCM, T0, Log, conn
 
 # A loaded profile (``--hypothesis-profile=long``) that asks for more examples wins.
 N = int(os.environ.get("PCAPTLS_FUZZ_EXAMPLES", max(100, settings.default.max_examples)))

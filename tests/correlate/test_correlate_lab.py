@@ -160,7 +160,13 @@ def test_lab_timeline_rows_in_the_order_pandas_sorts_them(name, only_linked):
     for the order; the rows' content is checked by the tests above and the CLI's."""
     import pandas as pd
 
-    from pcaptls.correlate.timeline import _base, _capture_row, _capture_times, _log_row, timeline_rows
+    from pcaptls.correlate.timeline import (
+        _base,
+        _capture_row,
+        _capture_times,
+        _log_row,
+        timeline_rows,
+    )
 
     manifest, conns, ids, events, _, _ = load(name)
     corr = correlate(conns, list(events))

@@ -11,7 +11,6 @@ import pytest
 from pcaptls.correlate import correlate, estimate_offset
 from pcaptls.logs import EventKind, parse_lines
 from pcaptls.tcp.facts import Endpoint
-
 from pcaptls.tls.model import Alert, HandshakeEvent, TlsConnection
 
 T0 = 1_657_558_526.0  # 2022-07-11 16:55:26 UTC, the seed article's minute

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from pcaptls.correlate import build_timeline
-from test_correlate_link import CUCM, scenario
+from tests.correlate.test_correlate_link import CUCM, scenario
 
 ISO_US = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 

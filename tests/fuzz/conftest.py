@@ -8,7 +8,7 @@ from typing import Any
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     # The engine module, not the test module: pytest imports test modules under the package
     # name (tests.fuzz...), so a list kept there would be another copy than this import sees.
-    from fuzz import engine
+    from tests.fuzz import engine
 
     for text in engine.REPORTS:
         terminalreporter.write_sep("=", "fuzz counts")

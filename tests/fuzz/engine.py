@@ -29,27 +29,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-TESTS = Path(__file__).resolve().parent.parent
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
+from pcaptls.capture.decode import LINKTYPES, decode, new_counts
+from pcaptls.capture.files import read_all
+from pcaptls.capture.frames import ReadStats
+from pcaptls.errors import PcaptlsError
+from pcaptls.logs import LineParser
+from pcaptls.pipeline import analysis
+from pcaptls.pipeline.analysis import analyse, analyse_frames
+from pcaptls.pipeline.result import merge
+from pcaptls.report import connections as view
+from pcaptls.report import writers
+from pcaptls.report.records import connection_line, connection_record, json_text
+from pcaptls.tcp.facts import Endpoint
+from pcaptls.tcp.flows import FlowTable
+from pcaptls.tcp.reassembly import MAX_OOO_BYTES, HalfStream
+from pcaptls.tls import handshake as hs
+from pcaptls.tls.session import TlsSession
+from tests.helpers import craft, pcapgen
 
-import pcapgen  # noqa: E402
-from hostile import craft  # noqa: E402
-from pcaptls.pipeline import analysis  # noqa: E402
-from pcaptls.pipeline.analysis import analyse, analyse_frames  # noqa: E402
-from pcaptls.pipeline.result import merge  # noqa: E402
-from pcaptls.capture.decode import LINKTYPES, decode, new_counts  # noqa: E402
-from pcaptls.capture.files import read_all  # noqa: E402
-from pcaptls.capture.frames import ReadStats  # noqa: E402
-from pcaptls.errors import PcaptlsError  # noqa: E402
-from pcaptls.logs import LineParser  # noqa: E402
-from pcaptls.tcp.facts import Endpoint  # noqa: E402
-from pcaptls.report import inspect_view as view  # noqa: E402
-from pcaptls.report.records import connection_line, connection_record, json_text  # noqa: E402
-from pcaptls.tcp.flows import FlowTable  # noqa: E402
-from pcaptls.tcp.reassembly import MAX_OOO_BYTES, HalfStream  # noqa: E402
-from pcaptls.tls import handshake as hs  # noqa: E402
-from pcaptls.tls.session import TlsSession  # noqa: E402
+TESTS = Path(__file__).resolve().parent.parent
 
 FINDINGS = Path(os.environ.get("PCAPTLS_FUZZ_FINDINGS", TESTS.parent / ".fuzz-findings"))
 CORPUS = Path(os.environ.get("PCAPTLS_CORPUS", TESTS.parent.parent / "shared" / "corpus"))
@@ -397,7 +395,7 @@ def _pipeline_run(data: bytes) -> None:
     view.failure_details(recs)
     view.csv_text(recs)
     view.summary(a, recs)
-    view.jsonl(recs)
+    writers.jsonl(recs)
 
 
 _SCRATCH: list[str] = []

@@ -11,11 +11,12 @@ import os
 import struct
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from fuzz import engine
 from pcaptls.capture.decode import LINKTYPES
 from pcaptls.errors import PcaptlsError
+from tests.fuzz import engine
 
 # Mutated certificates make cryptography warn (negative serials ...): expected here.
 pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from fuzz import engine
+from tests.fuzz import engine
 
 QUICK = int(os.environ.get("PCAPTLS_FUZZ_QUICK", "300"))
 VOLUME = int(os.environ.get("PCAPTLS_FUZZ_INPUTS", "0"))

@@ -17,14 +17,14 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-import pcapgen
-from hostile import craft
-from pcaptls.pipeline.analysis import analyse, analyse_frames
 from pcaptls.capture.files import iter_frames
 from pcaptls.capture.frames import ReadStats
+from pcaptls.pipeline.analysis import analyse, analyse_frames
 from pcaptls.report.records import connection_record
+from tests.helpers import craft, pcapgen
 
 # Engine-specific: each test runs on the Rust core and on the Python reference.
 pytestmark = pytest.mark.engines

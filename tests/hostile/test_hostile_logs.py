@@ -17,7 +17,8 @@ import zlib
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pcaptls.errors import InputError
 from pcaptls.logs import read_logs

@@ -18,16 +18,15 @@ from typing import Iterable
 
 import pytest
 
-import pcapgen
-from hostile import craft
-from pcaptls.pipeline.analysis import Analysis, analyse_frames
 from pcaptls.capture.decode import decode, new_counts
 from pcaptls.capture.frames import ReadStats
-from pcaptls.tcp.facts import Endpoint
-from pcaptls.report.inspect_view import summary
+from pcaptls.pipeline.analysis import Analysis, analyse_frames
+from pcaptls.report.connections import summary
 from pcaptls.report.records import connection_record
 from pcaptls.tcp import flows, reassembly
+from pcaptls.tcp.facts import Endpoint
 from pcaptls.tls import records, session
+from tests.helpers import craft, pcapgen
 
 RSS_LIMIT_MB = 200  # issue 7's bound for the 40 MB never-ending handshake
 
@@ -253,7 +252,7 @@ def failing_wire() -> list[tuple[int, bytes]]:
     return wire
 
 
-@pytest.mark.reference  # patches the Python table's bounds; the Rust one: tests/test_engines.py
+@pytest.mark.reference  # patches the Python table's bounds; the Rust one: tests/pipeline/test_engines.py
 def test_retry_storm_memory_does_not_grow(failing_wire, tmp_path: Path,  # type: ignore[no-untyped-def]
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The motivating case at scale: clients retrying a failing handshake every 10 ms. Closed
@@ -288,9 +287,9 @@ def test_timeline_rows_are_written_as_made_not_held(failing_wire, tmp_path: Path
     """`pcaptls timeline` on a retry storm: only the rows' times are held to order them (under
     100 bytes a row with the lookups); holding the rows themselves costs about 650 bytes a row,
     and a pandas frame of them several times that (609 MB for 32,000 connections)."""
-    from pcaptls.pipeline.analysis import analyse
-    from pcaptls.report.inspect_view import write_csv
     from pcaptls.correlate.timeline import timeline_rows
+    from pcaptls.pipeline.analysis import analyse
+    from pcaptls.report.writers import write_csv
 
     path = tmp_path / "storm.pcap"
     pcapgen.retry_storm(path, failing_wire, 3000)

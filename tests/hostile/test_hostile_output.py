@@ -24,16 +24,17 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-import pcapgen
-from hostile import craft
-from pcaptls.pipeline.analysis import analyse_frames
 from pcaptls.capture.frames import ReadStats
 from pcaptls.certificates.x509 import try_decode
-from pcaptls.report import inspect_view as view
+from pcaptls.pipeline.analysis import analyse_frames
+from pcaptls.report import connections as view
+from pcaptls.report import writers
 from pcaptls.report.records import connection_line, connection_record, json_text
 from pcaptls.report.safe import csv_cell, terminal
+from tests.helpers import craft, pcapgen
 
 # What must never reach a terminal raw: C0 (but the table's own newlines), DEL, C1, bidi
 # embedding/override/isolate controls and marks, Unicode line and paragraph separators.
@@ -105,9 +106,9 @@ def records_of(frames: list[tuple[float, bytes]]) -> list[dict]:  # type: ignore
     # inspect --format jsonl writes connection_line(): the same text, its parts made once.
     verify = {"error": "HOSTILE", "message": "\u2028\x00\"server_certs\":\"\\u0000server_certs\"\x85", "depth": 0}
     for c, rec in zip(a.connections, recs):
-        assert connection_line(c, None) == view.jsonl((rec,))
+        assert connection_line(c, None) == writers.jsonl((rec,))
         same = {**rec, "verify": verify, "capture": "\u202e\"verify\":\"\\u0000verify\".pcap"}
-        assert connection_line(c, json_text(verify), same["capture"]) == view.jsonl((same,))
+        assert connection_line(c, json_text(verify), same["capture"]) == writers.jsonl((same,))
     return recs
 
 
@@ -152,7 +153,7 @@ def test_hostile_strings_through_every_format(sni: bytes, alpn: list[bytes], cn:
     check_table(table)
     assert view.table(recs).count("\n") == 2  # header, rule, one row: nothing smuggled a line in
     check_csv(view.csv_text(recs), recs)
-    check_jsonl(view.jsonl(recs), recs)
+    check_jsonl(writers.jsonl(recs), recs)
 
 
 def test_hostile_strings_through_the_cli(tmp_path: Path) -> None:

@@ -6,12 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CAPTURES, corpus_files
-from pcaptls.pipeline.analysis import analyse
 from pcaptls.certificates import truststore
 from pcaptls.certificates.verdicts import Judge
-from pcaptls.report import inspect_view as view
-from pcaptls.report.records import connection_line, connection_record, json_text, verdict_record
+from pcaptls.pipeline.analysis import analyse
+from pcaptls.report import writers
+from pcaptls.report.records import (
+    connection_line,
+    connection_record,
+    json_text,
+    verdict_record,
+)
+from tests.helpers.paths import CAPTURES, corpus_files
 
 FILES = sorted(CAPTURES.glob("*/*.pcap")) + corpus_files()
 
@@ -28,5 +33,5 @@ def test_connection_line_is_the_record_as_json(path: Path, judge: Judge) -> None
         v = verdict_record(judge.verdict(c)) if c.server_certs else None
         rec = connection_record(c, v, with_verify=True)
         line = connection_line(c, None if v is None else json_text(v))
-        assert line == view.jsonl((rec,))
-        assert connection_line(c, None if v is None else json_text(v), str(path)) == view.jsonl(({**rec, "capture": str(path)},))
+        assert line == writers.jsonl((rec,))
+        assert connection_line(c, None if v is None else json_text(v), str(path)) == writers.jsonl(({**rec, "capture": str(path)},))

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-import pcapgen
 from pcaptls.pipeline.analysis import analyse
 from pcaptls.tcp.flows import FlowTable
+from tests.helpers import pcapgen
 
 # Tests of the Python reference's flow table (its patched bounds); the Rust
-# table has its own (rust/core/src/tcp) and is held equal to this one by tests/test_engines.py.
+# table has its own (rust/core/src/tcp) and is held equal to this one by tests/pipeline/test_engines.py.
 pytestmark = pytest.mark.reference
 
 

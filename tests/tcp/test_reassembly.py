@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pcaptls.tcp.reassembly import MAX_OOO_BYTES, HalfStream, seq_diff
 

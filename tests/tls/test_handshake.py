@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-import pcapgen
 from pcaptls.errors import MalformedError
 from pcaptls.tls import handshake as hs
+from tests.helpers import pcapgen
 
 PARSERS = [
     hs.parse_client_hello,

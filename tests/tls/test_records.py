@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-import pcapgen
 from pcaptls.tcp.facts import Endpoint
 from pcaptls.tls.records import DETECT_LIMIT, IGNORE, MAX_HANDSHAKE
 from pcaptls.tls.session import TlsSession
+from tests.helpers import pcapgen
 
 ENDS = (Endpoint("10.0.0.1", 50000), Endpoint("10.0.0.2", 443))
 

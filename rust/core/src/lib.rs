@@ -8,7 +8,7 @@
 //! capture/  file (pcap, pcapng, gzip) -> frames -> link layer / IP / tunnels -> TCP segments
 //! tcp/      segments -> connections (port reuse, FIN/RST, eviction) -> in-order byte streams
 //! tls/      byte streams -> records -> handshake messages -> one ConnResult per TLS connection
-//! scan      the frame loop joining them (what pcaptls.analysis does in Python)
+//! scan      the frame loop joining them (what pcaptls.pipeline.analysis does in Python)
 //! ```
 //!
 //! No I/O but opening the capture file; safe code only (forbidden below); no panics on any input: every malformed

@@ -1,6 +1,6 @@
 //! What the core hands to Python: one compact, owned record per TLS connection.
 //!
-//! Mirrors `pcaptls.model.TlsConnection` field for field (the binding builds that class from
+//! Mirrors `pcaptls.tls.model.TlsConnection` field for field (the binding builds that class from
 //! it). Sides are resolved here ("client"/"server"); IP addresses stay raw (4 or 16 bytes) and
 //! are formatted in Python, so both engines spell IPv6 the same way.
 
@@ -27,7 +27,7 @@ impl Ip {
     }
 }
 
-/// "client" or "server", as `pcaptls.model` spells the sender of an alert or message.
+/// "client" or "server", as `pcaptls.tls.model` spells the sender of an alert or message.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Role {
     Client,
@@ -43,7 +43,7 @@ impl Role {
     }
 }
 
-/// `pcaptls.model.Alert`: level/code are `None` when the alert was encrypted.
+/// `pcaptls.tls.model.Alert`: level/code are `None` when the alert was encrypted.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Alert {
     pub time: f64,
@@ -54,7 +54,7 @@ pub struct Alert {
     pub encrypted: bool,
 }
 
-/// `pcaptls.model.HandshakeEvent`: one plaintext handshake message, or ChangeCipherSpec (-1).
+/// `pcaptls.tls.model.HandshakeEvent`: one plaintext handshake message, or ChangeCipherSpec (-1).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HandshakeEvent {
     pub time: f64,
@@ -63,7 +63,7 @@ pub struct HandshakeEvent {
     pub htype: i32,
 }
 
-/// `pcaptls.model.Anomaly`. Before the client is known (inside tcp/ and tls/) the sender is a
+/// `pcaptls.tcp.facts.Anomaly`. Before the client is known (inside tcp/ and tls/) the sender is a
 /// side (0/1, the order TCP first saw the two ends); `ConnResult` carries resolved roles.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Anomaly {
@@ -98,7 +98,7 @@ impl CloseKind {
     }
 }
 
-/// Everything learned about one TCP connection that carried TLS (`pcaptls.model.TlsConnection`).
+/// Everything learned about one TCP connection that carried TLS (`pcaptls.tls.model.TlsConnection`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConnResult {
     pub client: (Ip, u16),

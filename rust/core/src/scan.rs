@@ -1,4 +1,4 @@
-//! The frame loop: capture reader -> link decode -> flow table, as `pcaptls.analysis._pipeline`
+//! The frame loop: capture reader -> link decode -> flow table, as `pcaptls.pipeline.analysis._pipeline`
 //! (and its one-loop twin `_ethernet_pcap`) does it in Python.
 //!
 //! Runs in steps so a caller can hand finished connections on while the scan goes on (the
@@ -20,7 +20,7 @@ pub struct Scanner {
     finished: bool,
 }
 
-/// What one share saw, besides its connections (`pcaptls.analysis.Analysis` without them).
+/// What one share saw, besides its connections (`pcaptls.pipeline.result.Analysis` without them).
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
     pub stats: ReadStats,

@@ -20,9 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pcaptls.tcp.flows import ACK, FIN, RST, SYN, Connection, FlowTable
-from pcaptls.tls.records import IGNORE, RECORDS
 from harness import build_example, split_cases
+
+from pcaptls.tcp.flows import ACK, FIN, RST, SYN, FlowTable, TcpConnection
+from pcaptls.tls.records import IGNORE, RECORDS
 
 MASK = 0xFFFFFFFF
 
@@ -80,17 +81,17 @@ class FakeSession:
         return s + self.log
 
 
-_settle = Connection.settle
+_settle = TcpConnection.settle
 
 
-def _logged_settle(self: Connection) -> None:
+def _logged_settle(self: TcpConnection) -> None:
     if self.session is not None:
         self.session.log += " settle"  # type: ignore[attr-defined]
     _settle(self)
 
 
 def run_python(ops: list[tuple]) -> list[str]:
-    Connection.settle = _logged_settle  # type: ignore[method-assign]
+    TcpConnection.settle = _logged_settle  # type: ignore[method-assign]
     out: list[str] = []
     on_done = lambda r: out.append(f"R {r}")  # noqa: E731
     ft = FlowTable(FakeSession, on_done, 1)

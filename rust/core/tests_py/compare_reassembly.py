@@ -21,8 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pcaptls.tcp.reassembly import MAX_OOO_BYTES, MAX_OOO_SEGMENTS, HalfStream
 from harness import build_example, split_cases
+
+from pcaptls.tcp.reassembly import MAX_OOO_BYTES, MAX_OOO_SEGMENTS, HalfStream
 
 MASK = 0xFFFFFFFF
 

@@ -1,6 +1,6 @@
 """Differential check of the Rust TLS stage against pcaptls.tls.session.TlsSession.
 
-Feeds the same byte chunks (real handshakes from tests/pcapgen.py, synthetic hellos and
+Feeds the same byte chunks (real handshakes from tests/helpers/pcapgen.py, synthetic hellos and
 records, split at random, with gaps, garbage, truncations and corrupted bytes) to the Python
 TlsSession and to `examples/tls_feed.rs`, and compares a text rendering of every field of the
 result. Usage: compare_tls.py [--cases N] [--seed S] [--jobs J]
@@ -20,7 +20,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]  # /work/main
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 from pcaptls.tcp.facts import Endpoint  # noqa: E402
 from pcaptls.tls.session import TlsSession  # noqa: E402
@@ -47,7 +46,7 @@ def on(v) -> str:
 def real_wires() -> list[list[tuple[int, bytes]]]:
     if WIRES.exists():
         return pickle.loads(WIRES.read_bytes())
-    import pcapgen
+    from tests.helpers import pcapgen
     out = []
     pki = pcapgen.make_chain(cn="records.example.com")
     eck = pcapgen.make_chain(cn="ec.example.com", ecdsa=True)

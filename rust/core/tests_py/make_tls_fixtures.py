@@ -1,5 +1,5 @@
 """Write the real TLS byte streams the Rust unit tests of rust/core/src/tls use (the inputs of
-tests/tls/test_records.py and test_handshake.py, made by tests/pcapgen.py with OpenSSL).
+tests/tls/test_records.py and test_handshake.py, made by tests/helpers/pcapgen.py with OpenSSL).
 
 Format of each .bin: records of [kind u8][side u8][len u32 BE][bytes]; kind 0 = wire chunk
 (side = sender), 1 = a DER certificate of the server's chain (leaf first). Rerun to refresh.
@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "tests"))
-import pcapgen  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from tests.helpers import pcapgen  # noqa: E402
 
 OUT = ROOT / "rust" / "core" / "src" / "tls" / "testdata"
 

@@ -1,8 +1,8 @@
 //! pcap / pcapng (either byte order, any resolution), optionally gzip-compressed: `pcaptls/capture/{files,pcap,pcapng}.py`.
 //!
 //! One reused buffer (1 MiB, grown only for a record that does not fit, up to the formats'
-//! caps): the unread tail moves to its front and the file is read in after it, as
-//! `pcaptls.analysis._ethernet_pcap` does. Frames borrow from it. The format readers only read
+//! caps): the unread tail moves to its front and the file is read in after it.
+//! Frames borrow from it. The format readers only read
 //! when a record is incomplete, so a gzip error surfaces exactly where Python's does.
 #![forbid(unsafe_code)]
 

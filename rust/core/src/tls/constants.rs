@@ -3,6 +3,12 @@
 
 /// `HandshakeType(htype).name` for the members of the Python enum; `None` for other values
 /// (Python then prints the int).
+/// `pcaptls.tls.constants.is_tls13`: TLS 1.3's layout (everything after ServerHello encrypted):
+/// 1.3 itself, its drafts (0x7Fxx) and the experiment versions (0x7Exx, 0xFB1A).
+pub fn is_tls13(v: u32) -> bool {
+    v == 0x0304 || (v >> 8) == 0x7F || (v >> 8) == 0x7E || v == 0xFB1A
+}
+
 pub fn handshake_type_name(htype: u8) -> Option<&'static str> {
     Some(match htype {
         0 => "HELLO_REQUEST",

@@ -171,8 +171,7 @@ mod tests {
     }
 
     fn is_tls13(c: &ConnResult) -> bool {
-        c.version_id
-            .is_some_and(|v| v == 0x0304 || (v >> 8) == 0x7F || v == 0xFB1A)
+        c.version_id.is_some_and(super::constants::is_tls13)
     }
 
     fn fatal(c: &ConnResult) -> Option<&crate::model::Alert> {

@@ -1,4 +1,4 @@
-//! Bounds-checked big-endian reads (`pcaptls/_reader.py`): every slice is checked before it is
+//! Bounds-checked big-endian reads (`pcaptls/tls/reader.py`): every slice is checked before it is
 //! taken, and an overrun becomes a `ParseError` whose text is the Python one, word for word
 //! (it ends up in anomaly details).
 #![forbid(unsafe_code)]
@@ -18,7 +18,7 @@ impl fmt::Display for ParseError {
 
 pub type PResult<T> = Result<T, ParseError>;
 
-/// `pcaptls._reader.Reader`: a window `[pos, end)` over `buf`. Offsets in messages are
+/// `pcaptls.tls.reader.Reader`: a window `[pos, end)` over `buf`. Offsets in messages are
 /// absolute positions in `buf`, as in Python (sub-readers share the buffer).
 #[derive(Clone, Copy, Debug)]
 pub struct Reader<'a> {

@@ -5,7 +5,7 @@
 //! the ServerHello, then by TCP's SYN, then by port (`TlsSession.build`).
 #![forbid(unsafe_code)]
 
-use super::constants::handshake_type_name;
+use super::constants::{handshake_type_name, is_tls13};
 use super::handshake::{self as hs, ClientHello, ServerHello};
 use super::reader::ParseError;
 use crate::model::{Alert, Anomaly, ConnResult, HandshakeEvent, Role, SideAnomaly, TcpFacts};
@@ -203,7 +203,7 @@ impl Session {
                 }
                 let v = sh.version;
                 self.sh = Some(sh);
-                if v == 0x0304 || (v >> 8) == 0x7F || (v >> 8) == 0x7E || v == 0xFB1A {
+                if is_tls13(v) {
                     self.version13 = true;
                 }
             }

@@ -96,8 +96,8 @@ def test_no_temporary_directory_keeps_results_in_memory(monkeypatch: pytest.Monk
 
     from click.testing import CliRunner
 
-    from conftest import CAPTURES
     from pcaptls.cli import main
+    from tests.helpers.paths import CAPTURES
 
     path = str(CAPTURES / "mra-login" / "capture.pcap")
     expected = CliRunner().invoke(main, ["inspect", path, "--format", "jsonl"])

@@ -12,9 +12,6 @@ import struct
 from pathlib import Path
 
 from pcaptls.capture.files import iter_frames
-
-
-
 from pcaptls.capture.frames import ReadStats
 
 

@@ -14,7 +14,7 @@ import struct
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import pcapgen
+from . import pcapgen
 
 PCAP_MAGIC = 0xA1B2C3D4
 T0 = 1_780_000_000.0

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import pytest
 
-from conftest import CAPTURES, corpus_files
-from pcaptls.pipeline import analysis
-from pcaptls.pipeline.analysis import analyse, analyse_frames
 from pcaptls.capture.frames import Frame, ReadStats
 from pcaptls.errors import PcaptlsError
-
+from pcaptls.pipeline import analysis
+from pcaptls.pipeline.analysis import analyse, analyse_frames
+from tests.helpers.paths import CAPTURES, corpus_files
 
 # -- a capture split over processes by connection (analyse(jobs=N)) ---------------------------
 
@@ -47,8 +45,7 @@ def test_split_equals_serial(path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 @pytest.mark.engines
 def test_split_shares_are_disjoint_and_balanced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each connection is in exactly one share; with many client ports the shares are even."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    import gen_capture
+    from benchmarks import gen_capture
 
     path = tmp_path / "b.pcap"
     gen_capture.generate(3, path, seed=5, pool=gen_capture.session_pool(("rsa2048",)))
@@ -64,8 +61,8 @@ def test_split_shares_are_disjoint_and_balanced(tmp_path: Path, monkeypatch: pyt
 
 def test_split_sweeps_like_serial(monkeypatch: pytest.MonkeyPatch) -> None:
     """Idle sweeps happen at the same frames in every share, so the same connections are retired."""
-    from hostile import craft
     from pcaptls.tcp import flows
+    from tests.helpers import craft
 
     monkeypatch.setattr(flows, "SWEEP_EVERY", 512)
     frames = list(craft.syn_flood(5_000, rate=2.0))

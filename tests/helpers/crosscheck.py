@@ -1,6 +1,6 @@
 """Compare pcaptls with tshark connection by connection (used by the corpus test and by hand).
 
-Run as a script for a report: ``python tests/crosscheck.py FILE...``.
+Run as a script for a report: ``python -m tests.helpers.crosscheck FILE...``.
 """
 
 from __future__ import annotations
@@ -10,12 +10,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pcaptls.pipeline.analysis import analyse
+from pcaptls.tls.model import TlsConnection
 
-from oracle import TsharkConn, tshark_connections  # noqa: E402
-
-from pcaptls.pipeline.analysis import analyse  # noqa: E402
-from pcaptls.tls.model import TlsConnection  # noqa: E402
+from .oracle import TsharkConn, tshark_connections
 
 
 @dataclass

@@ -15,13 +15,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import variants
-from conftest import CAPTURES, corpus_files
-from hostile import craft
-from pcaptls.pipeline.analysis import Analysis, analyse
 from pcaptls.cli import main
-from pcaptls.pipeline.engines import rust_available
 from pcaptls.errors import InputError
+from pcaptls.pipeline.analysis import Analysis, analyse
+from pcaptls.pipeline.engines import rust_available
+from tests.helpers import craft, variants
+from tests.helpers.paths import CAPTURES, corpus_files
 
 pytestmark = pytest.mark.skipif(not rust_available(), reason="the Rust engine (pcaptls._core) is not built")
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from typing import IO, Any, Iterable, Mapping, Sequence
+from typing import Any, Sequence
 
 from ..pipeline.analysis import Analysis
-from .records import flatten, iso
-from .safe import csv_cells, json_line, terminal
+from ..times import table_time
+from .records import flatten
+from .safe import terminal
 from .table import column_widths, render_lines
+from .writers import to_csv
 
 
 def _cert_cell(rec: dict[str, Any]) -> str:
@@ -61,7 +60,7 @@ TABLE_CAPS = {2: 40, 4: 40, 5: 48, 6: 30, 7: 40}
 def table_row(r: dict[str, Any]) -> list[str]:
     """One connection's table cells, passed through :func:`safe.terminal`."""
     return [terminal(c) for c in (
-        (r["start_utc"] or "")[:23].replace("T", " "),
+        table_time(r["start_utc"]),
         f"{r['client_ip']}:{r['client_port']} -> {r['server_ip']}:{r['server_port']}",
         r["sni"] or "-",
         r["version"] or "-",
@@ -138,43 +137,5 @@ def summary_of(a: Analysis, by_status: dict[str, int]) -> str:
     return "\n".join(terminal(line) for line in lines)
 
 
-def jsonl(records: Iterable[dict[str, Any]]) -> str:
-    return "".join(json_line(json.dumps(r, ensure_ascii=False, separators=(",", ":"))) + "\n" for r in records)
-
-
-# Every text cell quoted: with "\n" line ends the csv module would leave a CR in a cell
-# unquoted, and a spreadsheet would start a new row there (and evaluate what follows).
-_CSV_DIALECT: dict[str, Any] = {"lineterminator": "\n", "quoting": csv.QUOTE_NONNUMERIC}
-
-
-def write_csv(out: IO[str], rows: Iterable[Mapping[str, Any]], fields: Sequence[str] | None = None) -> int:
-    """``rows`` as CSV, written as they come: a header of ``fields`` (default: the first row's
-    keys), then each row's values in that order (one it lacks is empty), every cell through
-    :func:`~pcaptls.report.safe.csv_cells`; nothing at all when there are no rows. Returns how
-    many rows were written."""
-    w = None
-    names: Sequence[str] = ()
-    n = 0
-    for r in rows:
-        if w is None:
-            names = list(r) if fields is None else fields
-            w = csv.writer(out, **_CSV_DIALECT)
-            w.writerow(names)
-        w.writerow(csv_cells(map(r.get, names)))
-        n += 1
-    return n
-
-
-def to_csv(rows: Sequence[dict[str, Any]]) -> str:
-    """:func:`write_csv` into a string, with a column for every key any row has."""
-    buf = io.StringIO()
-    write_csv(buf, rows, list(dict.fromkeys(k for r in rows for k in r)))
-    return buf.getvalue()
-
-
 def csv_text(records: Sequence[dict[str, Any]]) -> str:
     return to_csv([flatten(r) for r in records])
-
-
-__all__ = ["table", "table_row", "details", "failure_details", "summary", "summary_of", "column_widths", "render_lines",
-           "TABLE_HEADERS", "TABLE_CAPS", "jsonl", "csv_text", "to_csv", "write_csv", "iso"]
