@@ -915,8 +915,8 @@ def _unrelated(log: LogWriter, first: float, last: float) -> None:
     """Lines a real snapshot holds around the traffic: nothing to do with the handshakes."""
     local, _ = _stamp(first - 1.2 + log.offset)
     evt_time = local[:19].replace("-", "/").replace("T", "-")
-    log.add(first - 2.5, (f'{{LOCAL}} vcsc tvcs: UTCTime="{{UTC}}" Event="Diagnostic Logging '
-                          f'Started" Module="developer.diagnostics" Level="1"'), None, "event")
+    log.add(first - 2.5, ('{LOCAL} vcsc tvcs: UTCTime="{UTC}" Event="Diagnostic Logging '
+                          'Started" Module="developer.diagnostics" Level="1"'), None, "event")
     log.add(first - 1.2, (f'{{LOCAL}} vcsc tvcs: Event="Registration Accepted" Service="SIP" '
                           f'Src-ip="192.168.10.51" Src-port="5061" Protocol="TLS" '
                           f'AOR="sip:emusk@{DOMAIN}" Duration="3600" Time="{evt_time}" '
@@ -927,8 +927,8 @@ def _unrelated(log: LogWriter, first: float, last: float) -> None:
     log.add(first - 0.5, (f'{{LOCAL}} vcsc traffic_server[{TS_PID}]: UTCTime="{{UTC}}" '
                           'Module="network.http.trafficserver" Level="DEBUG": Detail="Cache '
                           'lookup" Txn-id="190" Msg="miss"'), None, "other")
-    log.add(last + 0.3, (f'{{LOCAL}} vcsc tvcs: UTCTime="{{UTC}}" Event="Authentication '
-                         f'Succeeded" Service="HTTP" Src-ip="127.0.0.1" User="emusk" '
+    log.add(last + 0.3, ('{LOCAL} vcsc tvcs: UTCTime="{UTC}" Event="Authentication '
+                         'Succeeded" Service="HTTP" Src-ip="127.0.0.1" User="emusk" '
                          'Detail="OAuth token refreshed" Level="1"'), None, "event")
     log.add(last + 0.9, _xcp("4101901120", 'Detail="Presence update routed" '
                                            f'From="emusk@{DOMAIN}/jabber_1"'), None, "xcp")

@@ -1,15 +1,23 @@
 """pcaptls: which TLS handshakes in a packet capture failed, why, and what to change.
 
-The package is laid out as the pipeline a packet follows, one stage per sub-package:
+The folder tree is the pipeline a packet follows; each package imports only from those above
+it in this list (tests/test_layout.py holds it to that):
 
-    capture/       files -> link-layer frames -> IP packets -> TCP segments  (only I/O: opening files)
-    tcp/           TCP segments -> per-direction, in-order byte streams (reassembly, gaps, port reuse)
-    tls/           byte streams -> TLS records -> handshake messages and alerts (sans-IO parsers)
-    certificates/  DER certificates -> decoded X.509, chain verification, trust stores
+    errors.py      the project's error family: every stage raises only these
+    times.py       UTC times as text: ISO-8601 with Z in data, readable forms in tables
+    inputs/        archives and Expressway diagnostic bundles, opened as streams
+    capture/       files -> frames -> IP packets -> TCP segments  (only I/O: opening files)
+    tcp/           TCP segments -> per-direction, in-order byte streams (reassembly, gaps, port
+                   reuse), connections; knows nothing of TLS (the layer is handed in)
+    tls/           byte streams -> TLS records -> handshake messages, alerts -> TlsConnection
+    pipeline/      one capture through capture/ -> tcp/ -> tls/ on the chosen engine (the Rust
+                   core pcaptls._core, or the Python reference above), in one or more processes
+    certificates/  DER -> decoded X.509; chains judged as OpenSSL does (openssl/); trust stores
     logs/          text logs (Cisco Expressway first) -> timestamped events
-    correlate/     capture connections + log events -> one timeline, findings with evidence
+    correlate/     connections + log events -> one clock, a timeline, findings with evidence
     report/        results -> table / JSON lines / CSV text
-    cli.py         the `pcaptls` command (the only place that prints)
+    commands/      the click commands: options, inputs, exit codes
+    cli.py         the `pcaptls` command group (the only place that prints); __main__.py
 
 Parsers in the core take bytes and return values, return ``None`` when they need more bytes,
 or raise one of the exceptions in :mod:`pcaptls.errors`. Anything else escaping is a bug.

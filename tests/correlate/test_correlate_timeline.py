@@ -61,7 +61,8 @@ def test_ties_capture_rows_first_then_build_order():
     """A log record at the very moment of a capture event comes after it, in the stream and the frame."""
     import dataclasses
 
-    from pcaptls.correlate.timeline import iso, timeline_rows
+    from pcaptls.correlate.timeline import timeline_rows
+    from pcaptls.times import iso_offset as iso
 
     conns, events, corr = scenario()
     first = corr.links[0]
