@@ -64,11 +64,11 @@ def truststore(path: str, fmt: str, at: str | None, debug: bool) -> None:
             out.write(json.dumps({"record": "finding", **f.to_dict()}) + "\n")
     elif fmt == "csv":
         names = ["record", "subject", "issuer", "not_after", "key", "sha256", "kind", "severity", "message"]
-        rows = [dict(zip(names, ("certificate", i.subject, i.issuer, iso_seconds(i.not_after), i.key, i.sha256, "", "", "")))
+        records = [dict(zip(names, ("certificate", i.subject, i.issuer, iso_seconds(i.not_after), i.key, i.sha256, "", "", "")))
                 for i in infos]
-        rows += [dict(zip(names, ("finding", "", "", "", "", " ".join(f.certs), f.kind, f.severity, f.message)))
+        records += [dict(zip(names, ("finding", "", "", "", "", " ".join(f.certs), f.kind, f.severity, f.message)))
                  for f in findings]
-        write_csv(out, rows, names, header_when_empty=True)
+        write_csv(out, records, names, header_when_empty=True)
     else:
         out.write(f"{terminal(store.source)}: {len(infos)} certificates, judged at {iso_seconds(when)}\n\n")
         rows = [(i.subject, "(self-signed)" if self_signed(i.der) else i.issuer,

@@ -20,7 +20,10 @@ class Layer(Protocol):
     """What follows a connection's two byte streams: the TLS stage's session. The flow table
     makes one per connection (when its first payload arrives) and knows nothing else of TLS."""
 
-    readers: tuple[Consumer, Consumer]  # side 0's and side 1's stream feed these
+    @property
+    def readers(self) -> tuple[Consumer, Consumer]:
+        """Side 0's and side 1's streams feed these."""
+        ...
 
     def ignoring(self) -> bool:
         """Both streams turned out not to be this layer's: stop buffering them."""
@@ -92,7 +95,7 @@ class TcpConnection:
         facts wait for :meth:`finish`, which builds the result once, with the time of the last
         packet (late ACKs only move ``last``; a new SYN still starts a new connection)."""
         if self.session is not None:
-            self.session.readers = ()  # type: ignore[assignment]  # break the reader/session cycle
+            self.session.readers = ()  # type: ignore[misc,assignment]  # break the reader/session cycle
         for h in self.half:
             h.consumer = None  # type: ignore[assignment]
         self.settled = True
@@ -217,7 +220,7 @@ class FlowTable:
         # Readers and session refer to each other: break the cycle so a retired connection's
         # memory is freed now, not at the next full collection (a flood retires thousands a second).
         if conn.session is not None:
-            conn.session.readers = ()  # type: ignore[assignment]
+            conn.session.readers = ()  # type: ignore[misc,assignment]
         if result is not None:
             self.on_done(result)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import re
 import shutil
 import subprocess
@@ -84,6 +85,10 @@ ALL = [pytest.param(lambda n=n: made()[n].der, id=n) for n in (
 
 # -- the oracle --------------------------------------------------------------------------------
 
+# OpenSSL prints the X9.62 names of the curves that SEC 2 also names; cryptography the SEC 2 ones.
+_X962_NAMES = {"prime192v1": "secp192r1", "prime256v1": "secp256r1"}
+
+
 def openssl_says(der: bytes) -> dict[str, object]:
     """What ``openssl x509`` prints about ``der``: names (RFC 2253, UTF-8 unescaped), serial,
     SHA-256 fingerprint, subjectAltName, dates, signature algorithm and key size/curve."""
@@ -114,7 +119,7 @@ def openssl_says(der: bytes) -> dict[str, object]:
     bits = re.search(r"Public-Key: \((\d+) bit\)", text)
     got["key_bits"] = int(bits.group(1)) if bits else None
     curve = re.search(r"ASN1 OID: (\S+)", text)
-    got["curve"] = curve.group(1) if curve else None
+    got["curve"] = _X962_NAMES.get(curve.group(1), curve.group(1)) if curve else None
     return got
 
 
@@ -157,16 +162,24 @@ def test_fields_match_openssl(make_der) -> None:  # type: ignore[no-untyped-def]
     assert info.curve == want["curve"]
 
 
-def test_lab_leaf_as_the_manifest_names_it() -> None:
-    leaves = {name: der for name, der in LAB if name.endswith("[0]")}
-    if "01-cucm-8443-ok[0]" not in leaves:
-        pytest.skip("lab capture 01 not present")
-    info = decode(leaves["01-cucm-8443-ok[0]"])
-    assert info.common_name == "cucm.steven.lab" and "DNS:cucm.steven.lab" in info.san
-    assert not info.self_issued and info.is_ca is False
-    ss = try_decode(leaves.get("02-tftp-6972-selfsigned-ecdsa[0]", b""))
-    if ss is not None:
-        assert ss.self_signed and ss.key_type == "EC"
+@pytest.mark.parametrize("scenario", ["01-cucm-8443-ok", "02-tftp-6972-selfsigned-ecdsa"])
+def test_lab_chains_as_their_manifest_describes_them(scenario: str) -> None:
+    """The lab's generator wrote down each chain it served (fingerprints, names, leaf key)."""
+    folder = CAPTURES / scenario
+    if not (folder / "manifest.json").exists():
+        pytest.skip(f"lab capture {scenario} not present")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    by_id = {c.id: c for c in analyse(folder / "capture.pcap").connections}
+    checked = 0
+    for m in manifest["connections"]:
+        if not m.get("certificates_visible"):
+            continue
+        infos = [decode(der) for der in by_id[m["pcaptls_id"]].server_certs]
+        assert [i.sha256 for i in infos] == m["server_chain_sha256"]
+        assert [i.common_name for i in infos] == m["server_chain_subjects"]
+        assert infos[0].key == m["server_key"].replace("ECDSA", "EC")  # the lab says ECDSA, pcaptls the key type
+        checked += 1
+    assert checked
 
 
 # -- decoded facts -----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pcaptls.errors import MalformedError
+from pcaptls.errors import MalformedError, TruncatedError
 from pcaptls.tls import handshake as hs
 from tests.helpers import pcapgen
 
@@ -55,14 +55,25 @@ def test_real_messages(flights) -> None:  # type: ignore[no-untyped-def]
     assert len(hs.parse_certificate(flights[2][1], False)) == 2
 
 
-def test_every_truncation_raises_project_error(flights) -> None:  # type: ignore[no-untyped-def]
+def test_every_truncation_returns_a_value_or_raises_a_project_error(flights) -> None:  # type: ignore[no-untyped-def]
+    """A parser is given whole message bodies: a cut one is parsed as far as it goes (a
+    ClientHello cut before its optional extensions is still one) or raises MalformedError
+    (TruncatedError when the cut falls inside a field); any other exception is a bug."""
+    parsers = {1: (hs.parse_client_hello, hs.ClientHello), 2: (hs.parse_server_hello, hs.ServerHello),
+               11: (lambda b: hs.parse_certificate(b, False), tuple)}
     for htype, body in flights[:3]:
-        parser = {1: hs.parse_client_hello, 2: hs.parse_server_hello, 11: lambda b: hs.parse_certificate(b, False)}[htype]
+        parser, kind = parsers[htype]
+        raised = 0
         for cut in range(len(body)):
             try:
-                parser(body[:cut])
-            except MalformedError:
-                pass
+                value = parser(body[:cut])
+            except MalformedError:  # TruncatedError is one
+                raised += 1
+            else:
+                assert isinstance(value, kind)
+        assert raised, f"no truncation of message type {htype} was noticed"
+        with pytest.raises(TruncatedError):
+            parser(body[:1])  # cut inside the very first field
 
 
 @given(st.binary(max_size=600))
