@@ -51,6 +51,8 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from ..errors import MalformedError
+from .lenient import Loaded, verify_signature
+from .lenient import load as load_lenient
 from .truststore import TrustStore
 from .x509 import sha256_hex
 
@@ -274,6 +276,7 @@ class _Facts:
     proxy: bool
     self_issued: bool
     self_signed: bool  # OpenSSL's EXFLAG_SS: self-issued, AKI matches, key fits the signature
+    loaded: Loaded | None = None  # how OpenSSL reads it where cryptography alone would not (lenient.py)
 
 
 def _epoch(t: datetime) -> int:
@@ -282,10 +285,8 @@ def _epoch(t: datetime) -> int:
 
 @lru_cache(maxsize=4096)
 def _facts(der: bytes) -> _Facts:
-    try:
-        cert = x509.load_der_x509_certificate(der)
-    except Exception as e:
-        raise MalformedError(f"certificate does not decode: {e}") from e
+    loaded = load_lenient(der)  # cryptography's view, repaired where only OpenSSL would read it
+    cert = loaded.cert
     try:
         subject: tuple | None = _canon_name(cert.subject)
     except Exception:
@@ -308,7 +309,7 @@ def _facts(der: bytes) -> _Facts:
             "ED448" if isinstance(key, ed448.Ed448PublicKey) else None
         )
     except Exception:
-        key_type = None
+        key_type = loaded.key_type  # "EC" for a curve of its own, which OpenSSL loads
     sig_key = _SIG_KEY.get(cert.signature_algorithm_oid.dotted_string)
 
     ski = aki_keyid = None
@@ -358,13 +359,14 @@ def _facts(der: bytes) -> _Facts:
         elif oid == ExtensionOID.NAME_CONSTRAINTS.dotted_string:
             nc = v
 
+    ext_ok = ext_ok and not loaded.ext_invalid
     self_issued = subject is not None and subject == issuer
     f = _Facts(
         der=der, cert=cert, subject=subject, issuer=issuer, not_before=nb, not_after=na,
         version=cert.version.value + 1, key_type=key_type, sig_key=sig_key, ski=ski,
         aki_keyid=aki_keyid, aki_serial=aki_serial, aki_dirname=aki_dirname, ext_ok=ext_ok,
         bc_present=bc_present, bc_ca=bc_ca, pathlen=pathlen, ku=ku, ns_ca=ns_ca, ns_bits=ns_bits, eku=eku, nc=nc,
-        unhandled_critical=unhandled, proxy=proxy, self_issued=self_issued, self_signed=False,
+        unhandled_critical=unhandled, proxy=proxy, self_issued=self_issued, self_signed=False, loaded=loaded,
     )
     if self_issued and _akid_ok(f, f) and _sig_alg_ok(f, f):
         f = _replace_ss(f)
@@ -396,12 +398,16 @@ def _likely_issued(issuer: _Facts, subject: _Facts) -> bool:
     return (
         issuer.subject is not None
         and issuer.subject == subject.issuer
+        and issuer.ext_ok  # ossl_x509_likely_issued(): EXFLAG_INVALID on either side matches nothing
+        and subject.ext_ok
         and _akid_ok(issuer, subject)
         and _sig_alg_ok(issuer, subject)
     )
 
 
 def _time_ok(f: _Facts, t: int) -> bool:
+    if f.loaded is not None and (f.loaded.bad_not_before or f.loaded.bad_not_after):
+        return False  # x509_check_cert_time(depth -1): an unreadable time is not a valid one
     return f.not_before <= t < f.not_after
 
 
@@ -494,6 +500,8 @@ def _signature_ok(subject: _Facts, issuer: _Facts) -> bool:
 @lru_cache(maxsize=4096)  # the same chain arrives on many connections: check each signature once
 def _signature_ok_der(subject_der: bytes, issuer_der: bytes) -> bool:
     subject, issuer = _facts(subject_der), _facts(issuer_der)
+    if subject.loaded is not None and issuer.loaded is not None and (subject.loaded.lenient or issuer.loaded.key_type):
+        return verify_signature(subject.loaded, issuer.loaded)  # over the TBS bytes as sent
     try:
         subject.cert.verify_directly_issued_by(issuer.cert)
         return True
@@ -964,9 +972,6 @@ def verify_chain(
     leaf = facts[0]
     untrusted = [f.der for f in facts[1:]]
 
-    if not leaf.ext_ok:  # OpenSSL's EXFLAG_INVALID: build_chain stops with an internal error
-        return _verdict("UNSPECIFIED", None, name)
-
     # ---- build_chain (trusted first, no alternate chains, no partial chains)
     path: list[_Facts] = [leaf]
     num_untrusted = 1
@@ -1041,6 +1046,8 @@ def verify_chain(
         ret = _check_ca(f)
         if must_be_ca == 1 and (ret == 0 or (i + 1 < num and ret != 1)):
             return _verdict("INVALID_CA", i, name, ders, anchor)
+        if num > 1 and f.loaded is not None and f.loaded.explicit_curve is not None:  # check_curve()
+            return _verdict("EC_KEY_EXPLICIT_PARAMS", i, name, ders, anchor)
         if purpose == "sslserver" and _purpose_sslserver(f, must_be_ca > 0) == 0:
             return _verdict("INVALID_PURPOSE", i, name, ders, anchor)
         if i > 1 and f.pathlen is not None and plen > f.pathlen:
@@ -1075,8 +1082,12 @@ def verify_chain(
                 return _verdict("UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY", n + 1, name, ders, anchor)
             if not _signature_ok(xs, xi):
                 return _verdict("CERT_SIGNATURE_FAILURE", n, name, ders, anchor)
+        if xs.loaded is not None and xs.loaded.bad_not_before:  # X509_cmp_time() cannot read it
+            return _verdict("ERROR_IN_CERT_NOT_BEFORE_FIELD", n, name, ders, anchor)
         if xs.not_before > t:
             return _verdict("CERT_NOT_YET_VALID", n, name, ders, anchor)
+        if xs.loaded is not None and xs.loaded.bad_not_after:
+            return _verdict("ERROR_IN_CERT_NOT_AFTER_FIELD", n, name, ders, anchor)
         if xs.not_after <= t:
             return _verdict("CERT_HAS_EXPIRED", n, name, ders, anchor)
         n -= 1
