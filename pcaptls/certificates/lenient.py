@@ -542,7 +542,7 @@ def _repair(der: bytes, lay: _Layout, explicit: ExplicitCurve | None, anomalies:
                         ext_invalid = True
                     continue
                 if trailing:
-                    anomalies.append(f"extension {name}: {len(trailing)} bytes of data after its value")
+                    anomalies.append(f"extension {name}: {len(trailing)} bytes of trailing data after its value (OpenSSL ignores them)")
                 if fixed != value[: len(value) - len(trailing)]:
                     anomalies.append(f"extension {name} is not DER"
                                      + (" (a DEFAULT value written out)" if _has_default(oid, value) else ""))

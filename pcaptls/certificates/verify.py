@@ -368,7 +368,7 @@ def _facts(der: bytes) -> _Facts:
         bc_present=bc_present, bc_ca=bc_ca, pathlen=pathlen, ku=ku, ns_ca=ns_ca, ns_bits=ns_bits, eku=eku, nc=nc,
         unhandled_critical=unhandled, proxy=proxy, self_issued=self_issued, self_signed=False, loaded=loaded,
     )
-    if self_issued and _akid_ok(f, f) and _sig_alg_ok(f, f):
+    if self_issued and ext_ok and _akid_ok(f, f) and _sig_alg_ok(f, f):  # EXFLAG_INVALID: never self-signed
         f = _replace_ss(f)
     return f
 

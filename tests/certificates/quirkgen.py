@@ -192,7 +192,7 @@ def spki(key, explicit_params: bool = False) -> bytes:
 
 
 def sigalg(key) -> bytes:
-    return SHA256_ECDSA if isinstance(key, ec.EllipticCurvePrivateKey) else SHA256_RSA
+    return SHA256_ECDSA if isinstance(key, (ec.EllipticCurvePrivateKey, OwnCurveKey)) else SHA256_RSA
 
 
 def tbs(*, serial: bytes, sig: bytes, issuer: bytes, not_before: bytes, not_after: bytes, subject: bytes,
@@ -207,6 +207,8 @@ def tbs(*, serial: bytes, sig: bytes, issuer: bytes, not_before: bytes, not_afte
 
 
 def sign(tbs_der: bytes, key, sig: bytes | None = None) -> bytes:
+    if isinstance(key, OwnCurveKey):
+        return seq(tbs_der, SHA256_ECDSA, bits(key.sign(tbs_der)))
     if isinstance(key, ec.EllipticCurvePrivateKey):
         s = key.sign(tbs_der, ec.ECDSA(hashes.SHA256()))
     else:
@@ -253,7 +255,7 @@ def cert(subject: bytes, key, issuer: Cert | None = None, issuer_dn: bytes | Non
             exts.append(ext(SAN, san(dns)))
         if ski:
             exts.append(ext(SKI, octets(ski_of(key.public_key()))))
-        if aki:
+        if aki and not isinstance(sign_key, OwnCurveKey):
             ikey = (issuer.key if issuer else key).public_key()
             exts.append(ext(AKI, seq(tlv(0x80, ski_of(ikey)))))
     idn = issuer_dn if issuer_dn is not None else (issuer.subject if issuer else subject)  # type: ignore[attr-defined]
@@ -341,7 +343,8 @@ def quirks(at: datetime) -> list[Quirk]:
     add("serial-negative", [leaf(serial=integer(-0x1234)), inter], anomaly="serial")
     add("serial-zero", [leaf(serial=integer(0)), inter])
     add("serial-21-bytes", [leaf(serial=integer(int.from_bytes(b"\x7f" + b"\xab" * 20, "big"))), inter])
-    add("serial-non-minimal", [leaf(serial=tlv(0x02, b"\x00\x00\x42")), inter], anomaly="serial")
+    # OpenSSL 3.0 refuses a padded INTEGER: no server can load it, and a client would abort the handshake
+    add("serial-non-minimal", [leaf(serial=tlv(0x02, b"\x00\x00\x42")), inter], servable=False)
 
     # ---- times
     for qid, nb, na, anomaly in [
@@ -372,9 +375,24 @@ def quirks(at: datetime) -> list[Quirk]:
 
     # ---- extensions
     dup_san = std_exts(lk, ik, ext(SAN, san(("dup.example.com",))))
-    add("duplicate-san", [leaf(exts=dup_san), inter], anomaly="duplicate")
+    # OpenSSL's own server refuses to load a certificate with EXFLAG_INVALID: judged, not served
+    add("duplicate-san", [leaf(exts=dup_san), inter], anomaly="duplicate", servable=False)
     dup_bc = std_exts(lk, ik, ext(BC, bc(None)), ext(BC, bc(None)))
-    add("duplicate-basic-constraints", [leaf(exts=dup_bc), inter], anomaly="duplicate")
+    add("duplicate-basic-constraints", [leaf(exts=dup_bc), inter], anomaly="duplicate", servable=False)
+    dup_self = cert(dn(host), lk, at=at, exts=[ext(SAN, san((host,))), ext(SAN, san((host,)))])
+    add("duplicate-san-self-signed-trusted", [dup_self], trust=[dup_self], anomaly="duplicate", servable=False)
+    dup_int = cert(dn("Quirk Duplicate CA"), rsa_key("int7"), root, at=at,
+                   exts=[ext(BC, bc(True), critical=True), ext(KU, ku(True), critical=True),
+                         ext(KU, ku(True), critical=True)])
+    add("duplicate-key-usage-intermediate", [leaf(issuer=dup_int, aki=False, ski=False), dup_int])
+    dup_unknown = std_exts(lk, ik, ext("1.3.6.1.4.1.55555.3", octets(b"a")), ext("1.3.6.1.4.1.55555.3", octets(b"b")))
+    add("duplicate-unknown-extension", [leaf(exts=dup_unknown), inter], anomaly="duplicate")
+    # BOOLEAN TRUE as 0x01 (BER allows any non-zero octet, DER wants 0xFF)
+    ber_true = seq(oid(BC), tlv(0x01, b"\x01"), octets(seq()))
+    add("critical-ber-boolean", [leaf(exts=std_exts(lk, ik, ber_true)), inter], anomaly="DER")
+    ber_ca = cert(dn("Quirk BER-Boolean CA"), rsa_key("int8"), root, at=at,
+                  exts=[seq(oid(BC), boolean(True), octets(seq(tlv(0x01, b"\x01")))), ext(KU, ku(True), critical=True)])
+    add("bc-ca-ber-boolean-intermediate", [leaf(issuer=ber_ca, aki=False, ski=False), ber_ca])
     unk = ext("1.3.6.1.4.1.55555.1", octets(b"x"), critical=True)
     add("unknown-critical-leaf", [leaf(exts=std_exts(lk, ik, unk)), inter])
     unk_int = cert(dn("Quirk Unknown-Critical CA"), rsa_key("int5"), root, at=at,
@@ -387,7 +405,7 @@ def quirks(at: datetime) -> list[Quirk]:
     add("san-trailing-data", [leaf(exts=std_exts(lk, ik, dns=()) + [ext(SAN, san((host,)) + b"\x05\x00")]),
                               inter], anomaly="trailing")
     add("ku-trailing-zero-bits", [leaf(exts=[ext(KU, bits(b"\xa0\x00", 0), critical=True),
-                                               ext(SAN, san((host,)))]), inter], anomaly="bit")
+                                               ext(SAN, san((host,)))]), inter])
     add("no-extensions-v3", [leaf(exts=[], dns=()), inter], name=None)
     add("empty-extensions-cn-name", [leaf(exts=[], dns=()), inter])
 
@@ -416,6 +434,14 @@ def quirks(at: datetime) -> list[Quirk]:
     fake_root = cert(dn("Quirk Root CA"), ec_key("fake"), at=at, ca=True, explicit_params=True)
     add("ec-explicit-fake-root", [leaf(issuer=fake_root, key=ec_key("leaf2")), fake_root], anomaly=None)
 
+    # a curve of its own: P-256's field and equation with another generator (the CVE-2020-0601 shape)
+    own = own_curve_cert(dn("Quirk Own-Curve Root"), at)
+    add("ec-own-curve-root-untrusted", [leaf(issuer=own, key=ec_key("leaf3"), aki=False), own], anomaly=None)
+    add("ec-own-curve-root-trusted", [leaf(issuer=own, key=ec_key("leaf3"), aki=False), own], trust=[own])
+    own_self = own_curve_cert(dn(host), at, dns=(host,))
+    add("ec-own-curve-self-signed", [own_self], anomaly="explicit", servable=False)
+    add("ec-own-curve-self-signed-trusted", [own_self], trust=[own_self], anomaly="explicit", servable=False)
+
     # ---- combinations
     combo = std_exts(lk, ik, bc_false)
     add("bc-explicit-false-and-utctime-no-seconds",
@@ -426,6 +452,78 @@ def quirks(at: datetime) -> list[Quirk]:
     add("bc-explicit-false-not-yet-valid", [leaf(exts=std_exts(lk, ik, bc_false), not_before=utc(at + DAY)),
                                             inter], anomaly="default")
     return out
+
+
+# P-256, and a generator of its own: G' = 7 * G
+_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+_A = _P - 3
+_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+      0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5)
+
+
+def _add(P, Q):
+    if P is None:
+        return Q
+    if Q is None:
+        return P
+    if P[0] == Q[0] and (P[1] + Q[1]) % _P == 0:
+        return None
+    m = ((3 * P[0] * P[0] + _A) * pow(2 * P[1], -1, _P) if P == Q else (Q[1] - P[1]) * pow(Q[0] - P[0], -1, _P)) % _P
+    x = (m * m - P[0] - Q[0]) % _P
+    return x, (m * (P[0] - x) - P[1]) % _P
+
+
+def _mul(k, P):
+    R = None
+    while k:
+        if k & 1:
+            R = _add(R, P)
+        P = _add(P, P)
+        k >>= 1
+    return R
+
+
+def _octets(P) -> bytes:
+    return b"\x04" + P[0].to_bytes(32, "big") + P[1].to_bytes(32, "big")
+
+
+class OwnCurveKey:
+    """An ECDSA key on P-256 with the generator 7*G: only OpenSSL (and pcaptls) can load it."""
+
+    def __init__(self, d: int) -> None:
+        self.d = d
+        self.G = _mul(7, _G)
+        self.Q = _mul(d, self.G)
+
+    def spki(self) -> bytes:
+        field_id = seq(oid("1.2.840.10045.1.1"), integer(_P))
+        curve = seq(octets(_A.to_bytes(32, "big")), octets(_B.to_bytes(32, "big")))
+        params = seq(integer(1), field_id, curve, octets(_octets(self.G)), integer(_N), integer(1))
+        return seq(seq(oid("1.2.840.10045.2.1"), params), bits(_octets(self.Q)))
+
+    def sign(self, data: bytes) -> bytes:
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+        h = hashes.Hash(hashes.SHA256())
+        h.update(data)
+        e = int.from_bytes(h.finalize(), "big")
+        k = 0x1234567 + len(data)  # deterministic is fine for test certificates
+        r = _mul(k, self.G)[0] % _N
+        s = pow(k, -1, _N) * (e + r * self.d) % _N
+        return encode_dss_signature(r, s)
+
+
+def own_curve_cert(subject: bytes, at: datetime, dns: tuple[str, ...] = ()) -> Cert:
+    """A self-signed certificate whose key is on a curve of its own (see :class:`OwnCurveKey`)."""
+    k = OwnCurveKey(0xC0FFEE)
+    exts = [ext(BC, bc(True), critical=True), ext(KU, ku(True), critical=True)] if not dns else [ext(SAN, san(dns))]
+    t = tbs(serial=integer(next(_serials)), sig=SHA256_ECDSA, issuer=subject, not_before=time_(at - DAY),
+            not_after=time_(at + 365 * DAY), subject=subject, spki_der=k.spki(), exts=exts)
+    c = Cert(seq(t, SHA256_ECDSA, bits(k.sign(t))), k)
+    c.subject = subject  # type: ignore[attr-defined]
+    return c
 
 
 def openssl_text(der: bytes) -> str:
