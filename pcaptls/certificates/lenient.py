@@ -438,7 +438,8 @@ def load(der: bytes) -> Loaded:
     try:
         lay = _layout(der)
     except ValueError as e:
-        raise MalformedError(f"certificate does not decode (nor would OpenSSL parse it): {e}") from e
+        raise MalformedError(f"certificate does not decode, and OpenSSL cannot parse it either: {e}; "
+                             "a TLS client aborts the handshake with a decode_error alert") from e
     explicit = None
     if lay.spki_oid == _EC_PUBLIC_KEY and lay.spki_params_tag == 0x30:
         explicit = _explicit_of(der, lay)
