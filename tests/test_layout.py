@@ -33,7 +33,11 @@ STAGES = [
 RANK = {name: i for i, names in enumerate(STAGES) for name in names}
 
 # Modules allowed past ~600 lines, and why.
-LONG_MODULES: dict[str, str] = {}
+LONG_MODULES: dict[str, str] = {
+    "pcaptls.certificates.lenient": "one concern: reading what OpenSSL reads and cryptography refuses, "
+    "a walk over the certificate's ASN.1 with a repair per quirk; split, the repairs would lose their "
+    "shared decoded view",
+}
 MAX_LINES = 600
 
 

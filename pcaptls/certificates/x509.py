@@ -17,6 +17,8 @@ from cryptography.x509.oid import NameOID
 
 from ..errors import MalformedError
 from ..times import iso_seconds
+from .lenient import Loaded, verify_signature
+from .lenient import load as load_lenient
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,7 @@ class CertInfo:
     self_issued: bool  # subject == issuer
     self_signed: bool  # self-issued and its own key verifies its signature
     is_ca: bool | None  # basicConstraints cA, None when the extension is absent
+    anomalies: tuple[str, ...] = ()  # how it departs from RFC 5280 / DER (lenient.py), e.g. explicit DEFAULTs
 
     @property
     def key(self) -> str:
@@ -69,6 +72,7 @@ class CertInfo:
             "signature_algorithm": self.signature_algorithm,
             "self_signed": self.self_signed,
             "is_ca": self.is_ca,
+            **({"anomalies": list(self.anomalies)} if self.anomalies else {}),
         }
 
 
@@ -117,10 +121,14 @@ def _signed_by_own_key(cert: x509.Certificate) -> bool:
 
 
 def _load(der: bytes) -> x509.Certificate:
-    try:
-        return x509.load_der_x509_certificate(der)
-    except Exception as e:
-        raise MalformedError(f"certificate does not decode: {e}") from e
+    # cryptography's view; where it refuses what OpenSSL reads, of a repaired re-encoding (lenient.py)
+    return load_lenient(der).cert
+
+
+def _self_signed(loaded: Loaded) -> bool:
+    if loaded.lenient or loaded.key_type:  # the signature covers the bytes as sent, not the repair
+        return verify_signature(loaded, loaded)
+    return _signed_by_own_key(loaded.cert)
 
 
 def _names(cert: x509.Certificate) -> tuple[x509.Name, x509.Name, int]:
@@ -161,8 +169,10 @@ def window(der: bytes) -> tuple[float, float] | None:
 
 @lru_cache(maxsize=4096)
 def decode(der: bytes) -> CertInfo:
-    """Decode one DER certificate; raises :class:`MalformedError` when it is not one."""
-    cert = _load(der)
+    """Decode one DER certificate; raises :class:`MalformedError` when it is not one (that
+    OpenSSL would not read either: see :mod:`.lenient`)."""
+    loaded = load_lenient(der)
+    cert = loaded.cert
     try:
         san_ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         san_dns = tuple(san_ext.get_values_for_type(x509.DNSName))
@@ -175,6 +185,8 @@ def decode(der: bytes) -> CertInfo:
     except Exception:
         is_ca = None
     key_type, key_bits, curve = _key_facts(cert)
+    if loaded.key_type and loaded.explicit_curve is not None:  # a curve of its own, written out
+        key_type, key_bits, curve = "EC", loaded.explicit_curve.p.bit_length(), "explicit"
     try:
         sig = cert.signature_algorithm_oid._name  # e.g. "sha256WithRSAEncryption"
     except Exception:
@@ -200,8 +212,9 @@ def decode(der: bytes) -> CertInfo:
         curve=curve,
         signature_algorithm=sig,
         self_issued=self_issued,
-        self_signed=self_issued and _signed_by_own_key(cert),
+        self_signed=self_issued and _self_signed(loaded),
         is_ca=is_ca,
+        anomalies=loaded.anomalies,
     )
 
 

@@ -93,6 +93,8 @@ def details(r: dict[str, Any]) -> str:
         out.append(f"    issuer {c.get('issuer')}; key {c.get('key')}; self-signed {c.get('self_signed')}")
         out.append(f"    valid {c.get('not_before')} .. {c.get('not_after')}; SAN {', '.join(c.get('san') or []) or '-'}")
         out.append(f"    sha256 {c['sha256']}")
+        for quirk in c.get("anomalies") or ():  # read leniently, as OpenSSL reads it
+            out.append(f"    non-conforming: {quirk}")
     if not r["server_certs"] and not r["certificates_visible"]:
         out.append("  server certificate: encrypted (TLS 1.3), not visible in the capture")
     if r["certificate_request"]:

@@ -33,7 +33,7 @@ def _cert_record(der: bytes) -> dict[str, Any]:
 
 
 def verdict_record(v: Any) -> dict[str, Any] | None:
-    """A :class:`~pcaptls.certificates.verify.Verdict` as the ``verify`` object of the JSON."""
+    """A :class:`~pcaptls.certificates.openssl.vocabulary.Verdict` as the ``verify`` object of the JSON."""
     if v is None:
         return None
     from ..certificates.openssl.advice import explain

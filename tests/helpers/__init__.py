@@ -4,6 +4,7 @@
     pcapgen.py     pcap/pcapng writers and TCP/TLS packet builders for crafted captures
     craft.py       hostile captures: floods, broken streams, oversized records
     certgen.py     certificates and chains made with `cryptography`, checked against `openssl verify`
+    quirkgen.py    non-conforming certificates (DER edited by hand) OpenSSL still reads
     oracle.py      tshark (the dissection oracle) run on a capture, its TLS connections
     crosscheck.py  pcaptls against tshark, connection by connection
     variants.py    cut, snapped and byte-swapped variants of a capture (differential tests)

@@ -90,9 +90,6 @@ def verify_chain(
     leaf = facts[0]
     untrusted = [f.der for f in facts[1:]]
 
-    if not leaf.ext_ok:  # OpenSSL's EXFLAG_INVALID: build_chain stops with an internal error
-        return make_verdict("UNSPECIFIED", None, name)
-
     # ---- build_chain (trusted first, no alternate chains, no partial chains)
     path: list[Facts] = [leaf]
     num_untrusted = 1
@@ -167,6 +164,8 @@ def verify_chain(
         ret = check_ca(f)
         if must_be_ca == 1 and (ret == 0 or (i + 1 < num and ret != 1)):
             return make_verdict("INVALID_CA", i, name, ders, anchor)
+        if num > 1 and f.loaded is not None and f.loaded.explicit_curve is not None:  # check_curve()
+            return make_verdict("EC_KEY_EXPLICIT_PARAMS", i, name, ders, anchor)
         if purpose == "sslserver" and purpose_sslserver(f, must_be_ca > 0) == 0:
             return make_verdict("INVALID_PURPOSE", i, name, ders, anchor)
         if i > 1 and f.pathlen is not None and plen > f.pathlen:
@@ -201,8 +200,12 @@ def verify_chain(
                 return make_verdict("UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY", n + 1, name, ders, anchor)
             if not signature_ok(xs, xi):
                 return make_verdict("CERT_SIGNATURE_FAILURE", n, name, ders, anchor)
+        if xs.loaded is not None and xs.loaded.bad_not_before:  # X509_cmp_time() cannot read it
+            return make_verdict("ERROR_IN_CERT_NOT_BEFORE_FIELD", n, name, ders, anchor)
         if xs.not_before > t:
             return make_verdict("CERT_NOT_YET_VALID", n, name, ders, anchor)
+        if xs.loaded is not None and xs.loaded.bad_not_after:
+            return make_verdict("ERROR_IN_CERT_NOT_AFTER_FIELD", n, name, ders, anchor)
         if xs.not_after <= t:
             return make_verdict("CERT_HAS_EXPIRED", n, name, ders, anchor)
         n -= 1

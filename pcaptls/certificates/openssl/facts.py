@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import ExtensionOID
 
 from ...errors import MalformedError
+from ..lenient import Loaded
+from ..lenient import load as load_lenient
 
 if TYPE_CHECKING:
     pass
@@ -118,6 +120,7 @@ class Facts:
     proxy: bool
     self_issued: bool
     self_signed: bool  # OpenSSL's EXFLAG_SS: self-issued, AKI matches, key fits the signature
+    loaded: Loaded | None = None  # how OpenSSL reads it where cryptography alone would not (lenient.py)
 
 
 def _epoch(t: datetime) -> int:
@@ -126,10 +129,8 @@ def _epoch(t: datetime) -> int:
 
 @lru_cache(maxsize=4096)
 def facts_of(der: bytes) -> Facts:
-    try:
-        cert = x509.load_der_x509_certificate(der)
-    except Exception as e:
-        raise MalformedError(f"certificate does not decode: {e}") from e
+    loaded = load_lenient(der)  # cryptography's view, repaired where only OpenSSL would read it
+    cert = loaded.cert
     try:
         subject: tuple | None = canon_name(cert.subject)
     except Exception:
@@ -152,7 +153,7 @@ def facts_of(der: bytes) -> Facts:
             "ED448" if isinstance(key, ed448.Ed448PublicKey) else None
         )
     except Exception:
-        key_type = None
+        key_type = loaded.key_type  # "EC" for a curve of its own, which OpenSSL loads
     sig_key = _SIG_KEY.get(cert.signature_algorithm_oid.dotted_string)
 
     ski = aki_keyid = None
@@ -202,15 +203,16 @@ def facts_of(der: bytes) -> Facts:
         elif oid == ExtensionOID.NAME_CONSTRAINTS.dotted_string:
             nc = v
 
+    ext_ok = ext_ok and not loaded.ext_invalid
     self_issued = subject is not None and subject == issuer
     f = Facts(
         der=der, cert=cert, subject=subject, issuer=issuer, not_before=nb, not_after=na,
         version=cert.version.value + 1, key_type=key_type, sig_key=sig_key, ski=ski,
         aki_keyid=aki_keyid, aki_serial=aki_serial, aki_dirname=aki_dirname, ext_ok=ext_ok,
         bc_present=bc_present, bc_ca=bc_ca, pathlen=pathlen, ku=ku, ns_ca=ns_ca, ns_bits=ns_bits, eku=eku, nc=nc,
-        unhandled_critical=unhandled, proxy=proxy, self_issued=self_issued, self_signed=False,
+        unhandled_critical=unhandled, proxy=proxy, self_issued=self_issued, self_signed=False, loaded=loaded,
     )
-    if self_issued and _akid_ok(f, f) and _sig_alg_ok(f, f):
+    if self_issued and ext_ok and _akid_ok(f, f) and _sig_alg_ok(f, f):  # EXFLAG_INVALID: never self-signed
         f = _replace_ss(f)
     return f
 
@@ -240,12 +242,16 @@ def likely_issued(issuer: Facts, subject: Facts) -> bool:
     return (
         issuer.subject is not None
         and issuer.subject == subject.issuer
+        and issuer.ext_ok  # ossl_x509_likely_issued(): EXFLAG_INVALID on either side matches nothing
+        and subject.ext_ok
         and _akid_ok(issuer, subject)
         and _sig_alg_ok(issuer, subject)
     )
 
 
 def time_ok(f: Facts, t: int) -> bool:
+    if f.loaded is not None and (f.loaded.bad_not_before or f.loaded.bad_not_after):
+        return False  # x509_check_cert_time(depth -1): an unreadable time is not a valid one
     return f.not_before <= t < f.not_after
 
 
