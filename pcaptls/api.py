@@ -312,12 +312,12 @@ class Gathered:
     analyses: list[Analysis]
     connections: list[TlsConnection]
     correlation: Correlation | None
-    judge: Judge
+    judge: Judge | None  # None when no trust store was asked for (the timeline)
 
 
 def gather(paths: Paths, logs: Paths | None = None, trust_store: PathArg | None = None, *,
            clock_offset: float | None = None, log_tz: str | None = None, errors: str = "raise",
-           jobs: int | None = 1, analyse_many: AnalyseMany | None = None) -> Gathered:
+           jobs: int | None = 1, analyse_many: AnalyseMany | None = None, judge: bool = True) -> Gathered:
     """Every connection of ``paths`` in time order, correlated with ``logs`` (default: a bundle's
     log), and a judge for ``trust_store`` (default: a bundle's ``ca_*.pem``, else certifi's)."""
     from .certificates.judge import Judge
@@ -328,7 +328,7 @@ def gather(paths: Paths, logs: Paths | None = None, trust_store: PathArg | None 
     with inputs(paths) as inp:
         for problem in inp.problems:
             _warn(problem)
-        store = _load_store(None if trust_store is None else os.fspath(trust_store), inp.trust_store)
+        store = _load_store(None if trust_store is None else os.fspath(trust_store), inp.trust_store) if judge else None
         analyses = _checked(run(inp.paths, None), inp.names, errors)
         log_paths = ([os.fspath(logs)] if isinstance(logs, (str, os.PathLike)) else [os.fspath(x) for x in logs]
                      ) if logs is not None else list(inp.logs)
@@ -339,7 +339,7 @@ def gather(paths: Paths, logs: Paths | None = None, trust_store: PathArg | None 
             for problem in summary.problems:
                 _warn(problem)
             corr = correlate(conns, events, clock_offset=clock_offset)
-    return Gathered(analyses, conns, corr, Judge(store))
+    return Gathered(analyses, conns, corr, None if store is None else Judge(store))
 
 
 def timeline(paths: Paths, logs: Paths | None = None, *, clock_offset: float | None = None,
@@ -349,7 +349,7 @@ def timeline(paths: Paths, logs: Paths | None = None, *, clock_offset: float | N
     from .correlate import timeline_rows
 
     g = gather(paths, logs, clock_offset=clock_offset, log_tz=log_tz, errors=errors, jobs=jobs,
-               analyse_many=analyse_many)
+               analyse_many=analyse_many, judge=False)
     return timeline_frame(list(timeline_rows(g.connections, g.correlation, only_linked=only_linked)))
 
 
@@ -362,4 +362,5 @@ def findings(paths: Paths, logs: Paths | None = None, trust_store: PathArg | Non
 
     g = gather(paths, logs, trust_store, clock_offset=clock_offset, log_tz=log_tz, errors=errors, jobs=jobs,
                analyse_many=analyse_many)
+    assert g.judge is not None
     return findings_frame([f.to_dict() for f in find(g.connections, g.judge, g.correlation)])
