@@ -58,13 +58,14 @@ def require() -> None:
         raise ClusterError(f"running on a Dask cluster needs the optional extra: {INSTALL_HINT} ({e})") from e
 
 
-def connect(address: str, timeout: float = 10.0) -> Client:
-    """A client of the scheduler at ``address`` (``tcp://host:8786``, ...)."""
+def connect(address: str) -> Client:
+    """A client of the scheduler at ``address`` (``tcp://host:8786``, ...); it waits for the
+    scheduler as long as Dask's ``distributed.comm.timeouts.connect`` says (30 s by default)."""
     require()
     from distributed import Client
 
     try:
-        return Client(address, timeout=timeout, set_as_default=False)
+        return Client(address, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as e:
         raise ClusterError(f"cannot reach the Dask scheduler at {address}: {e}") from e
 

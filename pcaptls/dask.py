@@ -74,18 +74,26 @@ class Source:
 
 
 def _is_url(p: str) -> bool:
-    return "://" in p and not p.startswith("file://")
+    return "://" in p
+
+
+def _local_path(url: str) -> str | None:
+    """The path of a local file (a plain path, or a ``file://`` URL), else ``None``."""
+    if not _is_url(url):
+        return url
+    return url.removeprefix("file://") if url.startswith("file://") else None
 
 
 @contextlib.contextmanager
 def _open(url: str, storage_options: dict[str, Any]) -> Iterator[Any]:
-    if _is_url(url):
+    local = _local_path(url)
+    if local is None:
         import fsspec
 
         with fsspec.open(url, "rb", **storage_options) as fh:
             yield fh
     else:
-        with open(url.removeprefix("file://"), "rb") as fh:
+        with open(local, "rb") as fh:
             yield fh
 
 
@@ -124,9 +132,9 @@ def sources(paths_or_glob: api.Paths, storage_options: dict[str, Any] | None = N
         for x in expanded:
             if x.endswith((".tar.gz", ".tgz", ".tar")):
                 out += [Source(x, f"{os.path.basename(m)} (in {x})", m, frozen) for m in _tar_members(x, so)]
-                bundled = bundled or (None if _is_url(x) else x)
-            elif not _is_url(x) and is_bundle(x):  # a folder: its captures, its ca_*.pem
-                b = open_bundle(x)
+                bundled = bundled or _local_path(x)
+            elif _local_path(x) is not None and is_bundle(_local_path(x) or x):  # a folder: its captures, its ca_*.pem
+                b = open_bundle(_local_path(x) or x)
                 out += [Source(c, c) for c in b.captures]
                 bundled = bundled or b.trust_store
             else:
@@ -137,8 +145,9 @@ def sources(paths_or_glob: api.Paths, storage_options: dict[str, Any] | None = N
 @contextlib.contextmanager
 def _local_copy(src: Source) -> Iterator[str]:
     """A path on this worker holding ``src``'s capture (itself, when it is a local file)."""
-    if src.member is None and not _is_url(src.url):
-        yield src.url.removeprefix("file://")
+    local = _local_path(src.url)
+    if src.member is None and local is not None:
+        yield local
         return
     where = tempfile.mkdtemp(prefix="pcaptls-worker-")
     try:
