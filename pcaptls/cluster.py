@@ -147,7 +147,7 @@ def analyse_many(client: Client, paths: Sequence[str], project: Callable[[str, A
     threads = sum(client.nthreads().values()) or 1
     window = max(2, IN_FLIGHT_PER_THREAD * threads)
     pending = iter(enumerate(paths))
-    index: dict[str, int] = {}
+    index: dict[Any, int] = {}  # task key -> position
 
     def send() -> Any:
         for i, path in pending:

@@ -162,7 +162,7 @@ def _local_copy(src: Source) -> Iterator[str]:
 
                 with _open(src.url, so) as fh, TarStream(fh) as tar:
                     for _info, data in tar.files(lambda n: n == src.member):
-                        shutil.copyfileobj(data, out, 1 << 20)  # type: ignore[misc]
+                        shutil.copyfileobj(data, out, 1 << 20)
                         break
         yield tmp
     finally:
