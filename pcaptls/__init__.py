@@ -25,3 +25,18 @@ Times inside are UTC: epoch seconds as ``float`` on the hot path, aware ``dateti
 """
 
 __version__ = "0.1.0"
+
+_API = ("connections", "timeline", "findings")  # pandas tables (pcaptls.api); on a cluster: pcaptls.dask
+
+
+def __getattr__(name: str) -> object:
+    # Loaded on first use: importing pcaptls (as the command does) stays as light as before.
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'pcaptls' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])

@@ -28,7 +28,7 @@ STAGES = [
     {"correlate"},
     {"report"},
     {"commands"},
-    {"cli", "__main__", "__init__", "api", "dask", "cluster"},
+    {"cli", "__main__", "__init__", "api", "dask"},
 ]
 RANK = {name: i for i, names in enumerate(STAGES) for name in names}
 

@@ -31,6 +31,12 @@ jobs_option = click.option(
     help="Processes to use [default: all cores]. Several captures are read in parallel; one "
     "capture of 32 MB or more is split by connection. Output is the same for any value.",
 )
+scheduler_option = click.option(
+    "--scheduler", metavar="ADDRESS", envvar="DASK_SCHEDULER_ADDRESS", default=None,
+    help="Analyse the captures on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786) "
+    "[default: $DASK_SCHEDULER_ADDRESS, else this machine]; the files are sent to it. Needs "
+    "pip install 'pcaptls[dask]'. Output is the same.",
+)
 
 
 def fail(message: str) -> None:
@@ -173,3 +179,19 @@ def default_jobs(jobs: int | None = None) -> int:
         return max(1, len(os.sched_getaffinity(0)))  # the cores this process may use (taskset, containers)
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def analyse_where(scheduler: str | None, paths: Sequence[str], jobs: int | None,
+                  make_row: Callable[[str, Any], Any] | None = None,
+                  spill: str | None = None) -> list[Analysis | PcaptlsError]:
+    """:func:`analyse_many` here (``--jobs``), or on the Dask cluster at ``scheduler``
+    (:mod:`pcaptls.pipeline.cluster`, imported only then): the same results either way."""
+    if not scheduler:
+        return analyse_many(paths, default_jobs(jobs), make_row, spill)
+    from ..pipeline import cluster
+
+    client = cluster.connect(scheduler)
+    try:
+        return cluster.analyse_many(client, paths, make_row, spill)
+    finally:
+        client.close()

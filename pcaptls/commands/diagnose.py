@@ -29,13 +29,13 @@ from .common import (
     EXIT_FINDINGS,
     EXIT_INPUT,
     EXIT_OK,
-    analyse_many,
+    analyse_where,
     debug_option,
-    default_jobs,
     fail,
     format_option,
     handle_errors,
     jobs_option,
+    scheduler_option,
     unread_link_types,
 )
 
@@ -54,7 +54,7 @@ class Inputs:
 
 
 def _gather(capture: str, logs: tuple[str, ...], trust_path: str | None, clock_offset: float | None,
-            log_tz: str | None, jobs: int | None) -> Inputs:
+            log_tz: str | None, jobs: int | None, scheduler: str | None = None) -> Inputs:
     bundle: Bundle | None = None
     captures = [capture]
     log_paths = list(logs)
@@ -77,7 +77,7 @@ def _gather(capture: str, logs: tuple[str, ...], trust_path: str | None, clock_o
             fail(f"{capture}: no ca_*.pem trust store in the bundle; using the public CA bundle")
             store = truststore.load(None)
         analyses: list[Analysis] = []
-        for path, res in zip(captures, analyse_many(captures, default_jobs(jobs))):
+        for path, res in zip(captures, analyse_where(scheduler, captures, jobs)):
             if isinstance(res, PcaptlsError):
                 fail(str(res))
                 status = EXIT_INPUT
@@ -118,6 +118,7 @@ common_inputs = [
                  help="Seconds the log's clock is ahead of the capture's (default: estimated)."),
     click.option("--log-tz", default=None, help="Time zone for log lines without an offset (e.g. Europe/Berlin, +02:00)."),
     jobs_option,
+    scheduler_option,
 ]
 
 
@@ -153,7 +154,7 @@ def _log_header(inp: Inputs) -> list[str]:
 @debug_option
 @handle_errors
 def diagnose(capture: str, logs: tuple[str, ...], clock_offset: float | None, log_tz: str | None, jobs: int | None,
-             trust_store: str | None, fmt: str, debug: bool) -> None:
+             scheduler: str | None, trust_store: str | None, fmt: str, debug: bool) -> None:
     """Say what is wrong and what to change: one finding per failing server and port.
 
     CAPTURE is a capture file, or an Expressway diagnostic bundle (.tar.gz or its folder), in which
@@ -162,7 +163,7 @@ def diagnose(capture: str, logs: tuple[str, ...], clock_offset: float | None, lo
     uses), the evidence from capture and log side by side in time, and the fix. Exit status: 0 no
     findings, 1 findings, 2 input error.
     """
-    inp = _gather(capture, logs, trust_store, clock_offset, log_tz, jobs)
+    inp = _gather(capture, logs, trust_store, clock_offset, log_tz, jobs, scheduler)
     findings = find(inp.connections, inp.judge, inp.correlation)
     out = sys.stdout
     if fmt == "jsonl":
@@ -230,14 +231,14 @@ TIMELINE_CAPS = {3: 38, 5: 24, 6: 90}  # widest cells of connection, sni, detail
 @debug_option
 @handle_errors
 def timeline(capture: str, logs: tuple[str, ...], clock_offset: float | None, log_tz: str | None, jobs: int | None,
-             output: str | None, fmt: str, linked_only: bool, debug: bool) -> None:
+             scheduler: str | None, output: str | None, fmt: str, linked_only: bool, debug: bool) -> None:
     """Capture and log events on one clock, one row per event, sorted by time.
 
     Capture events: connection start, ClientHello, ServerHello, Certificate, CertificateRequest,
     alerts, FIN/RST. Log events carry the connection they were linked to (empty if none). Times are
     ISO-8601 UTC with microseconds, on the capture's clock (the log's clock offset is applied).
     """
-    inp = _gather(capture, logs, None, clock_offset, log_tz, jobs)
+    inp = _gather(capture, logs, None, clock_offset, log_tz, jobs, scheduler)
 
     def rows() -> Iterator[dict[str, object]]:
         return timeline_rows(inp.connections, inp.correlation, only_linked=linked_only)

@@ -26,13 +26,13 @@ from .common import (
     EXIT_FINDINGS,
     EXIT_INPUT,
     EXIT_OK,
-    analyse_many,
+    analyse_where,
     debug_option,
-    default_jobs,
     fail_input,
     format_option,
     handle_errors,
     jobs_option,
+    scheduler_option,
     unread_link_types,
 )
 
@@ -50,9 +50,11 @@ if TYPE_CHECKING:
 @click.option("--trust-store", type=click.Path(exists=False), default=None,
               help="PEM bundle, folder of PEM/DER certificates, or Expressway diagnostic bundle (ca_*.pem) "
                    "to verify server chains against, as the peer would. Default: the public certifi bundle.")
+@scheduler_option
 @debug_option
 @handle_errors
-def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: bool, trust_store: str | None, debug: bool) -> None:
+def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: bool, trust_store: str | None,
+            scheduler: str | None, debug: bool) -> None:
     """List every TLS connection in CAPTURES (pcap/pcapng, optionally .gz).
 
     For each: client and server, SNI, negotiated version and cipher suite, the certificate
@@ -127,7 +129,7 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
     with spill.folder() as waiting:
         # A large capture: the trust store is loaded while the Rust engine reads it.
         with while_scanning(load_judge):
-            results = analyse_many(list(captures), default_jobs(jobs), render, waiting)
+            results = analyse_where(scheduler, list(captures), jobs, render, waiting)
         status = EXIT_OK
         analyses: list[tuple[str, Analysis]] = []
         for path, res in zip(captures, results):
