@@ -15,6 +15,8 @@ from .table import column_widths, render_lines
 
 def _cert_cell(rec: dict[str, Any]) -> str:
     certs = rec["server_certs"]
+    if not certs and rec.get("resumed"):
+        return f"- (resumed: {rec['resumed']})"  # no Certificate in a resumed handshake: nothing to judge
     if not certs:
         return "(encrypted, TLS 1.3)" if not rec["certificates_visible"] and rec["version"] else "-"
     leaf = certs[0]
@@ -94,8 +96,12 @@ def details(r: dict[str, Any]) -> str:
         out.append(f"    issuer {c.get('issuer')}; key {c.get('key')}; self-signed {c.get('self_signed')}")
         out.append(f"    valid {c.get('not_before')} .. {c.get('not_after')}; SAN {', '.join(c.get('san') or []) or '-'}")
         out.append(f"    sha256 {c['sha256']}")
-    if not r["server_certs"] and not r["certificates_visible"]:
+    if r.get("resumed"):
+        out.append(f"  resumed ({r['resumed']}): no certificate in this handshake, the chain was judged when the session began")
+    elif not r["server_certs"] and not r["certificates_visible"]:
         out.append("  server certificate: encrypted (TLS 1.3), not visible in the capture")
+    if r.get("ja3_hash") or r.get("ja4"):
+        out.append(f"  fingerprints: ja3 {r.get('ja3_hash') or '-'}; ja3s {r.get('ja3s_hash') or '-'}; ja4 {r.get('ja4') or '-'}")
     if r["certificate_request"]:
         out.append("  server requested a client certificate (CertificateRequest)")
     for a in r["anomalies"]:
