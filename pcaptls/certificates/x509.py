@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import NameOID
 
 from ..errors import MalformedError
+from .names import OPENSSL_SHORT_NAMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,7 @@ def _common_name(name: x509.Name) -> str | None:
 
 def _name(name: x509.Name) -> str:
     try:
-        return name.rfc4514_string()
+        return name.rfc4514_string(OPENSSL_SHORT_NAMES)
     except Exception:  # undecodable attribute values in hostile certificates
         return repr(name)
 
