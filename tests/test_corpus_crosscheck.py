@@ -47,7 +47,7 @@ def test_corpus_agrees_with_tshark(corpus: list[Path], tshark: str) -> None:
     assert total > 150, f"tshark saw only {total} TLS connections in the corpus"
     rate = agree / total
     print(f"corpus agreement: {agree}/{total} = {rate:.1%}")
-    assert rate >= 0.99, f"agreement {rate:.1%}"
+    assert rate >= 0.98, f"agreement {rate:.1%}"
     assert not unexplained, "\n".join(unexplained)
 
 
