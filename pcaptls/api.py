@@ -246,7 +246,7 @@ def _load_store(path: str | None, bundled: str | None) -> TrustStore:
 
 class Verdicts:
     """A connection's ``verify`` record, judged against one trust store; each distinct verdict's
-    record is made once (the :class:`~pcaptls.certificates.judge.Judge` reuses verdicts)."""
+    record is made once (the :class:`~pcaptls.certificates.verdicts.Judge` reuses verdicts)."""
 
     def __init__(self, store: TrustStore) -> None:
         from .certificates.verdicts import Judge

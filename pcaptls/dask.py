@@ -21,7 +21,7 @@ scheduler when there is none)::
   order rather than merged in time (sort on ``start`` and ``first_frame`` for that).
 - The trust store is read here, once, and is one key of the graph that every partition depends
   on: each worker receives it once. Verdicts are cached per worker and trust store (a
-  :class:`~pcaptls.certificates.judge.Judge` lives on for the worker's later partitions).
+  :class:`~pcaptls.certificates.verdicts.Judge` lives on for the worker's later partitions).
 - :func:`findings` and :func:`timeline` read the captures on the cluster (the files are sent
   from here, as ``--scheduler`` does) and correlate the combined connections here: the same
   frames as :func:`pcaptls.findings` / :func:`pcaptls.timeline`.

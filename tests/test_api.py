@@ -16,11 +16,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from tests.helpers.paths import CAPTURES, ROOT
 
 import pcaptls
 from pcaptls.api import CONNECTION_COLUMNS, PcaptlsWarning, connections_frame
 from pcaptls.errors import InputError
+from tests.helpers.paths import CAPTURES, ROOT
 
 MRA = CAPTURES / "mra-login"
 LAB = [MRA / "capture.pcap", *sorted(CAPTURES.glob("0*/capture.pcap"))]

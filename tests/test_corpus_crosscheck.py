@@ -2,7 +2,11 @@
 
 For each TCP connection in which tshark sees a TLS handshake, pcaptls must report the same
 SNI, negotiated version, cipher suite, server chain (SHA-256 of each DER, wire order) and
-plaintext alerts (sender, code). Connections pcaptls finds that tshark does not (TLS on ports
+plaintext alerts (sender, code); and, for the first ClientHello and ServerHello, the same lists
+(cipher suites, extension types in wire order, supported groups, signature_algorithms, EC point
+formats; the ServerHello's extension types) and the same JA3 and JA3S strings as tshark 4.0's
+``tls.handshake.ja3_full``/``ja3s_full``. (tshark 4.0 has no JA4 field: JA4 is held to the JA4
+project's own expected outputs in ``tests/tls/test_fingerprints.py``.) Connections pcaptls finds that tshark does not (TLS on ports
 tshark has no dissector for) are checked again with tshark told the port is TLS.
 """
 

@@ -20,12 +20,12 @@ pytest.importorskip("distributed")
 pytest.importorskip("dask.dataframe")
 
 import pandas as pd  # noqa: E402
-from tests.helpers import pcapgen  # noqa: E402
-from tests.helpers.paths import CAPTURES, ROOT  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
 import pcaptls  # noqa: E402
 import pcaptls.dask  # noqa: E402
+from tests.helpers import pcapgen  # noqa: E402
+from tests.helpers.paths import CAPTURES, ROOT  # noqa: E402
 
 MRA = CAPTURES / "mra-login"
 LAB = [MRA / "capture.pcap", *sorted(CAPTURES.glob("0*/capture.pcap")), CAPTURES / "08-messy-network" / "midstream.pcap"]

@@ -19,6 +19,7 @@ from ..errors import MalformedError
 from ..times import iso_seconds
 from .lenient import Loaded, verify_signature
 from .lenient import load as load_lenient
+from .names import OPENSSL_SHORT_NAMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,7 @@ def _common_name(name: x509.Name) -> str | None:
 
 def _name(name: x509.Name) -> str:
     try:
-        return name.rfc4514_string()
+        return name.rfc4514_string(OPENSSL_SHORT_NAMES)
     except Exception:  # undecodable attribute values in hostile certificates
         return repr(name)
 

@@ -14,6 +14,8 @@ from .writers import to_csv
 
 def _cert_cell(rec: dict[str, Any]) -> str:
     certs = rec["server_certs"]
+    if not certs and rec.get("resumed"):
+        return f"- (resumed: {rec['resumed']})"  # no Certificate in a resumed handshake: nothing to judge
     if not certs:
         return "(encrypted, TLS 1.3)" if not rec["certificates_visible"] and rec["version"] else "-"
     leaf = certs[0]
@@ -95,8 +97,12 @@ def details(r: dict[str, Any]) -> str:
         out.append(f"    sha256 {c['sha256']}")
         for quirk in c.get("anomalies") or ():  # read leniently, as OpenSSL reads it
             out.append(f"    non-conforming: {quirk}")
-    if not r["server_certs"] and not r["certificates_visible"]:
+    if r.get("resumed"):
+        out.append(f"  resumed ({r['resumed']}): no certificate in this handshake, the chain was judged when the session began")
+    elif not r["server_certs"] and not r["certificates_visible"]:
         out.append("  server certificate: encrypted (TLS 1.3), not visible in the capture")
+    if r.get("ja3_hash") or r.get("ja4"):
+        out.append(f"  fingerprints: ja3 {r.get('ja3_hash') or '-'}; ja3s {r.get('ja3s_hash') or '-'}; ja4 {r.get('ja4') or '-'}")
     if r["certificate_request"]:
         out.append("  server requested a client certificate (CertificateRequest)")
     for a in r["anomalies"]:

@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from ..times import iso
+from ..tls import fingerprints as fp
 from ..tls.constants import alert_title, group_name
 from ..tls.model import TlsConnection
 from .safe import json_line
@@ -96,8 +97,9 @@ def connection_line(c: TlsConnection, verify_json: str | None, capture: str | No
         '],"client_certs":[', ",".join(map(cert_json, c.client_certs)),
         '],"certificate_request":', _jv(c.certificate_request),
         ',"alerts":[', ",".join(a_parts), '],"closed_by":', _jv(c.closed_by), ',"close_kind":', _jv(c.close_kind),
-        ',"handshake":[', ",".join(h_parts), '],"anomalies":[', ",".join(n_parts),
-        '],"verify":', "null" if verify_json is None else verify_json,
+        ',"handshake":[', ",".join(h_parts), '],"anomalies":[', ",".join(n_parts), "]",
+        *(f",{_encode_str(k)}:{_jv(v) if not isinstance(v, list) else _jlist(v)}" for k, v in hello_facts(c).items()),
+        ',"verify":', "null" if verify_json is None else verify_json,
         "" if capture is None else ',"capture":' + _js(capture), "}",
     ))
     return json_line(text) + "\n"
@@ -160,6 +162,23 @@ def _event_tail(sender: str, htype: int) -> str:
     return f'"sender":{_js(sender)},"message":{_js(HandshakeEvent(0.0, 0, sender, htype).name)}'
 
 
+def hello_facts(c: TlsConnection) -> dict[str, Any]:
+    """The keys issue 14 added: resumption, fingerprints and the hellos' lists (raw, wire order,
+    GREASE kept), in the order they are written."""
+    j3, j3s = fp.ja3(c), fp.ja3s(c)
+    return {
+        "resumed": c.resumed,
+        "ja3": j3, "ja3_hash": fp.md5_of(j3), "ja3s": j3s, "ja3s_hash": fp.md5_of(j3s),
+        "ja4": fp.ja4(c), "ja4_r": fp.ja4_r(c),
+        "offered_ciphers": list(c.offered_ciphers),
+        "offered_extensions": list(c.client_extensions),
+        "offered_groups": list(c.offered_groups),
+        "offered_sigalgs": list(c.offered_sigalgs),
+        "offered_point_formats": list(c.client_point_formats),
+        "server_extensions": list(c.server_extensions),
+    }
+
+
 def connection_record(c: TlsConnection, verify: Mapping[str, Any] | None = None,
                       with_verify: bool = False) -> dict[str, Any]:
     """The JSON object for one connection (keys as documented in the README)."""
@@ -202,6 +221,7 @@ def connection_record(c: TlsConnection, verify: Mapping[str, Any] | None = None,
         "close_kind": c.close_kind,
         "handshake": [{"time": e.time, "frame": e.frame, "sender": e.sender, "message": e.name} for e in c.handshake],
         "anomalies": [{"kind": a.kind, "detail": a.detail, "time": a.time, "sender": a.sender} for a in c.anomalies],
+        **hello_facts(c),
     }
     if with_verify or verify is not None:
         rec["verify"] = None if verify is None else dict(verify)

@@ -189,8 +189,11 @@ class FlowTable:
             if flags & FIN:
                 conn.fins[side] = True
             if flags & RST or (conn.fins[0] and conn.fins[1]):
-                if conn.dead:
+                if conn.dead and not conn.settled:
                     self._retire(conn)
+                # A settled connection stays for its linger: a FIN (or its close_notify) sent
+                # again, or a late RST, is part of it; retired here, the next copy would open a
+                # phantom connection on the same 4-tuple. Only a SYN starts a new one.
                 elif flags & FIN and not conn.half[0].ooo and not conn.half[1].ooo:
                     conn.settle()
 

@@ -20,6 +20,8 @@ _ALPN = int(ExtensionType.ALPN)
 _VERSIONS = int(ExtensionType.SUPPORTED_VERSIONS)
 _GROUPS = int(ExtensionType.SUPPORTED_GROUPS)
 _SIGALGS = int(ExtensionType.SIGNATURE_ALGORITHMS)
+_POINT_FORMATS = 11  # ec_point_formats (RFC 8422)
+_TICKET = 35  # session_ticket (RFC 5077)
 _KEY_SHARES = (int(ExtensionType.KEY_SHARE), int(ExtensionType.KEY_SHARE_DRAFT))
 _EXT_HEADER = struct.Struct("!HH")
 
@@ -38,6 +40,9 @@ class ClientHello:
     sigalgs: tuple[int, ...]
     extensions: tuple[int, ...]
     sslv2: bool = False
+    point_formats: tuple[int, ...] = ()  # ec_point_formats, wire order
+    session_id: bytes = b""
+    ticket: bool = False  # a non-empty session_ticket extension: the client offers to resume by ticket
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,7 @@ class ServerHello:
     key_share_group: int | None
     retry_request: bool
     extensions: tuple[int, ...]
+    session_id: bytes = b""
 
 
 def _text(raw: bytes) -> str:
@@ -125,7 +131,8 @@ def parse_client_hello(body: bytes) -> ClientHello:
     r = Reader(body)
     legacy = r.u16("client_version")
     r.skip(32, "random")
-    r.vec8("session_id")
+    sid = r.vec8("session_id")
+    session_id = sid.bytes(sid.remaining)
     ciphers = _u16_list(r.vec16("cipher_suites"), "cipher_suites")
     r.vec8("compression_methods")
     sni = None
@@ -134,6 +141,8 @@ def parse_client_hello(body: bytes) -> ClientHello:
     groups: tuple[int, ...] = ()
     sigalgs: tuple[int, ...] = ()
     exts: tuple[int, ...] = ()
+    points: tuple[int, ...] = ()
+    ticket = False
     if r.remaining:  # extensions are optional before TLS 1.0-era clients
         spans = _extensions(r.vec16("extensions"))
         exts = tuple([e[0] for e in spans])
@@ -148,8 +157,13 @@ def parse_client_hello(body: bytes) -> ClientHello:
                 groups = _u16_list(Reader(body, a, b).vec16("named_group_list"), "named_group_list")
             elif etype == _SIGALGS:
                 sigalgs = _u16_list(Reader(body, a, b).vec16("supported_signature_algorithms"), "signature_algorithms")
+            elif etype == _POINT_FORMATS:
+                pf = Reader(body, a, b).vec8("ec_point_format_list")
+                points = tuple(pf.bytes(pf.remaining))
+            elif etype == _TICKET:
+                ticket = b > a
     return ClientHello(legacy, _shared(ciphers), sni, _shared(alpn), _shared(versions), _shared(groups),
-                       _shared(sigalgs), _shared(exts))
+                       _shared(sigalgs), _shared(exts), False, _shared(points), session_id, ticket)
 
 
 def parse_sslv2_client_hello(msg: bytes) -> ClientHello:
@@ -178,10 +192,13 @@ def parse_server_hello(body: bytes) -> ServerHello:
     r = Reader(body)
     legacy = r.u16("server_version")
     random = r.bytes(32, "random")
-    # TLS 1.3 drafts before -22 dropped session_id and compression from the ServerHello.
-    draft = (legacy >> 8) == 0x7F and (legacy & 0xFF) < 22
+    # TLS 1.3 drafts before -22 dropped session_id and compression from the ServerHello. The
+    # earliest ones put 0x0304 itself in this field (RFC 8446 fixes it at 0x0303), same layout.
+    draft = ((legacy >> 8) == 0x7F and (legacy & 0xFF) < 22) or legacy == 0x0304
+    session_id = b""
     if not draft:
-        r.vec8("session_id")
+        sid = r.vec8("session_id")
+        session_id = sid.bytes(sid.remaining)
     cipher = r.u16("cipher_suite")
     if not draft:
         r.u8("compression_method")
@@ -199,7 +216,7 @@ def parse_server_hello(body: bytes) -> ServerHello:
                 alpn = names[0] if names else None
             elif etype in _KEY_SHARES and b - a >= 2:
                 group = (body[a] << 8) | body[a + 1]
-    return ServerHello(legacy, version, cipher, alpn, group, random == HRR_RANDOM, tuple(exts))
+    return ServerHello(legacy, version, cipher, alpn, group, random == HRR_RANDOM, _shared(tuple(exts)), session_id)
 
 
 def parse_certificate(body: bytes, tls13: bool) -> tuple[bytes, ...]:

@@ -86,6 +86,37 @@ class TlsConnection:
     client_appdata_first: float | None = None
     server_appdata_last: float | None = None
     anomalies: tuple[Anomaly, ...] = field(default_factory=tuple)
+    # The hellos' raw lists (issue 14), after the fields above so older positional callers hold.
+    client_extensions: tuple[int, ...] = ()  # ClientHello extension types, wire order, GREASE kept
+    client_point_formats: tuple[int, ...] = ()  # ec_point_formats, wire order
+    client_hello_sslv2: bool = False  # the ClientHello was SSLv2-compatible (no extensions, 3-byte suites)
+    server_legacy_version: int | None = None  # the ServerHello's own version field (JA3S reads it)
+    server_extensions: tuple[int, ...] = ()  # ServerHello extension types, wire order
+    session_id_echoed: bool = False  # the ServerHello repeated the ClientHello's non-empty session_id
+    ticket_offered: bool = False  # the ClientHello carried a non-empty session_ticket extension
+
+    @property
+    def resumed(self) -> str | None:
+        """How an earlier session was resumed: ``"psk"`` (TLS 1.3: the ServerHello accepted a
+        pre_shared_key), ``"ticket"`` or ``"session_id"`` (TLS <= 1.2: an abbreviated handshake,
+        in which the server goes from ServerHello straight to ChangeCipherSpec); else ``None``.
+        A resumed handshake carries no Certificate: there is no chain to judge."""
+        if not self.server_hello_seen or self.version_id is None:
+            return None
+        if self.is_tls13:
+            return "psk" if 41 in self.server_extensions else None
+        # RFC 5246 7.3 / RFC 5077 3.4: the server echoes the session_id it resumes (and sends
+        # no Certificate, ServerKeyExchange or ServerHelloDone); a ticket may come without an ID.
+        full = abbreviated = False
+        for e in self.handshake:
+            if e.sender == "server":
+                if e.type in (11, 12, 14):
+                    full = True
+                elif e.type == -1:
+                    abbreviated = True
+        if full or not (abbreviated or self.session_id_echoed):
+            return None
+        return "ticket" if self.ticket_offered else "session_id"
 
     @property
     def id(self) -> str:

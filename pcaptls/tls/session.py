@@ -286,4 +286,11 @@ class TlsSession:
             client_appdata_first=self.appdata_first[cs],
             server_appdata_last=self.appdata_last[1 - cs],
             anomalies=anomalies,
+            client_extensions=ch.extensions if ch else (),
+            client_point_formats=ch.point_formats if ch else (),
+            client_hello_sslv2=ch.sslv2 if ch else False,
+            server_legacy_version=sh.legacy_version if sh else None,
+            server_extensions=sh.extensions if sh else (),
+            session_id_echoed=bool(ch and sh and ch.session_id and ch.session_id == sh.session_id),
+            ticket_offered=ch.ticket if ch else False,
         )

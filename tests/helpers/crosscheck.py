@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pcaptls.pipeline.analysis import analyse
+from pcaptls.tls import fingerprints
 from pcaptls.tls.model import TlsConnection
 
 from .oracle import TsharkConn, tshark_connections
@@ -36,6 +37,27 @@ def _facts(c: TlsConnection) -> dict[str, object]:
     }
 
 
+def _hello_want(t: TsharkConn) -> dict[str, object]:
+    """The hello lists and JA3/JA3S tshark reports (only for the hellos it saw)."""
+    want: dict[str, object] = {}
+    if t.hello_lists is not None:
+        want.update({f"hello_{k}": v for k, v in t.hello_lists.items()})
+    if t.server_lists is not None:
+        want.update({f"server_{k}": v for k, v in t.server_lists.items()})
+    return want
+
+
+def _hello_facts(c: TlsConnection, t: TsharkConn) -> dict[str, object]:
+    f: dict[str, object] = {}
+    if t.hello_lists is not None:
+        f.update({"hello_ciphers": list(c.offered_ciphers), "hello_extensions": list(c.client_extensions),
+                  "hello_groups": list(c.offered_groups), "hello_sigalgs": list(c.offered_sigalgs),
+                  "hello_point_formats": list(c.client_point_formats), "hello_ja3": fingerprints.ja3(c)})
+    if t.server_lists is not None:
+        f.update({"server_extensions": list(c.server_extensions), "server_ja3s": fingerprints.ja3s(c)})
+    return f
+
+
 def compare_file(path: str) -> list[Outcome]:
     theirs = tshark_connections(path)
     ours = analyse(path).connections
@@ -57,6 +79,8 @@ def compare_file(path: str) -> list[Outcome]:
         else:
             f = _facts(match)
             want = {"sni": t.sni, "version": t.version, "cipher": t.cipher, "chain": t.server_chain, "alerts": t.alerts}
+            f.update(_hello_facts(match, t))
+            want.update(_hello_want(t))
             for k, v in want.items():
                 if f[k] != v:
                     diffs.append(f"{k}: pcaptls={f[k]!r} tshark={v!r}")

@@ -30,6 +30,31 @@ class TsharkConn:
     alerts: list[tuple[str, int]] = field(default_factory=list)  # (sender ip:port, code)
     handshake_seen: bool = False
     hello_senders: dict[int, tuple[str, int]] = field(default_factory=dict)
+    # The first ClientHello's and ServerHello's lists and tshark's JA3/JA3S strings (None: no hello).
+    hello_lists: dict[str, Any] | None = None
+    server_lists: dict[str, Any] | None = None
+
+
+def _extension(hs: dict[str, Any], etype: str) -> list[Any]:
+    """The extension subtrees of type ``etype`` in a hello (signature_algorithms_cert and
+    delegated_credentials carry sig_hash_alg too)."""
+    return [e for e in _subtrees(hs) if isinstance(e, dict) and e.get("tls.handshake.extension.type") == etype]
+
+
+def _subtrees(obj: Any) -> list[Any]:
+    out: list[Any] = []
+    if isinstance(obj, dict):
+        for v in obj.values():
+            for item in _all(v):
+                if isinstance(item, dict):
+                    out.append(item)
+                    out.extend(_subtrees(item))
+    return out
+
+
+def _ints(values: list[Any]) -> list[int]:
+    """tshark writes codes as decimal or 0x-hex strings."""
+    return [int(v, 0) for v in values if isinstance(v, str)]
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -130,6 +155,15 @@ def _cached(path: str, extra: tuple[str, ...]) -> dict[int, TsharkConn]:
                         names = _find(hs, "tls.handshake.extensions_server_name")
                         if names:
                             c.sni = names[0]
+                        ja3 = _find(hs, "tls.handshake.ja3_full")
+                        c.hello_lists = {
+                            "ciphers": _ints(_find(hs, "tls.handshake.ciphersuite")),
+                            "extensions": _ints(_find(hs, "tls.handshake.extension.type")),
+                            "groups": _ints(_find(hs, "tls.handshake.extensions_supported_group")),
+                            "sigalgs": _ints(_find(_extension(hs, "13"), "tls.handshake.sig_hash_alg")),
+                            "point_formats": _ints(_find(hs, "tls.handshake.extensions_ec_point_format")),
+                            "ja3": ja3[0] if ja3 else None,
+                        }
                     elif htype == 2 and 2 not in c.hello_senders:
                         c.hello_senders[2] = (src, sport)
                         sv = _find(hs, "tls.handshake.extensions.supported_version")
@@ -137,6 +171,9 @@ def _cached(path: str, extra: tuple[str, ...]) -> dict[int, TsharkConn]:
                         c.version = int(sv[-1], 16) if sv else (int(v, 16) if v else None)
                         cs = hs.get("tls.handshake.ciphersuite")
                         c.cipher = int(cs, 16) if isinstance(cs, str) else None
+                        ja3s = _find(hs, "tls.handshake.ja3s_full")
+                        c.server_lists = {"extensions": _ints(_find(hs, "tls.handshake.extension.type")),
+                                          "ja3s": ja3s[0] if ja3s else None}
                     elif htype == 11:
                         certs = _find(hs, "tls.handshake.certificate")
                         server = c.hello_senders.get(2)

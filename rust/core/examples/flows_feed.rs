@@ -160,6 +160,13 @@ impl TlsLayer for Double {
             appdata: (0, 0),
             client_appdata_first: None,
             server_appdata_last: None,
+            client_extensions: vec![],
+            client_point_formats: vec![],
+            client_hello_sslv2: false,
+            server_legacy_version: None,
+            server_extensions: vec![],
+            session_id_echoed: false,
+            ticket_offered: false,
             anomalies: vec![],
         }
     }

@@ -133,6 +133,17 @@ pub struct ConnResult {
     pub client_appdata_first: Option<f64>,
     pub server_appdata_last: Option<f64>,
     pub anomalies: Vec<Anomaly>,
+    /// ClientHello extension types, wire order, GREASE kept
+    pub client_extensions: Vec<u32>,
+    pub client_point_formats: Vec<u32>,
+    pub client_hello_sslv2: bool,
+    /// the ServerHello's own version field
+    pub server_legacy_version: Option<u32>,
+    pub server_extensions: Vec<u32>,
+    /// the ServerHello repeated the ClientHello's non-empty session_id
+    pub session_id_echoed: bool,
+    /// the ClientHello carried a non-empty session_ticket extension
+    pub ticket_offered: bool,
 }
 
 /// What the TCP stage knows of a connection when it has the TLS stage finish it

@@ -258,6 +258,28 @@ impl Builder {
                 .unbind(),
             c.server_appdata_last.into_pyobject(py)?.into_any().unbind(),
             PyTuple::new(py, anomalies)?.into_any().unbind(),
+            self.list(py, &c.client_extensions)?,
+            self.list(py, &c.client_point_formats)?,
+            c.client_hello_sslv2
+                .into_pyobject(py)?
+                .to_owned()
+                .into_any()
+                .unbind(),
+            c.server_legacy_version
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
+            self.list(py, &c.server_extensions)?,
+            c.session_id_echoed
+                .into_pyobject(py)?
+                .to_owned()
+                .into_any()
+                .unbind(),
+            c.ticket_offered
+                .into_pyobject(py)?
+                .to_owned()
+                .into_any()
+                .unbind(),
         ];
         self.conn.call1(py, PyTuple::new(py, args)?)
     }

@@ -214,6 +214,8 @@ pub struct Connection<T> {
     fins: [bool; 2],
     /// Both directions are not TLS (or it settled): nothing more to look at.
     dead: bool,
+    /// `Connection.settled`: both FINs seen, nothing waiting; it stays for its linger.
+    settled: bool,
     midstream: bool,
     /// Source and destination are the same endpoint: Python's second table entry overwrote
     /// the first, so the connection has only a side-1 entry and its `_conns()` never lists it.
@@ -237,6 +239,7 @@ impl<T: TlsLayer> Connection<T> {
             close: None,
             fins: [false, false],
             dead: false,
+            settled: false,
             midstream,
             self_loop: false,
             anomalies: Vec::new(),
@@ -257,6 +260,7 @@ impl<T: TlsLayer> Connection<T> {
         if let Some(tls) = self.tls.as_mut() {
             tls.settle();
         }
+        self.settled = true;
         self.dead = true;
     }
 
@@ -477,7 +481,9 @@ impl<T: TlsLayer> FlowTable<T> {
                 }
             }
             if flags & RST != 0 || (conn.fins[0] && conn.fins[1]) {
-                if conn.dead {
+                // A settled connection stays for its linger: a FIN sent again or a late RST
+                // is part of it, not the start of a phantom one.
+                if conn.dead && !conn.settled {
                     self.retire(slot);
                 } else if flags & FIN != 0
                     && conn.half[0].ooo.is_empty()

@@ -10,6 +10,8 @@ use super::reader::{PResult, ParseError, Reader};
 const EXT_SNI: u32 = 0;
 const EXT_GROUPS: u32 = 10;
 const EXT_SIGALGS: u32 = 13;
+const EXT_POINT_FORMATS: u32 = 11;
+const EXT_TICKET: u32 = 35;
 const EXT_ALPN: u32 = 16;
 const EXT_VERSIONS: u32 = 43;
 const EXT_KEY_SHARE: u32 = 51;
@@ -34,6 +36,11 @@ pub struct ClientHello {
     pub sigalgs: Vec<u32>,
     pub extensions: Vec<u32>,
     pub sslv2: bool,
+    /// ec_point_formats, wire order
+    pub point_formats: Vec<u32>,
+    pub session_id: Vec<u8>,
+    /// a non-empty session_ticket extension: the client offers to resume by ticket
+    pub ticket: bool,
 }
 
 /// `pcaptls.tls.handshake.ServerHello`.
@@ -47,6 +54,7 @@ pub struct ServerHello {
     pub key_share_group: Option<u32>,
     pub retry_request: bool,
     pub extensions: Vec<u32>,
+    pub session_id: Vec<u8>,
 }
 
 /// `constants.is_grease`: RFC 8701 GREASE values (0x?A?A).
@@ -165,12 +173,15 @@ pub fn parse_client_hello(body: &[u8]) -> PResult<ClientHello> {
     let mut r = Reader::new(body);
     let legacy = r.u16("client_version")?;
     r.skip(32, "random")?;
-    r.vec8("session_id")?;
+    let mut sid = r.vec8("session_id")?;
+    let n = sid.remaining();
+    let session_id = sid.bytes(n, "bytes")?.to_vec();
     let ciphers = u16_list(&mut r.vec16("cipher_suites")?, "cipher_suites")?;
     r.vec8("compression_methods")?;
     let mut ch = ClientHello {
         legacy_version: legacy,
         ciphers,
+        session_id,
         ..ClientHello::default()
     };
     if r.remaining() > 0 {
@@ -195,6 +206,13 @@ pub fn parse_client_hello(body: &[u8]) -> PResult<ClientHello> {
                     &mut w.vec16("supported_signature_algorithms")?,
                     "signature_algorithms",
                 )?;
+            } else if etype == EXT_POINT_FORMATS {
+                let mut w = w;
+                let mut pf = w.vec8("ec_point_format_list")?;
+                let n = pf.remaining();
+                ch.point_formats = pf.bytes(n, "bytes")?.iter().map(|&b| u32::from(b)).collect();
+            } else if etype == EXT_TICKET {
+                ch.ticket = b > a;
             }
         }
     }
@@ -235,14 +253,17 @@ pub fn parse_sslv2_client_hello(msg: &[u8]) -> PResult<ClientHello> {
 }
 
 /// `parse_server_hello`, including the layout of TLS 1.3 drafts before -22 (no session_id,
-/// no compression).
+/// no compression), which the earliest drafts sent with 0x0304 itself in the version field.
 pub fn parse_server_hello(body: &[u8]) -> PResult<ServerHello> {
     let mut r = Reader::new(body);
     let legacy = r.u16("server_version")?;
     let random = r.bytes(32, "random")?;
-    let draft = (legacy >> 8) == 0x7F && (legacy & 0xFF) < 22;
+    let draft = ((legacy >> 8) == 0x7F && (legacy & 0xFF) < 22) || legacy == 0x0304;
+    let mut session_id = Vec::new();
     if !draft {
-        r.vec8("session_id")?;
+        let mut sid = r.vec8("session_id")?;
+        let n = sid.remaining();
+        session_id = sid.bytes(n, "bytes")?.to_vec();
     }
     let cipher = r.u16("cipher_suite")?;
     if !draft {
@@ -256,6 +277,7 @@ pub fn parse_server_hello(body: &[u8]) -> PResult<ServerHello> {
         key_share_group: None,
         retry_request: random == HRR_RANDOM,
         extensions: Vec::new(),
+        session_id,
     };
     if r.remaining() > 0 {
         let at = |i: usize| u32::from(body.get(i).copied().unwrap_or(0));

@@ -458,6 +458,16 @@ impl Session {
             client_appdata_first: self.appdata_first[csi],
             server_appdata_last: self.appdata_last[ssi],
             anomalies,
+            client_extensions: ch.map(|c| c.extensions.clone()).unwrap_or_default(),
+            client_point_formats: ch.map(|c| c.point_formats.clone()).unwrap_or_default(),
+            client_hello_sslv2: ch.is_some_and(|c| c.sslv2),
+            server_legacy_version: sh.map(|s| s.legacy_version),
+            server_extensions: sh.map(|s| s.extensions.clone()).unwrap_or_default(),
+            session_id_echoed: match (ch, sh) {
+                (Some(c), Some(s)) => !c.session_id.is_empty() && c.session_id == s.session_id,
+                _ => false,
+            },
+            ticket_offered: ch.is_some_and(|c| c.ticket),
         }
     }
 }

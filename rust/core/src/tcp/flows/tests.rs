@@ -90,6 +90,13 @@ impl TlsLayer for Double {
             appdata: (0, 0),
             client_appdata_first: None,
             server_appdata_last: None,
+            client_extensions: vec![],
+            client_point_formats: vec![],
+            client_hello_sslv2: false,
+            server_legacy_version: None,
+            server_extensions: vec![],
+            session_id_echoed: false,
+            ticket_offered: false,
             anomalies: tcp_anomalies
                 .into_iter()
                 .map(|a| Anomaly {
@@ -389,8 +396,12 @@ fn settle_keeps_result_until_linger() {
     let slot = ft.table.values().next().unwrap().0;
     let conn = ft.conn(slot).unwrap();
     assert!(conn.dead && conn.tls.as_ref().unwrap().settled);
-    // A retransmitted FIN on a settled (dead) connection retires it at once.
+    // A FIN sent again (or a late RST) on a settled connection is part of it: it stays for
+    // its linger, so the next copy cannot open a phantom connection (issue 14).
     ft.segment(&seg(1, 8, 9, FIN | ACK, b""), 0.2, 10);
+    ft.segment(&seg(1, 8, 9, FIN | ACK, b""), 0.6, 11);
+    assert_eq!((ft.live(), ft.done.len()), (1, 0));
+    ft.sweep(0.6 + CLOSED_LINGER + 1.0);
     assert_eq!((ft.live(), ft.done.len()), (0, 1));
 }
 
