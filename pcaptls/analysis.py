@@ -21,6 +21,8 @@ from . import engine as _engine
 from .errors import MalformedError, PcaptlsError, TruncatedError
 from .model import TlsConnection
 from .spill import Merged, Runs
+from .tls.keylog import KeyLog
+from .tls.unseal import unseal
 
 if TYPE_CHECKING:  # the Python reference's modules load only when it runs
     from .tcp.flows import FlowTable
@@ -63,15 +65,22 @@ class _Sink:
     """Where one share's finished TLS connections go: kept, or (``project``) projected as each
     finishes and kept in :class:`~pcaptls.spill.Runs` (on disk past a bound, with ``spill``)."""
 
-    __slots__ = ("project", "kept", "runs", "anomalies")
+    __slots__ = ("project", "kept", "runs", "anomalies", "keys", "sealed")
 
-    def __init__(self, project: Callable[[TlsConnection], Any] | None, spill: str | None) -> None:
+    def __init__(self, project: Callable[[TlsConnection], Any] | None, spill: str | None,
+                 keys: KeyLog | None = None) -> None:
         self.project = project
+        # Session secrets to try: the engines then copy encrypted records (``sealed``) and each
+        # connection is decrypted here, before anything else sees it (pcaptls.tls.unseal).
+        self.keys = keys if keys else None
+        self.sealed = self.keys is not None
         self.kept: list[TlsConnection] = []
         self.runs = None if project is None else Runs(projection_order, spill)
         self.anomalies: dict[str, int] = {}  # by kind, over all connections
 
     def add(self, c: TlsConnection) -> None:
+        if c.sealed is not None and self.keys is not None:
+            c = unseal(c, self.keys)
         for a in c.anomalies:
             self.anomalies[a.kind] = self.anomalies.get(a.kind, 0) + 1
         if self.runs is None:
@@ -102,6 +111,7 @@ def _pipeline(frames: Iterable[Frame], stats: ReadStats, progress: Callable[[int
     from .tcp.flows import FlowTable
 
     flows = FlowTable(sink.add, parts)
+    flows.sealed = sink.sealed
     counts = new_counts()
     # Only share 0 counts frames without TCP: it decodes every frame, so its counts are the whole file's.
     dcounts = counts if part == 0 else new_counts()
@@ -155,7 +165,7 @@ def can_fork() -> bool:
 
 def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None = None, jobs: int = 1,
             project: Callable[[TlsConnection], Any] | None = None, spill: str | None = None,
-            engine: str | None = None) -> Analysis:
+            engine: str | None = None, keys: KeyLog | None = None) -> Analysis:
     """Analyse one capture file. Raises :class:`~pcaptls.errors.InputError` if it is not one.
 
     A file cut short is analysed up to the cut; ``result.truncated`` says where and why.
@@ -176,20 +186,39 @@ def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None
 
     ``engine``: ``"rust"``, ``"python"`` or ``None`` (the environment's choice, see
     :mod:`pcaptls.engine`); both give the same result.
+
+    ``keys``: TLS session secrets (:mod:`pcaptls.tls.keylog`) to decrypt handshakes and alerts
+    with; the secrets of a pcapng file's Decryption Secrets Blocks are used in any case.
     """
     path = os.fspath(path)
     if engine is not None:
         # Workers are forked and read the choice from the environment, as the CLI sets it.
         with _engine_env(engine):
-            return analyse(path, progress, jobs, project, spill)
+            return analyse(path, progress, jobs, project, spill, keys=keys)
+    keys = _with_capture_secrets(path, keys)
     if jobs > 1 and can_fork():
         try:
             size = os.path.getsize(path)
         except OSError:
             size = 0
         if size >= SPLIT_MIN:
-            return _split(path, progress, jobs, project, spill)
-    return _share(path, progress, 0, 1, project, spill)
+            return _split(path, progress, jobs, project, spill, keys)
+    return _share(path, progress, 0, 1, project, spill, keys)
+
+
+def _with_capture_secrets(path: str, keys: KeyLog | None) -> KeyLog | None:
+    """``keys`` and the secrets ``path`` carries itself (pcapng Decryption Secrets Blocks)."""
+    from .tls import keylog
+
+    found = keylog.from_capture(path)
+    if not found:
+        return keys
+    if keys:
+        merged = KeyLog()
+        merged.merge(keys)
+        merged.merge(found)
+        return merged
+    return found
 
 
 # Functions handed to forked workers by key: a closure does not pickle, but a worker made by
@@ -211,12 +240,14 @@ def by_fork(fn: Callable[..., Any] | None) -> Iterator[int | None]:
         BY_FORK.pop(key, None)
 
 
-def _share_task(path: str, part: int, parts: int, key: int | None, spill: str | None) -> Analysis:
-    return _share(path, None, part, parts, None if key is None else BY_FORK[key], spill)
+def _share_task(path: str, part: int, parts: int, key: int | None, spill: str | None,
+                keys: KeyLog | None = None) -> Analysis:
+    return _share(path, None, part, parts, None if key is None else BY_FORK[key], spill, keys)
 
 
 def _split(path: str, progress: Callable[[int], None] | None, jobs: int,
-           project: Callable[[TlsConnection], Any] | None, spill: str | None) -> Analysis:
+           project: Callable[[TlsConnection], Any] | None, spill: str | None,
+           keys: KeyLog | None = None) -> Analysis:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -228,9 +259,9 @@ def _split(path: str, progress: Callable[[int], None] | None, jobs: int,
     # fork: the workers start with everything imported (and ``project``); only the path crosses.
     with by_fork(project) as key, ProcessPoolExecutor(
             max_workers=jobs - 1, mp_context=multiprocessing.get_context("fork")) as pool:
-        others = [pool.submit(_share_task, path, k, jobs, key, spill) for k in range(1, jobs)]
+        others = [pool.submit(_share_task, path, k, jobs, key, spill, keys) for k in range(1, jobs)]
         # This process takes share 0 and shows progress.
-        shares = [_share(path, progress, 0, jobs, project, spill)]
+        shares = [_share(path, progress, 0, jobs, project, spill, keys)]
         shares += [f.result() for f in others]
     return _merge(shares)
 
@@ -278,8 +309,9 @@ def _engine_env(engine: str) -> Iterator[None]:
 
 
 def _share(path: str, progress: Callable[[int], None] | None, part: int, parts: int,
-           project: Callable[[TlsConnection], Any] | None = None, spill: str | None = None) -> Analysis:
-    sink = _Sink(project, spill)
+           project: Callable[[TlsConnection], Any] | None = None, spill: str | None = None,
+           keys: KeyLog | None = None) -> Analysis:
+    sink = _Sink(project, spill, keys)
     if _engine.selected() == "rust":
         return _rust_share(path, progress, part, parts, sink)
     stats = ReadStats(path=path)
@@ -312,7 +344,8 @@ def _rust_share(path: str, progress: Callable[[int], None] | None, part: int, pa
     released) while this one turns finished connections into results."""
     from . import _core
 
-    scan = _core.Scan(path, part, parts)  # raises InputError for a file that is not a capture
+    # raises InputError for a file that is not a capture
+    scan = _core.Scan(path, part, parts, sealed=True) if sink.sealed else _core.Scan(path, part, parts)
     if _WHILE_SCANNING:
         try:
             big = os.path.getsize(path) >= WARM_UP_MIN

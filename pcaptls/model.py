@@ -13,6 +13,7 @@ from operator import attrgetter
 from typing import Any, TypeVar
 
 from .tls.constants import alert_name, cipher_name, handshake_name, version_name
+from .tls.sealed import Sealed
 
 _T = TypeVar("_T")
 
@@ -130,6 +131,9 @@ class TlsConnection:
     client_appdata_first: float | None = None
     server_appdata_last: float | None = None
     anomalies: tuple[Anomaly, ...] = field(default_factory=tuple)
+    # Encrypted records kept for a key log (pcaptls.tls.sealed); only while keys are to be
+    # tried: the analysis decrypts and drops it before anyone else sees the connection.
+    sealed: Sealed | None = None
 
     @property
     def id(self) -> str:

@@ -64,8 +64,8 @@ class Connection:
         """Reset, or FIN sent both ways."""
         return self.close is not None and (self.close[1] == "RST" or (self.fins[0] and self.fins[1]))
 
-    def start_tls(self) -> TlsSession:
-        s = self.session = TlsSession(self.midstream)
+    def start_tls(self, sealed: bool = False) -> TlsSession:
+        s = self.session = TlsSession(self.midstream, sealed)
         self.half[0].consumer, self.half[1].consumer = s.readers
         return s
 
@@ -120,6 +120,7 @@ class FlowTable:
         self.packets = 0
         self.connections = 0
         self.evicted = 0
+        self.sealed = False  # copy encrypted records for a key log (pcaptls.tls.sealed)
 
     def segment(self, src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int,
                 payload: bytes, missing: int, t: float, frame: int) -> None:
@@ -155,7 +156,7 @@ class FlowTable:
             else:
                 other.acked = ack
         if (payload or missing) and not conn.dead:
-            session = conn.session or conn.start_tls()
+            session = conn.session or conn.start_tls(self.sealed)
             half.segment((seq + 1) & 0xFFFFFFFF if flags & SYN else seq, payload, missing, t, frame)
             r0, r1 = session.readers
             if r0.state == IGNORE and r1.state == IGNORE:
