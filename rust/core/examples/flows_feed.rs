@@ -161,6 +161,7 @@ impl TlsLayer for Double {
             client_appdata_first: None,
             server_appdata_last: None,
             anomalies: vec![],
+            sealed: None,
         }
     }
 }

@@ -99,6 +99,7 @@ impl TlsLayer for Double {
                     sender: a.side.map(role),
                 })
                 .collect(),
+            sealed: None,
         }
     }
 }
