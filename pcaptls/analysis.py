@@ -191,6 +191,8 @@ def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None
     with; the secrets of a pcapng file's Decryption Secrets Blocks are used in any case.
     """
     path = os.fspath(path)
+    if keys is None:
+        keys = _KEYS
     if engine is not None:
         # Workers are forked and read the choice from the environment, as the CLI sets it.
         with _engine_env(engine):
@@ -204,6 +206,21 @@ def analyse(path: str | os.PathLike[str], progress: Callable[[int], None] | None
         if size >= SPLIT_MIN:
             return _split(path, progress, jobs, project, spill, keys)
     return _share(path, progress, 0, 1, project, spill, keys)
+
+
+# Session secrets a command was given (``--keylog``): see :func:`using_keys`.
+_KEYS: KeyLog | None = None
+
+
+@contextlib.contextmanager
+def using_keys(keys: KeyLog | None) -> Iterator[None]:
+    """Inside the ``with`` block, :func:`analyse` tries ``keys`` when it is given none."""
+    global _KEYS
+    old, _KEYS = _KEYS, keys
+    try:
+        yield
+    finally:
+        _KEYS = old
 
 
 def _with_capture_secrets(path: str, keys: KeyLog | None) -> KeyLog | None:

@@ -13,6 +13,7 @@ from ..analysis import analyse
 from ..certificates.export import connection_chains, export
 from ..report.safe import csv_cell
 from ..report.table import render
+from .keys import keylog_option
 from .common import EXIT_INPUT, EXIT_OK, debug_option, fail_input, format_option, handle_errors, unread_link_types
 
 
@@ -24,6 +25,7 @@ from .common import EXIT_INPUT, EXIT_OK, debug_option, fail_input, format_option
 @format_option
 @debug_option
 @handle_errors
+@keylog_option
 def certs(capture: str, export_dir: str, der: bool, fmt: str, debug: bool) -> None:
     """Write every distinct server certificate in CAPTURE into a folder.
 
@@ -31,7 +33,8 @@ def certs(capture: str, export_dir: str, der: bool, fmt: str, debug: bool) -> No
     bundle per server address and port with the chain as the server sent it
     (chain_<ip>_<port>.pem): the files to upload to Expressway-C's trust store
     (Maintenance > Security > Trusted CA certificate). Prints what was written.
-    TLS 1.3 encrypts certificates: those connections contribute nothing.
+    TLS 1.3 encrypts certificates: those connections contribute only with --keylog (or the
+    capture's own decryption secrets).
     """
     result = analyse(capture)
     status = EXIT_OK

@@ -25,6 +25,7 @@ from ..report.inspect_view import write_csv
 from ..report.records import iso
 from ..report.safe import json_line, terminal
 from ..report.table import column_widths, render_lines
+from .keys import keylog_option
 from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, default_jobs, fail, format_option,
                      handle_errors, jobs_option, unread_link_types)
 
@@ -142,6 +143,7 @@ def _log_header(inp: Inputs) -> list[str]:
               help="table for people, jsonl (one finding per line) for machines.")
 @debug_option
 @handle_errors
+@keylog_option
 def diagnose(capture: str, logs: tuple[str, ...], clock_offset: float | None, log_tz: str | None, jobs: int | None,
              trust_store: str | None, fmt: str, debug: bool) -> None:
     """Say what is wrong and what to change: one finding per failing server and port.
@@ -219,6 +221,7 @@ TIMELINE_CAPS = {3: 38, 5: 24, 6: 90}  # widest cells of connection, sni, detail
 @click.option("--linked-only", is_flag=True, help="Leave out log events not linked to any connection.")
 @debug_option
 @handle_errors
+@keylog_option
 def timeline(capture: str, logs: tuple[str, ...], clock_offset: float | None, log_tz: str | None, jobs: int | None,
              output: str | None, fmt: str, linked_only: bool, debug: bool) -> None:
     """Capture and log events on one clock, one row per event, sorted by time.

@@ -13,6 +13,7 @@ from ..errors import PcaptlsError
 from ..report import inspect_view as view
 from ..model import TlsConnection
 from ..report.records import connection_line, connection_record, flatten, json_text, verdict_record
+from .keys import keylog_option
 from .common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, analyse_many, debug_option, default_jobs, fail_input,
                      format_option, handle_errors, jobs_option, unread_link_types)
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
                    "to verify server chains against, as the peer would. Default: the public certifi bundle.")
 @debug_option
 @handle_errors
+@keylog_option
 def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: bool, trust_store: str | None, debug: bool) -> None:
     """List every TLS connection in CAPTURES (pcap/pcapng, optionally .gz).
 
