@@ -153,6 +153,11 @@ class TlsConnection:
         return v is not None and (v == 0x0304 or (v >> 8) == 0x7F or v == 0xFB1A)
 
     @property
+    def handshake_decrypted(self) -> bool:
+        """A TLS 1.3 handshake read with a key log (its EncryptedExtensions was decrypted)."""
+        return any(e.type == 8 for e in self.handshake)
+
+    @property
     def fatal_alert(self) -> Alert | None:
         """The first plaintext fatal alert: why a handshake failed, in the peer's own words."""
         return next((a for a in self.alerts if a.fatal and not a.encrypted), None)
