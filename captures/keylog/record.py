@@ -42,6 +42,11 @@ def run(*cmd: str, **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
 
 
+def _serial() -> str:
+    """A positive serial (RFC 5280): OpenSSL's random ones may encode as negative numbers."""
+    return str(int.from_bytes(os.urandom(8), "big") >> 2 | 1)
+
+
 def make_pki(d: Path) -> None:
     """A CA, an RSA server certificate and a client certificate it signed; a self-signed P-384
     certificate for the 6972 server (CUCM's tomcat-ECDSA)."""
@@ -50,10 +55,11 @@ def make_pki(d: Path) -> None:
             "-subj", subj, "-out", str(d / f"{name}.csr"))
         (d / f"{name}.ext").write_text(ext)
         run("openssl", "x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"), "-CAkey",
-            str(d / "ca.key"), "-CAcreateserial", "-days", "400", "-out", str(d / f"{name}.pem"),
+            str(d / "ca.key"), "-set_serial", _serial(), "-days", "400", "-out", str(d / f"{name}.pem"),
             "-extfile", str(d / f"{name}.ext"))
 
     run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / "ca.key"), "-days", "3650",
+        "-set_serial", _serial(),
         "-subj", "/C=DE/O=Steven Lab/CN=Steven Lab Root CA", "-out", str(d / "ca.pem"),
         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
     sign("server", "/C=DE/O=Steven Lab/OU=tomcat/CN=cucm.steven.lab",
@@ -61,7 +67,7 @@ def make_pki(d: Path) -> None:
     sign("client", "/C=DE/O=Steven Lab/CN=expressway-c.steven.lab",
          "extendedKeyUsage=clientAuth\n")
     run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp384r1", "-nodes",
-        "-keyout", str(d / "ecdsa.key"), "-days", "730", "-subj",
+        "-keyout", str(d / "ecdsa.key"), "-days", "730", "-set_serial", _serial(), "-subj",
         "/C=DE/O=Steven Lab/OU=tomcat-ECDSA/CN=cucm.steven.lab", "-out", str(d / "ecdsa.pem"),
         "-addext", "subjectAltName=DNS:cucm.steven.lab")
 
