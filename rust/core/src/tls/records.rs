@@ -211,7 +211,12 @@ impl RecordReader {
             }
             if let Some(s) = sess.sealed.as_deref_mut() {
                 if s.copying(self.side) {
-                    s.body(self.side, chunk.get(..skip as usize).unwrap_or(&[]), t, frame);
+                    s.body(
+                        self.side,
+                        chunk.get(..skip as usize).unwrap_or(&[]),
+                        t,
+                        frame,
+                    );
                 }
             }
             chunk = chunk.get(skip as usize..).unwrap_or(&[]);

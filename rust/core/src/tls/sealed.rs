@@ -192,3 +192,51 @@ impl SealedLog {
         }))
     }
 }
+
+/// Mirrors `tests/tls/test_sealed.py`.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(s: &mut SealedLog, side: u8, ct: u8, len: usize, frame: u64) {
+        if s.record(side, ct, len) {
+            s.body(side, &vec![7u8; len], frame as f64, frame);
+        }
+    }
+
+    #[test]
+    fn caps_numbering_and_epochs() {
+        let mut s = SealedLog::new();
+        s.hello(true, &[3u8; 40]);
+        s.ccs(1); // TLS 1.2, server
+        feed(&mut s, 1, 22, 40, 1); // Finished: seq 0, kept
+        feed(&mut s, 1, 23, 100, 2); // application data: numbered, not kept
+        for i in 0..40 {
+            feed(&mut s, 1, 21, 26, 3 + i); // alerts: 31 more fill the head, 8 stay in the tail
+        }
+        s.ccs(1); // renegotiated keys: the collection ends
+        feed(&mut s, 1, 21, 26, 99);
+        s.start13([2, 0]); // a TLS 1.3 ServerHello (client sent 2 0-RTT records)
+        feed(&mut s, 0, 21, 2, 100); // plaintext alert: not a protected record
+        feed(&mut s, 0, 23, 40_000, 101); // beyond the head's bytes, not small: numbered only
+        feed(&mut s, 0, 23, 30, 102);
+        s.record(0, 23, 50); // cut by a gap inside it: lost
+        s.body(0, &[1u8; 10], 103.0, 103);
+        s.lost(0, false);
+        feed(&mut s, 0, 23, 30, 104);
+        let r = s.result(0).expect("records kept");
+        let seqs: Vec<(Role, u64)> = r.records.iter().map(|x| (x.sender, x.seq)).collect();
+        assert_eq!(&seqs[..2], &[(Role::Client, 3), (Role::Client, 5)]);
+        let server: Vec<u64> = r
+            .records
+            .iter()
+            .filter(|x| x.sender == Role::Server)
+            .map(|x| x.seq)
+            .collect();
+        assert_eq!(server.len(), 32 + 8);
+        assert_eq!(server[..2], [0, 2]);
+        assert_eq!(server[32..], [34, 35, 36, 37, 38, 39, 40, 41]);
+        assert_eq!(r.client_random.as_deref(), Some(&[3u8; 32][..]));
+        assert_eq!(r.server_hello, None);
+    }
+}
