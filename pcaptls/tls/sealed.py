@@ -69,7 +69,7 @@ class SealedLog:
         self.head_n = [0, 0]
         self.head_bytes = [0, 0]
         # The record being copied: [seq, content type, length, bytes so far, into head?]
-        self.pend: list[list | None] = [None, None]  # type: ignore[type-arg]
+        self.pend: list[list | None] = [None, None]
         self.head: tuple[list[tuple[int, int, float, int, bytes]], ...] = ([], [])
         self.tail: tuple[list[tuple[int, int, float, int, bytes]], ...] = ([], [])
         self.client_random: bytes | None = None

@@ -66,7 +66,7 @@ class _Messages:
         if self.dead:
             return []
         self.buf += data
-        out = []
+        out: list[tuple[int, bytes]] = []
         buf = self.buf
         pos = 0
         while len(buf) - pos >= 4:
@@ -250,13 +250,13 @@ def _decompress(body: bytes) -> bytes:
             out = d.decompress(raw, size + 1)
         elif alg == 2:
             try:
-                import brotli  # type: ignore[import-not-found]
+                import brotli
             except ImportError:
                 raise MalformedError("brotli-compressed certificate: the brotli module is not installed") from None
             out = brotli.decompress(raw)
         elif alg == 3:
             try:
-                from compression import zstd  # type: ignore[import-not-found]  # Python 3.14
+                from compression import zstd  # Python 3.14
             except ImportError:
                 raise MalformedError("zstd-compressed certificate: no zstd module in this Python") from None
             out = zstd.decompress(raw)
