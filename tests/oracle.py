@@ -137,7 +137,7 @@ def _cached(path: str, extra: tuple[str, ...]) -> dict[int, TsharkConn]:
                         c.version = int(sv[-1], 16) if sv else (int(v, 16) if v else None)
                         cs = hs.get("tls.handshake.ciphersuite")
                         c.cipher = int(cs, 16) if isinstance(cs, str) else None
-                    elif htype == 11:
+                    elif htype in (11, 25):  # Certificate, CompressedCertificate (decrypted by a DSB)
                         certs = _find(hs, "tls.handshake.certificate")
                         server = c.hello_senders.get(2)
                         from_server = server == (src, sport) if server else c.hello_senders.get(1) != (src, sport)
