@@ -20,6 +20,7 @@ from .common import (
     handle_errors,
     unread_link_types,
 )
+from .keys import keylog_option
 
 
 @click.command("certs")
@@ -30,6 +31,7 @@ from .common import (
 @format_option
 @debug_option
 @handle_errors
+@keylog_option
 def certs(capture: str, export_dir: str, der: bool, fmt: str, debug: bool) -> None:
     """Write every distinct server certificate in CAPTURE into a folder.
 
@@ -37,7 +39,8 @@ def certs(capture: str, export_dir: str, der: bool, fmt: str, debug: bool) -> No
     bundle per server address and port with the chain as the server sent it
     (chain_<ip>_<port>.pem): the files to upload to Expressway-C's trust store
     (Maintenance > Security > Trusted CA certificate). Prints what was written.
-    TLS 1.3 encrypts certificates: those connections contribute nothing.
+    TLS 1.3 encrypts certificates: those connections contribute only with --keylog (or the
+    capture's own decryption secrets).
     """
     result = analyse(capture)
     status = EXIT_OK

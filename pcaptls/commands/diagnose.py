@@ -38,6 +38,7 @@ from .common import (
     scheduler_option,
     unread_link_types,
 )
+from .keys import keylog_option
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -153,6 +154,7 @@ def _log_header(inp: Inputs) -> list[str]:
               help="table for people, jsonl (one finding per line) for machines.")
 @debug_option
 @handle_errors
+@keylog_option
 def diagnose(capture: str, logs: tuple[str, ...], clock_offset: float | None, log_tz: str | None, jobs: int | None,
              scheduler: str | None, trust_store: str | None, fmt: str, debug: bool) -> None:
     """Say what is wrong and what to change: one finding per failing server and port.
@@ -230,6 +232,7 @@ TIMELINE_CAPS = {3: 38, 5: 24, 6: 90}  # widest cells of connection, sni, detail
 @click.option("--linked-only", is_flag=True, help="Leave out log events not linked to any connection.")
 @debug_option
 @handle_errors
+@keylog_option
 def timeline(capture: str, logs: tuple[str, ...], clock_offset: float | None, log_tz: str | None, jobs: int | None,
              scheduler: str | None, output: str | None, fmt: str, linked_only: bool, debug: bool) -> None:
     """Capture and log events on one clock, one row per event, sorted by time.

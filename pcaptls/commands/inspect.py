@@ -35,6 +35,7 @@ from .common import (
     scheduler_option,
     unread_link_types,
 )
+from .keys import keylog_option
 
 if TYPE_CHECKING:
     from ..certificates.openssl.vocabulary import Verdict
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 @scheduler_option
 @debug_option
 @handle_errors
+@keylog_option
 def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: bool, trust_store: str | None,
             scheduler: str | None, debug: bool) -> None:
     """List every TLS connection in CAPTURES (pcap/pcapng, optionally .gz).

@@ -43,7 +43,8 @@ _HANDSHAKE_NAMES = {
     4: "NewSessionTicket", 5: "EndOfEarlyData", 6: "HelloRetryRequest", 8: "EncryptedExtensions",
     11: "Certificate", 12: "ServerKeyExchange", 13: "CertificateRequest", 14: "ServerHelloDone",
     15: "CertificateVerify", 16: "ClientKeyExchange", 20: "Finished", 21: "CertificateURL",
-    22: "CertificateStatus", 23: "SupplementalData", 24: "KeyUpdate", 254: "MessageHash",
+    22: "CertificateStatus", 23: "SupplementalData", 24: "KeyUpdate", 25: "CompressedCertificate",
+    254: "MessageHash",
 }
 
 

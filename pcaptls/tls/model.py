@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from ..tcp.facts import Anomaly, Endpoint, pickled_by_fields
 from .constants import alert_name, cipher_name, handshake_name, is_tls13, version_name
+from .sealed import Sealed
 
 
 @pickled_by_fields
@@ -118,6 +119,10 @@ class TlsConnection:
             return None
         return "ticket" if self.ticket_offered else "session_id"
 
+    # Encrypted records kept for a key log (pcaptls.tls.sealed); only while keys are to be
+    # tried: the analysis decrypts and drops it before anyone else sees the connection.
+    sealed: Sealed | None = None
+
     @property
     def id(self) -> str:
         return f"{self.client}-{self.server}"
@@ -133,6 +138,11 @@ class TlsConnection:
     @property
     def is_tls13(self) -> bool:
         return is_tls13(self.version_id)
+
+    @property
+    def handshake_decrypted(self) -> bool:
+        """A TLS 1.3 handshake read with a key log (its EncryptedExtensions was decrypted)."""
+        return any(e.type == 8 for e in self.handshake)
 
     @property
     def fatal_alert(self) -> Alert | None:

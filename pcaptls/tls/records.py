@@ -12,7 +12,10 @@ plaintext before TLS is scanned up to :data:`DETECT_LIMIT` bytes.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .sealed import SealedLog
 
 MAX_RECORD = (1 << 14) + 2048  # RFC 5246 6.2.3: ciphertext may exceed 2^14 by 2048
 MAX_HANDSHAKE = 1 << 19  # 512 KiB: far above real certificate chains, small enough to bound memory
@@ -96,7 +99,7 @@ class RecordReader:
 
     __slots__ = (
         "side", "listener", "state", "buf", "skip", "hs", "hs_dead", "encrypted", "tls13",
-        "detected", "scanned", "strict", "cipher_started_at", "records",
+        "detected", "scanned", "strict", "cipher_started_at", "records", "sealer",
     )
 
     def __init__(self, side: int, listener: Listener, midstream: bool = False) -> None:
@@ -113,6 +116,9 @@ class RecordReader:
         self.scanned = 0
         self.strict = not midstream
         self.records = 0
+        # The connection's copier of encrypted records (pcaptls.tls.sealed) when keys are to be
+        # tried; None otherwise (the usual case: bodies are passed over, not copied).
+        self.sealer: SealedLog | None = None
 
     # -- input -----------------------------------------------------------------------------
     def data(self, chunk: bytes, t: float, frame: int) -> None:
@@ -122,7 +128,11 @@ class RecordReader:
             n = len(chunk)
             if n <= skip:  # hot path: inside an application-data record
                 self.skip = skip - n
+                if self.sealer is not None and self.sealer.copying(self.side):
+                    self.sealer.body(self.side, chunk, t, frame)
                 return
+            if self.sealer is not None and self.sealer.copying(self.side):
+                self.sealer.body(self.side, chunk[:skip], t, frame)
             chunk = chunk[skip:]
             self.skip = 0
         state = self.state
@@ -147,7 +157,11 @@ class RecordReader:
             return
         if self.skip >= nbytes:  # the hole is inside a record we were skipping anyway
             self.skip -= nbytes
+            if self.sealer is not None:
+                self.sealer.lost(self.side, False)
             return
+        if self.sealer is not None:
+            self.sealer.lost(self.side, True)
         if self.state == RECORDS or self.detected:
             self.listener.on_anomaly(self.side, "gap", f"{nbytes} bytes not captured; resynchronising on the next record", t)
             if self.hs:
@@ -291,6 +305,8 @@ class RecordReader:
                     listener.on_anomaly(side, "heartbeat", f"heartbeat record of {ln} bytes", t)
                 elif ct == CT_ALERT:
                     listener.on_alert(side, None, None, t, frame)
+                if self.sealer is not None and self.sealer.record(side, ct, ln):
+                    self.sealer.body(side, buf[body_at : body_at + min(have, ln)], t, frame)
                 if have < ln:
                     self.skip = ln - have
                     pos = n

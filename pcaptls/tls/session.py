@@ -14,6 +14,7 @@ from . import handshake as hs
 from .constants import HandshakeType, is_tls13
 from .model import Alert, HandshakeEvent, TlsConnection
 from .records import IGNORE, RecordReader
+from .sealed import SealedLog
 
 MAX_ALERTS = 64  # a hostile peer can send alerts forever; the first ones tell the story
 MAX_EVENTS = 256
@@ -54,11 +55,17 @@ class TlsSession:
     __slots__ = (
         "readers", "client_side", "tls", "ch", "sh", "certs", "cert_request", "kex_group",
         "alerts", "events", "anomalies", "plain", "hrr", "appdata", "appdata_first", "appdata_last", "ccs", "server_side_hint",
-        "sslv2_version", "version13", "alerts_dropped", "events_dropped", "anomalies_dropped",
+        "sslv2_version", "version13", "alerts_dropped", "events_dropped", "anomalies_dropped", "sealed",
     )
 
-    def __init__(self, midstream: bool = False) -> None:
+    def __init__(self, midstream: bool = False, sealed: bool = False) -> None:
         self.readers = (RecordReader(0, self, midstream), RecordReader(1, self, midstream))
+        # ``sealed``: keys are to be tried later: copy encrypted records (see pcaptls.tls.sealed).
+        self.sealed: SealedLog | None = None
+        if sealed:
+            self.sealed = SealedLog()
+            for r in self.readers:
+                r.sealer = self.sealed
         self.client_side: int | None = None
         self.server_side_hint: int | None = None
         self.tls = False
@@ -120,6 +127,8 @@ class TlsSession:
                 if self.ch is None:
                     self.ch = hs.parse_client_hello(body)
                     self.client_side = side
+                    if self.sealed is not None:
+                        self.sealed.hello(True, body)
             elif htype == HandshakeType.SERVER_HELLO:
                 sh = hs.parse_server_hello(body)
                 if self.client_side is None:
@@ -128,13 +137,24 @@ class TlsSession:
                     self.hrr = True
                     if self.sh is None:
                         self.sh = sh
+                    v = sh.version
+                    if is_tls13(v):
+                        # TLS 1.3 already: a ChangeCipherSpec that follows (middlebox compatibility)
+                        # must not make the second ClientHello and the ServerHello look encrypted.
+                        self.version13 = True
+                        for r in self.readers:
+                            r.tls13 = True
                     return
                 self.sh = sh
+                if self.sealed is not None:
+                    self.sealed.hello(False, body)
                 v = sh.version
                 if is_tls13(v):
                     self.version13 = True
                     for r in self.readers:
                         r.tls13 = True
+                    if self.sealed is not None:
+                        self.sealed.start13(self.appdata)
             elif htype == HandshakeType.CERTIFICATE:
                 chain = hs.parse_certificate(body, self.version13)
                 self.certs.append((side, chain))
@@ -174,6 +194,8 @@ class TlsSession:
     def on_ccs(self, side: int, t: float, frame: int) -> None:
         self.ccs[side] += 1
         self._event(side, -1, t, frame)
+        if self.sealed is not None and not self.version13:
+            self.sealed.ccs(side)
 
     def on_alert(self, side: int, level: int | None, code: int | None, t: float, frame: int) -> None:
         if len(self.alerts) < MAX_ALERTS:
@@ -293,4 +315,5 @@ class TlsSession:
             server_extensions=sh.extensions if sh else (),
             session_id_echoed=bool(ch and sh and ch.session_id and ch.session_id == sh.session_id),
             ticket_offered=ch.ticket if ch else False,
+            **({} if self.sealed is None else {"sealed": self.sealed.result(cs, name)}),
         )

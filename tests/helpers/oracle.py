@@ -174,7 +174,7 @@ def _cached(path: str, extra: tuple[str, ...]) -> dict[int, TsharkConn]:
                         ja3s = _find(hs, "tls.handshake.ja3s_full")
                         c.server_lists = {"extensions": _ints(_find(hs, "tls.handshake.extension.type")),
                                           "ja3s": ja3s[0] if ja3s else None}
-                    elif htype == 11:
+                    elif htype in (11, 25):  # Certificate, CompressedCertificate (decrypted by a DSB)
                         certs = _find(hs, "tls.handshake.certificate")
                         server = c.hello_senders.get(2)
                         from_server = server == (src, sport) if server else c.hello_senders.get(1) != (src, sport)

@@ -168,6 +168,7 @@ impl TlsLayer for Double {
             session_id_echoed: false,
             ticket_offered: false,
             anomalies: vec![],
+            sealed: None,
         }
     }
 }

@@ -144,6 +144,28 @@ pub struct ConnResult {
     pub session_id_echoed: bool,
     /// the ClientHello carried a non-empty session_ticket extension
     pub ticket_offered: bool,
+    /// Encrypted records kept for a key log (`pcaptls.tls.sealed.Sealed`); only with
+    /// `Scanner::keep_sealed`, and then `None` when nothing was kept.
+    pub sealed: Option<Box<Sealed>>,
+}
+
+/// `pcaptls.tls.sealed.SealedRecord`: one encrypted record, numbered as its keys need.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SealedRecord {
+    pub sender: Role,
+    pub seq: u64,
+    pub ctype: u8,
+    pub time: f64,
+    pub frame: u64,
+    pub body: Vec<u8>,
+}
+
+/// `pcaptls.tls.sealed.Sealed`: what one connection carries for decryption.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sealed {
+    pub client_random: Option<Vec<u8>>,
+    pub server_hello: Option<Vec<u8>>,
+    pub records: Vec<SealedRecord>,
 }
 
 /// What the TCP stage knows of a connection when it has the TLS stage finish it

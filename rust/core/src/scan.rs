@@ -46,6 +46,11 @@ impl Scanner {
         }
     }
 
+    /// Copy encrypted records for a key log (`pcaptls.tls.sealed`): the results carry them.
+    pub fn keep_sealed(&mut self) {
+        self.flows.sealed = true;
+    }
+
     /// Read up to `max_frames` frames. Returns `false` once the capture is exhausted (then every
     /// connection has been finished and is in `take`).
     pub fn step(&mut self, max_frames: u64) -> bool {

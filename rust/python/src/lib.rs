@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::thread;
 
 use pcaptls_core::capture::FrameReader;
-use pcaptls_core::model::{ConnResult, Ip, Role};
+use pcaptls_core::model::{ConnResult, Ip, Role, Sealed};
 use pcaptls_core::scan::{Scanner, Summary};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -44,6 +44,9 @@ struct Builder {
     texts: HashMap<String, PyObject>,
     client: PyObject,
     server: PyObject,
+    /// `pcaptls.tls.sealed.Sealed` and `SealedRecord`, for scans that keep encrypted records.
+    sealed: PyObject,
+    sealed_record: PyObject,
 }
 
 const SHARED_MAX: usize = 4096; // as pcaptls.tls.handshake._SHARED_MAX
@@ -53,6 +56,7 @@ impl Builder {
         let model = py.import("pcaptls.tls.model")?;
         let facts = py.import("pcaptls.tcp.facts")?;
         let ipaddress = py.import("ipaddress")?;
+        let sealed = py.import("pcaptls.tls.sealed")?;
         Ok(Builder {
             conn: model.getattr("TlsConnection")?.unbind(),
             endpoint: facts.getattr("Endpoint")?.unbind(),
@@ -67,6 +71,8 @@ impl Builder {
             texts: HashMap::new(),
             client: PyString::intern(py, "client").into_any().unbind(),
             server: PyString::intern(py, "server").into_any().unbind(),
+            sealed: sealed.getattr("Sealed")?.unbind(),
+            sealed_record: sealed.getattr("SealedRecord")?.unbind(),
         })
     }
 
@@ -157,6 +163,35 @@ impl Builder {
             self.texts.insert(s.to_owned(), o.clone_ref(py));
         }
         o
+    }
+
+    /// `Sealed(client_random, server_hello, records)`.
+    fn sealed(&self, py: Python<'_>, s: &Sealed) -> PyResult<PyObject> {
+        let records: Vec<PyObject> = s
+            .records
+            .iter()
+            .map(|r| {
+                self.sealed_record.call1(
+                    py,
+                    (
+                        self.role(py, r.sender),
+                        r.seq,
+                        r.ctype,
+                        r.time,
+                        r.frame,
+                        PyBytes::new(py, &r.body),
+                    ),
+                )
+            })
+            .collect::<PyResult<_>>()?;
+        self.sealed.call1(
+            py,
+            (
+                s.client_random.as_deref().map(|b| PyBytes::new(py, b)),
+                s.server_hello.as_deref().map(|b| PyBytes::new(py, b)),
+                PyTuple::new(py, records)?,
+            ),
+        )
     }
 
     fn connection(&mut self, py: Python<'_>, c: ConnResult) -> PyResult<PyObject> {
@@ -281,6 +316,12 @@ impl Builder {
                 .into_any()
                 .unbind(),
         ];
+        if let Some(s) = c.sealed.as_deref() {
+            // A keyword: the carry exists only in scans that keep encrypted records.
+            let kw = PyDict::new(py);
+            kw.set_item("sealed", self.sealed(py, s)?)?;
+            return self.conn.call(py, PyTuple::new(py, args)?, Some(&kw));
+        }
         self.conn.call1(py, PyTuple::new(py, args)?)
     }
 }
@@ -317,17 +358,19 @@ fn input_error(py: Python<'_>, msg: String) -> PyErr {
 
 #[pymethods]
 impl Scan {
-    /// `Scan(path, share=0, shares=1, data=None)`: with `data` (bytes), that in-memory capture is
-    /// scanned and `path` only names it. Raises `pcaptls.errors.InputError` for a file that is
-    /// not a capture.
+    /// `Scan(path, share=0, shares=1, data=None, sealed=False)`: with `data` (bytes), that
+    /// in-memory capture is scanned and `path` only names it; with `sealed`, connections carry
+    /// their encrypted records for a key log (`pcaptls.tls.sealed`). Raises
+    /// `pcaptls.errors.InputError` for a file that is not a capture.
     #[new]
-    #[pyo3(signature = (path, share = 0, shares = 1, data = None))]
+    #[pyo3(signature = (path, share = 0, shares = 1, data = None, sealed = false))]
     fn new(
         py: Python<'_>,
         path: String,
         share: u32,
         shares: u32,
         data: Option<Vec<u8>>,
+        sealed: bool,
     ) -> PyResult<Scan> {
         let opened = py.allow_threads(|| {
             catch_unwind(AssertUnwindSafe(|| match data {
@@ -352,6 +395,9 @@ impl Scan {
             .name("pcaptls-scan".into())
             .spawn(move || {
                 let mut scanner = Scanner::new(reader, share, shares);
+                if sealed {
+                    scanner.keep_sealed();
+                }
                 let result = catch_unwind(AssertUnwindSafe(|| {
                     // Results go in batches of at most BATCH_CONNS: a sweep retires thousands of
                     // connections at once, and what waits in the channel is bounded by connections.

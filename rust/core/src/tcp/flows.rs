@@ -39,12 +39,17 @@ pub trait TlsLayer {
     fn settle(&mut self);
     fn reportable(&self) -> bool;
     fn build(&mut self, tcp: TcpFacts) -> ConnResult;
+    /// Copy encrypted records for a key log (see `crate::tls::sealed`); doubles ignore it.
+    fn keep_sealed(&mut self) {}
 }
 
 impl TlsLayer for Tls {
     #[inline]
     fn start(midstream: bool) -> Self {
         Tls::new(midstream)
+    }
+    fn keep_sealed(&mut self) {
+        Tls::keep_sealed(self)
     }
     #[inline]
     fn data(&mut self, side: usize, chunk: &[u8], t: f64, frame: u64) {
@@ -328,6 +333,8 @@ pub struct FlowTable<T = Tls> {
     conns: Vec<Option<Connection<T>>>,
     free: Vec<u32>,
     opened: u64,
+    /// Copy encrypted records for a key log (Python's `FlowTable.sealed`).
+    pub sealed: bool,
 }
 
 impl FlowTable<Tls> {
@@ -351,6 +358,7 @@ impl<T: TlsLayer> FlowTable<T> {
             conns: Vec::new(),
             free: Vec::new(),
             opened: 0,
+            sealed: false,
         }
     }
 
@@ -436,9 +444,14 @@ impl<T: TlsLayer> FlowTable<T> {
         }
         if (!seg.payload.is_empty() || seg.missing != 0) && !conn.dead {
             let midstream = conn.midstream;
-            let tls = conn
-                .tls
-                .get_or_insert_with(|| Box::new(T::start(midstream)));
+            let sealed = self.sealed;
+            let tls = conn.tls.get_or_insert_with(|| {
+                let mut t = Box::new(T::start(midstream));
+                if sealed {
+                    t.keep_sealed();
+                }
+                t
+            });
             let seq = if flags & SYN != 0 {
                 seg.seq.wrapping_add(1)
             } else {

@@ -9,6 +9,7 @@ pub mod constants;
 pub mod handshake;
 pub mod reader;
 pub mod records;
+pub mod sealed;
 pub mod session;
 
 use crate::model::{ConnResult, TcpFacts};
@@ -42,6 +43,11 @@ impl Tls {
             ],
             session: Session::new(),
         }
+    }
+
+    /// Copy encrypted records for a key log from now on (`TlsSession(..., sealed=True)`).
+    pub fn keep_sealed(&mut self) {
+        self.session.sealed = Some(Box::new(sealed::SealedLog::new()));
     }
 
     /// In-order bytes of direction `side` (0/1) that arrived in `frame` at time `t`

@@ -202,7 +202,22 @@ impl RecordReader {
             if n <= skip {
                 // hot path: inside an application-data record
                 self.skip = skip - n;
+                if let Some(s) = sess.sealed.as_deref_mut() {
+                    if s.copying(self.side) {
+                        s.body(self.side, chunk, t, frame);
+                    }
+                }
                 return;
+            }
+            if let Some(s) = sess.sealed.as_deref_mut() {
+                if s.copying(self.side) {
+                    s.body(
+                        self.side,
+                        chunk.get(..skip as usize).unwrap_or(&[]),
+                        t,
+                        frame,
+                    );
+                }
             }
             chunk = chunk.get(skip as usize..).unwrap_or(&[]);
             self.skip = 0;
@@ -235,7 +250,13 @@ impl RecordReader {
         if self.skip >= nbytes {
             // the hole is inside a record we were skipping anyway
             self.skip -= nbytes;
+            if let Some(s) = sess.sealed.as_deref_mut() {
+                s.lost(self.side, false);
+            }
             return;
+        }
+        if let Some(s) = sess.sealed.as_deref_mut() {
+            s.lost(self.side, true);
         }
         if self.state == State::Records || self.detected {
             sess.on_anomaly(
@@ -487,6 +508,11 @@ impl RecordReader {
                     );
                 } else if ct == CT_ALERT {
                     sess.on_alert(side, None, None, t, frame);
+                }
+                if let Some(s) = sess.sealed.as_deref_mut() {
+                    if s.record(side, ct, ln) {
+                        s.body(side, &cat.slice(body_at, body_at + have.min(ln)), t, frame);
+                    }
                 }
                 if have < ln {
                     self.skip = (ln - have) as u64;

@@ -8,6 +8,7 @@
 use super::constants::{handshake_type_name, is_tls13};
 use super::handshake::{self as hs, ClientHello, ServerHello};
 use super::reader::ParseError;
+use super::sealed::SealedLog;
 use crate::model::{Alert, Anomaly, ConnResult, HandshakeEvent, Role, SideAnomaly, TcpFacts};
 
 /// A hostile peer can send alerts forever; the first ones tell the story.
@@ -115,6 +116,8 @@ pub struct Session {
     pub alerts_dropped: u64,
     pub events_dropped: u64,
     pub anomalies_dropped: u64,
+    /// Copies encrypted records when keys are to be tried (`TlsSession.sealed`).
+    pub sealed: Option<Box<SealedLog>>,
 }
 
 impl Session {
@@ -188,23 +191,39 @@ impl Session {
             HT_CLIENT_HELLO if self.ch.is_none() => {
                 self.ch = Some(hs::parse_client_hello(body)?);
                 self.client_side = Some(side);
+                if let Some(s) = self.sealed.as_deref_mut() {
+                    s.hello(true, body);
+                }
             }
             HT_SERVER_HELLO => {
                 let sh = hs::parse_server_hello(body)?;
                 if self.client_side.is_none() {
                     self.client_side = Some(side ^ 1);
                 }
+                let v = sh.version;
+                let v13 = is_tls13(v);
                 if sh.retry_request {
                     self.hrr = true;
                     if self.sh.is_none() {
                         self.sh = Some(sh);
                     }
+                    // TLS 1.3 already: a ChangeCipherSpec that follows (middlebox compatibility)
+                    // must not make the second ClientHello and the ServerHello look encrypted.
+                    if v13 {
+                        self.version13 = true;
+                    }
                     return Ok(());
                 }
-                let v = sh.version;
                 self.sh = Some(sh);
-                if is_tls13(v) {
+                if let Some(s) = self.sealed.as_deref_mut() {
+                    s.hello(false, body);
+                }
+                if v13 {
                     self.version13 = true;
+                    let appdata = self.appdata;
+                    if let Some(s) = self.sealed.as_deref_mut() {
+                        s.start13(appdata);
+                    }
                 }
             }
             HT_CERTIFICATE => {
@@ -285,6 +304,11 @@ impl Session {
             *c += 1;
         }
         self.event(side, -1, t, frame);
+        if !self.version13 {
+            if let Some(s) = self.sealed.as_deref_mut() {
+                s.ccs(side);
+            }
+        }
     }
 
     pub fn on_alert(&mut self, side: u8, level: Option<u8>, code: Option<u8>, t: f64, frame: u64) {
@@ -468,6 +492,7 @@ impl Session {
                 _ => false,
             },
             ticket_offered: ch.is_some_and(|c| c.ticket),
+            sealed: self.sealed.as_deref_mut().and_then(|s| s.result(cs)),
         }
     }
 }

@@ -106,6 +106,7 @@ impl TlsLayer for Double {
                     sender: a.side.map(role),
                 })
                 .collect(),
+            sealed: None,
         }
     }
 }
