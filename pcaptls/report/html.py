@@ -47,7 +47,7 @@ TEMPLATE = "report.html.j2"
 # The timeline's geometry, in SVG user units (pixels at 100 %).
 SVG_WIDTH = 1100
 SVG_LABEL = 200  # the server:port column on the left
-SVG_ROW = 24
+SVG_ROW = 30
 SVG_TOP = 34  # room for the time axis
 SVG_RIGHT = 12
 
@@ -154,10 +154,13 @@ def _timeline(conns: Sequence[TlsConnection], correlation: Correlation | None) -
         text = title if n == 1 else f"{n} marks here, the first: {title}"
         x0 = x(a)
         if kind.startswith("hs-"):
-            drawn.append({"shape": "rect", "kind": kind, "x": round(x0, 1), "y": y + 7,
-                          "w": round(max(x(b) - x0, 2.0), 1), "h": 10, "title": terminal(text)})
+            # At least 4 units wide: a failed handshake lasts milliseconds, and must still show.
+            drawn.append({"shape": "rect", "kind": kind, "x": round(x0, 1), "y": y + 10,
+                          "w": round(max(x(b) - x0, 4.0), 1), "h": 10, "title": terminal(text)})
         else:
-            drawn.append({"shape": kind, "kind": kind, "x": round(x0, 1), "y": y + 12, "title": terminal(text)})
+            # Alerts on the handshake's bar, log lines above it, 502s below: all three stay visible.
+            dy = {"alert": 15, "log": 5, "http502": 25}[kind]
+            drawn.append({"shape": kind, "kind": kind, "x": round(x0, 1), "y": y + dy, "title": terminal(text)})
     # Handshakes under the points, so the points stay visible and hoverable.
     drawn.sort(key=lambda d: (d["shape"] != "rect", d["y"], d["x"]))
     ticks = []
@@ -169,7 +172,7 @@ def _timeline(conns: Sequence[TlsConnection], correlation: Correlation | None) -
     return {
         "width": SVG_WIDTH, "height": height, "label_x": SVG_LABEL - 8, "left": SVG_LABEL,
         "right": SVG_WIDTH - SVG_RIGHT, "top": SVG_TOP,
-        "rows": [{"label": terminal(s), "y": SVG_TOP + i * SVG_ROW, "mid": SVG_TOP + i * SVG_ROW + 16}
+        "rows": [{"label": terminal(s), "y": SVG_TOP + i * SVG_ROW, "mid": SVG_TOP + i * SVG_ROW + 19}
                  for s, i in rows.items()],
         "marks": drawn, "ticks": ticks,
         "start": iso(t0), "end": iso(t1), "date": datetime.fromtimestamp(t0, timezone.utc).strftime("%Y-%m-%d"),
