@@ -5,8 +5,12 @@
   var table = document.getElementById("conn-table");
   var controls = document.getElementById("table-controls");
   if (!table || !controls) { return; }
-  var body = table.tBodies[0];
-  var rows = Array.prototype.slice.call(body.rows);
+  // The rows sit in blocks (tables of 200 rows, laid out as they scroll into view); a sort
+  // deals them out again in the new order, each block keeping its size.
+  var bodies = Array.prototype.slice.call(document.querySelectorAll("#conn-rows .chunk tbody"));
+  var sizes = bodies.map(function (b) { return b.rows.length; });
+  var rows = [];
+  bodies.forEach(function (b) { rows.push.apply(rows, Array.prototype.slice.call(b.rows)); });
   var texts = rows.map(function (r) { return r.textContent.toLowerCase(); });
   var filter = document.getElementById("filter");
   var status = document.getElementById("status-filter");
@@ -24,6 +28,12 @@
       r.hidden = !ok;
       if (ok) { n++; }
     }
+    // A block with nothing to show goes, so the shown rows close up.
+    bodies.forEach(function (b) {
+      var any = false;
+      for (var j = 0; j < b.rows.length && !any; j++) { any = !b.rows[j].hidden; }
+      b.parentNode.parentNode.hidden = !any;
+    });
     shown.textContent = n + " of " + rows.length + " shown";
   }
   filter.addEventListener("input", apply);
@@ -40,16 +50,20 @@
       th.setAttribute("aria-sort", asc ? "ascending" : "descending");
       var keyed = rows.map(function (r, i) { return [r.cells[col].textContent, i]; });
       keyed.sort(function (a, b) { return (asc ? 1 : -1) * collator.compare(a[0], b[0]) || a[1] - b[1]; });
-      var frag = document.createDocumentFragment();
-      var order = keyed.map(function (k) { return k[1]; });
       var newRows = [], newTexts = [];
-      order.forEach(function (i) { frag.appendChild(rows[i]); newRows.push(rows[i]); newTexts.push(texts[i]); });
+      keyed.forEach(function (k) { newRows.push(rows[k[1]]); newTexts.push(texts[k[1]]); });
       rows = newRows;
       texts = newTexts;
-      body.appendChild(frag);
+      var at = 0;
+      bodies.forEach(function (b, n) {
+        var frag = document.createDocumentFragment();
+        for (var i = 0; i < sizes[n]; i++) { frag.appendChild(rows[at++]); }
+        b.appendChild(frag);
+      });
+      apply();
     }
     th.addEventListener("click", sort);
     th.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); } });
   });
-  apply();
+  shown.textContent = rows.length + " of " + rows.length + " shown";
 }());
