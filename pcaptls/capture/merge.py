@@ -8,8 +8,8 @@ recording (frame numbers count across the files, as ``mergecap`` numbers them).
 
 Classic pcap files are merged record by record by timestamp (a stable k-way merge: rotated
 files come out concatenated, captures of two interfaces interleaved); their link types must
-agree. pcapng files are concatenated as sections (a pcapng file may hold several), in the order
-given (rotated files sort by name in time order). A mix of the two formats, or of link types, is not merged: the caller
+agree. pcapng files (what ``editcap`` writes by default) are concatenated as sections (a pcapng
+file may hold several), in the order of their first frames. A mix of the two formats, or of link types, is not merged: the caller
 reads the files separately and says so.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from ..errors import PcaptlsError
-from .files import open_capture
+from .files import iter_frames, open_capture
 
 _MAGICS = {  # magic as read little-endian -> (byte order, nanosecond timestamps)
     0xA1B2C3D4: ("<", False), 0xA1B23C4D: ("<", True),
@@ -127,10 +127,19 @@ def _merge_pcap(opened: list[tuple[str, BinaryIO]], dest: str) -> Merged:
     return Merged(dest, None, problems)
 
 
+def _first_time(path: str) -> float:
+    """The time of a capture's first frame (only the start of the file is read)."""
+    for _n, t, _link, _data, _wire in iter_frames(path):
+        return t
+    return float("inf")
+
+
 def _concat_pcapng(opened: list[tuple[str, BinaryIO]], dest: str) -> Merged:
-    # Rotated pcapng files do not overlap in time: their given order (by name) is their time
-    # order, and each is a whole section, so concatenation is a valid pcapng file.
+    # Rotated pcapng files do not overlap in time, so in the order of their first frames they
+    # are in time order; each is a whole section, so their concatenation is a valid pcapng file.
+    firsts = [_first_time(p) for p, _src in opened]
+    order = sorted(range(len(opened)), key=lambda i: firsts[i])  # stable: equal times keep the given order
     with open(dest, "wb") as out:
-        for _p, src in opened:
+        for _p, src in (opened[i] for i in order):
             shutil.copyfileobj(src, out, 1 << 20)  # type: ignore[misc]
     return Merged(dest)
