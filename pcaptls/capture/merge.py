@@ -141,5 +141,5 @@ def _concat_pcapng(opened: list[tuple[str, BinaryIO]], dest: str) -> Merged:
     order = sorted(range(len(opened)), key=lambda i: firsts[i])  # stable: equal times keep the given order
     with open(dest, "wb") as out:
         for _p, src in (opened[i] for i in order):
-            shutil.copyfileobj(src, out, 1 << 20)  # type: ignore[misc]
+            shutil.copyfileobj(src, out, 1 << 20)
     return Merged(dest)
