@@ -27,6 +27,7 @@ _COMMANDS = {
     "diagnose": "pcaptls.commands.diagnose:diagnose",
     "timeline": "pcaptls.commands.diagnose:timeline",
     "truststore": "pcaptls.commands.truststore:truststore",
+    "report": "pcaptls.commands.report:report",
 }
 
 

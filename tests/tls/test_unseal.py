@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pcaptls.pipeline import analysis
 from pcaptls.capture.files import iter_frames
 from pcaptls.capture.frames import ReadStats
+from pcaptls.pipeline import analysis
 from pcaptls.pipeline.analysis import analyse
 from pcaptls.pipeline.engines import rust_available
 from pcaptls.tls import keylog
