@@ -2,7 +2,7 @@
 
 Each capture holds two connections of one client to one server (Python ``ssl`` on OpenSSL 3):
 a full handshake, then one that offers the first's session. What OpenSSL said of the second
-(``SSLSocket.session_reused``) goes into ``resumption/manifest.json``; ``tests/tls/test_resumption.py``
+(``SSLSocket.session_reused``) goes into ``resumption/resumption.json`` (not ``manifest.json``: that name marks the lab scenarios); ``tests/tls/test_resumption.py``
 holds pcaptls to it. Regenerate (as root: tcpdump on ``lo``; a few seconds):
 
     .venv/bin/python captures/resumption.py [--out DIR]
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in CASES:
             manifest[name] = record(name, args.out, cert, key)
             print(name, manifest[name], file=sys.stderr)
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    (args.out / "resumption.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

@@ -13,7 +13,7 @@ from pcaptls.pipeline.analysis import analyse
 from tests.helpers.paths import CAPTURES, CORPUS
 
 FOLDER = CAPTURES / "resumption"
-MANIFEST = json.loads((FOLDER / "manifest.json").read_text())
+MANIFEST = json.loads((FOLDER / "resumption.json").read_text())
 HOW = {"tls12-session-id": "session_id", "tls12-ticket": "ticket", "tls13-psk": "psk"}
 pytestmark = pytest.mark.engines
 
