@@ -324,3 +324,20 @@ def test_generated_chains_match_openssl(leaf, extra, trust, name, days, purpose)
     oracle = certgen.openssl_verify(wire[0], wire[1:], trusted, at, name, purpose)
     ours = verify_chain(wire, TrustStore.from_certs(trusted, "t"), at, name, purpose)
     assert (ours.error, ours.depth) == (oracle.error, oracle.depth), (leaf, extra, trust, name, days, oracle.raw)
+
+
+def test_every_error_the_chain_check_returns_has_plain_words() -> None:
+    """Each error name verify_chain can return (read from its source) has its own explanation,
+    not OpenSSL's bare message: these are the words a network engineer reads first."""
+    import re
+    from pathlib import Path
+
+    from pcaptls.certificates.openssl import advice, chain
+
+    from pcaptls.certificates.openssl import constraints
+
+    returned = set(re.findall(r'make_verdict\("([A-Z_]+)"', Path(chain.__file__).read_text()))
+    returned |= set(re.findall(r'"((?:PERMITTED|EXCLUDED|UNSUPPORTED)_[A-Z_]+)"', Path(constraints.__file__).read_text()))
+    assert len(returned) > 15
+    missing = sorted(returned - set(advice._PLAIN) - {"UNSPECIFIED"})
+    assert not missing, f"no plain words for {missing}"

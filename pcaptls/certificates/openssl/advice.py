@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .vocabulary import Verdict
-
-if TYPE_CHECKING:
-    pass
-
-# The verdict in a network engineer's words, and what to change on Expressway-C
 
 _PLAIN: dict[str, str] = {
     "OK": "the chain verifies",
@@ -28,6 +21,18 @@ _PLAIN: dict[str, str] = {
     "PATH_LENGTH_EXCEEDED": "the chain is longer than {cert}'s path length constraint allows",
     "CERT_CHAIN_TOO_LONG": "the chain is longer than the verification depth",
     "KEYUSAGE_NO_CERTSIGN": "{cert} signs certificates but its key usage does not allow it",
+    "EC_KEY_EXPLICIT_PARAMS": "{cert} has an EC key with its curve written out (explicit parameters), "
+    "which OpenSSL 3.0 refuses in a chain",
+    "ERROR_IN_CERT_NOT_BEFORE_FIELD": "{cert}'s notBefore time is not in a form OpenSSL can read",
+    "ERROR_IN_CERT_NOT_AFTER_FIELD": "{cert}'s notAfter time is not in a form OpenSSL can read",
+    "UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY": "the key of the CA above {cert} cannot be read, so its signature cannot be checked",
+    "UNABLE_TO_VERIFY_LEAF_SIGNATURE": "the server sent only its own certificate and its issuer is not in the trust store",
+    "PROXY_CERTIFICATES_NOT_ALLOWED": "{cert} is a proxy certificate, which OpenSSL does not accept by default",
+    "PERMITTED_VIOLATION": "a name in {cert} is outside the names a CA above it may certify (name constraints)",
+    "EXCLUDED_VIOLATION": "a name in {cert} is one a CA above it must not certify (name constraints)",
+    "UNSUPPORTED_CONSTRAINT_TYPE": "a CA above {cert} has a kind of name constraint OpenSSL does not support",
+    "UNSUPPORTED_CONSTRAINT_SYNTAX": "a CA above {cert} has a name constraint OpenSSL cannot read",
+    "UNSUPPORTED_NAME_SYNTAX": "a name in {cert} cannot be checked against its CA's name constraints",
 }
 
 _FIX: dict[str, str] = {
@@ -46,6 +51,12 @@ _FIX: dict[str, str] = {
     "to an FQDN the certificate holds, then refresh the Expressway configuration",
     "INVALID_CA": "reissue the chain from a proper CA (basicConstraints CA:TRUE, keyCertSign)",
     "INVALID_PURPOSE": "reissue the certificate with TLS Web Server Authentication in its extended key usage",
+    "EC_KEY_EXPLICIT_PARAMS": "reissue the certificate (or its CA) with a named-curve EC key "
+    "(e.g. `openssl ecparam -name prime256v1 -param_enc named_curve`)",
+    "ERROR_IN_CERT_NOT_BEFORE_FIELD": "reissue the certificate: its validity times must be UTCTime/GeneralizedTime "
+    "with seconds and Z (RFC 5280 4.1.2.5)",
+    "ERROR_IN_CERT_NOT_AFTER_FIELD": "reissue the certificate: its validity times must be UTCTime/GeneralizedTime "
+    "with seconds and Z (RFC 5280 4.1.2.5)",
 }
 
 
