@@ -51,7 +51,7 @@ except ImportError as e:  # pragma: no cover - exercised without the extra
     raise ImportError(f"pcaptls.dask needs the optional extra: pip install 'pcaptls[dask]' ({e})") from e
 
 from . import api
-from .errors import InputError, PcaptlsError
+from .errors import InputError, MalformedError, PcaptlsError
 from .pipeline import cluster
 from .pipeline.analysis import analyse
 
@@ -106,7 +106,7 @@ def _tar_members(url: str, storage_options: dict[str, Any]) -> list[str]:
     try:
         with _open(url, storage_options) as fh, TarStream(fh) as tar:
             return [info.name for info, _data in tar.files(lambda n: bool(_CAPTURE.search(os.path.basename(n))))]
-    except (OSError, EOFError, ValueError) as e:
+    except (OSError, EOFError, ValueError, MalformedError) as e:
         raise InputError(f"{url}: not a readable diagnostic bundle: {e}") from e
 
 

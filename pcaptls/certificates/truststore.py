@@ -17,7 +17,6 @@ import base64
 import binascii
 import os
 import re
-import tarfile
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -194,7 +193,7 @@ def _from_tar(path: Path) -> TrustStore:
             cut = tar.cut
     except InputError:
         raise
-    except (tarfile.TarError, OSError, EOFError) as e:
+    except (MalformedError, OSError) as e:
         raise InputError(f"{path}: not a readable diagnostic bundle: {e}") from e
     if not members:
         where = f"in the part of this bundle before its cut ({cut})" if cut else "in this bundle"

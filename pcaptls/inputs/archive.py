@@ -11,12 +11,15 @@ import io
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator
-from typing import IO
+from typing import IO, Self
+
+from ..errors import MalformedError, TruncatedError
 
 GZIP_MAGIC = b"\x1f\x8b"
 
 _IN = 1 << 16  # compressed bytes read at a time
 _OUT = 1 << 16  # decompressed bytes made at a time: a small bomb stays small in memory
+_CUT = "the gzip stream ends before its end marker (file cut short)"
 
 
 class Inflated(io.RawIOBase):
@@ -30,6 +33,7 @@ class Inflated(io.RawIOBase):
     def __init__(self, raw: IO[bytes]) -> None:
         self.raw = raw
         self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.rest = b""  # the next member's first bytes, read with the end of the last one
         self.buf = b""
         self.pos = 0
         self.problem: str | None = None
@@ -47,42 +51,71 @@ class Inflated(io.RawIOBase):
         return n
 
     def _more(self) -> bytes:
+        """The next block of text (at most ``_OUT`` bytes); ``b""`` once the stream is done."""
         while not self.ended:
-            z = self.z
+            if self.z.eof and not self._next_member():
+                break
+            data, self.rest = self.z.unconsumed_tail or self.rest or self.raw.read(_IN), b""
+            if not data:
+                self.problem = _CUT
+                self.ended = True
+                return self.z.flush()
+            before = self.z.copy()  # zlib drops a failing call's output: kept to make it again
             try:
-                if z.eof:  # a member ended: another may follow
-                    data = z.unused_data or self.raw.read(_IN)
-                    if not data:
-                        break
-                    if data[:2] != GZIP_MAGIC:
-                        self.problem = "bytes after the end of the gzip stream ignored"
-                        break
-                    self.z = z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                else:
-                    data = z.unconsumed_tail or self.raw.read(_IN)
-                    if not data:
-                        self.problem = "the gzip stream ends before its end marker (file cut short)"
-                        self.ended = True
-                        return z.flush()
-                out = z.decompress(data, _OUT)
+                out = self.z.decompress(data, _OUT)
             except zlib.error as e:
                 self.problem = f"corrupt gzip data ({e})"
-                break
+                self.ended = True
+                return _up_to_the_error(before, data)
             if out:
                 return out
         self.ended = True
         return b""
 
+    def _next_member(self) -> bool:
+        """After a member's end: start the next one, or say why there is none (False)."""
+        data = self.z.unused_data
+        while len(data) < len(GZIP_MAGIC):  # a member can end a byte before a read boundary
+            more = self.raw.read(_IN)
+            if not more:
+                break
+            data += more
+        if not data:
+            return False
+        if not data.startswith(GZIP_MAGIC):
+            # A lone first magic byte is a member cut short; anything else is not gzip.
+            self.problem = _CUT if GZIP_MAGIC.startswith(data) else "bytes after the end of the gzip stream ignored"
+            return False
+        self.z, self.rest = zlib.decompressobj(16 + zlib.MAX_WBITS), data
+        return True
+
+
+def _up_to_the_error(z: zlib._Decompress, data: bytes) -> bytes:
+    """The text ``z.decompress(data, _OUT)`` made before it raised, which zlib throws away.
+
+    Fed again a byte at a time, only the failing byte's output is lost. That call raised
+    before filling ``_OUT`` bytes, so this is about as bounded as its output would have been.
+    """
+    out = []
+    for i in range(len(data)):
+        try:
+            out.append(z.decompress(data[i:i + 1]))
+        except zlib.error:
+            break
+    return b"".join(out)
+
 
 class Member(io.RawIOBase):
     """One member of a tar stream, read from the stream itself: a member cut short yields every
-    byte that is there (tarfile's own reader drops the last block) and sets :attr:`short`."""
+    byte that is there (tarfile's own reader drops the last block) and sets :attr:`short`
+    (and :attr:`damage` when xz or bz2 data was corrupt rather than cut); it never raises."""
 
     def __init__(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         self.stream = tar.fileobj  # the stream in "r|" mode; positioned at the member's data
         self.size = member.size
         self.left = member.size
         self.short = False
+        self.damage: str | None = None
 
     def readable(self) -> bool:
         return True
@@ -91,7 +124,10 @@ class Member(io.RawIOBase):
         want = min(len(b), self.left)
         if not want or self.short:
             return 0
-        data = self.stream.read(want)
+        try:
+            data = self.stream.read(want)
+        except (tarfile.TarError, EOFError) as e:  # tarfile's xz/bz2 stream: corrupt data
+            data, self.damage = b"", str(e)
         if len(data) < want:
             self.short = True
         b[:len(data)] = data
@@ -107,6 +143,37 @@ class Member(io.RawIOBase):
             self.stream.read(-self.size % tarfile.BLOCKSIZE)
 
 
+# tarfile's kinds of header error: in the module since Python 3.2, missing from its type stubs.
+_END_BLOCK, _NO_HEADER, _SHORT_HEADER = (
+    tarfile.EOFHeaderError, tarfile.EmptyHeaderError, tarfile.TruncatedHeaderError)  # type: ignore[attr-defined]
+
+
+class _Header(tarfile.TarInfo):
+    """A member header that does not let tarfile end quietly at damage.
+
+    Past the first member, tarfile ends its iteration at a missing, short or garbled header
+    just as at the end-of-archive block, and the members after a cut would be lost without a
+    word. Here only the all-zero end-of-archive block ends the tar (one is enough: no member
+    can follow it); the rest raises, and :meth:`TarStream.files` reports it as the cut.
+    """
+
+    @classmethod
+    def fromtarfile(cls, tar: tarfile.TarFile) -> Self:
+        at = tar.offset  # where this header starts, in the uncompressed tar
+        try:
+            return super().fromtarfile(tar)
+        except _END_BLOCK:
+            raise  # the end-of-archive block: the tar is whole
+        except tarfile.HeaderError as e:
+            if at == 0:
+                raise  # no first header: tarfile says it is not a tar
+            if isinstance(e, _NO_HEADER):
+                raise TruncatedError(f"the tar ends at byte {at}, before its end-of-archive block") from e
+            if isinstance(e, _SHORT_HEADER):
+                raise TruncatedError(f"the tar ends inside the member header at byte {at}") from e
+            raise MalformedError(f"bad member header at byte {at} of the tar ({e})") from e
+
+
 class TarStream:
     """The files of a tar (gzip, bz2, xz or plain) read in order, as a stream, up to the damage
     when it was cut::
@@ -116,7 +183,8 @@ class TarStream:
                 ...
         tar.cut  # None when the tar was whole, else where and why it ended early
 
-    Raises tarfile's errors when there is no tar header at all. Nothing is extracted to disk:
+    Raises :class:`~pcaptls.errors.MalformedError` when there is no tar header at all; reading
+    on never raises for damage, it is said in :attr:`cut`. Nothing is extracted to disk:
     member names never become paths here (no path traversal).
     """
 
@@ -124,11 +192,11 @@ class TarStream:
         self.gz = Inflated(fh) if fh.read(2) == GZIP_MAGIC else None
         fh.seek(0)
         try:
-            self.tar = tarfile.open(fileobj=self.gz or fh, mode="r|" if self.gz else "r|*")
-        except tarfile.TarError as e:
+            self.tar = tarfile.open(fileobj=self.gz or fh, mode="r|" if self.gz else "r|*", tarinfo=_Header)
+        except (tarfile.TarError, EOFError) as e:
             if self.gz is not None and self.gz.problem:
-                raise tarfile.ReadError(f"{e}; {self.gz.problem}") from e
-            raise
+                raise MalformedError(f"{e}; {self.gz.problem}") from e
+            raise MalformedError(str(e)) from e
         self.cut: str | None = None
 
     def __enter__(self) -> TarStream:
@@ -146,11 +214,13 @@ class TarStream:
                     continue
                 data = Member(self.tar, info)
                 yield info, data
+                data.finish()
                 if data.short:
                     self.cut = f"{info.name} cut after {info.size - data.left} of {info.size} bytes"
+                    if data.damage:
+                        self.cut += f" ({data.damage})"
                     break
-                data.finish()
-        except (tarfile.TarError, EOFError) as e:
+        except (tarfile.TarError, EOFError, MalformedError) as e:
             self.cut = str(e)
         if self.gz is not None and self.gz.problem:
             self.cut = f"{self.cut}; {self.gz.problem}" if self.cut else self.gz.problem

@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, MalformedError
 from .archive import TarStream
 
 _CAPTURE = re.compile(r"\.(pcap|pcapng|cap)(\.gz)?$", re.I)
@@ -86,7 +85,7 @@ def open_bundle(path: str) -> Bundle:
                         while chunk := data.read(1 << 20):
                             out.write(chunk)
             cut = tar.cut
-        except (tarfile.TarError, OSError, EOFError) as e:
+        except (MalformedError, OSError) as e:
             if not b.captures:
                 b.cleanup()
                 raise InputError(f"{path}: not a readable diagnostic bundle: {e}") from e

@@ -15,13 +15,12 @@ import gzip
 import io
 import os
 import stat
-import tarfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import tzinfo
 from typing import IO, Any
 
-from ..errors import InputError
+from ..errors import InputError, MalformedError
 from ..inputs.archive import GZIP_MAGIC, Inflated, TarStream
 from .events import EMPTY_SUMMARY, LogEvent, ParseSummary
 from .parser import MAX_LINE, LineParser
@@ -30,7 +29,7 @@ from .timestamps import parse_tz
 # In folders and bundles: what is a text log. Captures, PEM files and the rest are not.
 LOG_PATTERNS = ("loggingsnapshot_*", "*.log", "*.log.[0-9]*", "*.txt", "*.log.gz", "*.txt.gz")
 BUNDLE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
-_READ_ERRORS = (OSError, EOFError, zlib.error, tarfile.TarError, gzip.BadGzipFile)
+_READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile, MalformedError)
 
 
 def is_log_name(name: str) -> bool:
