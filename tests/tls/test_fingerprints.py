@@ -14,7 +14,6 @@ from pcaptls.pipeline.analysis import analyse
 from pcaptls.tcp.facts import Endpoint
 from pcaptls.tls import fingerprints as fp
 from pcaptls.tls.model import TlsConnection
-from tests.helpers.oracle import tshark_connections
 from tests.helpers.paths import CORPUS
 
 EXPECTED = CORPUS / "ja4-expected"
@@ -40,24 +39,20 @@ def test_ja4_equals_the_ja4_projects_outputs(expected: Path, engine: str) -> Non
     assert checked or expected.name.startswith(("ja4_chrome-cloudflare-quic", "ja4_https3"))
 
 
-def test_ja3_and_ja3s_equal_tsharks(corpus: list[Path], tshark: str, engine: str) -> None:
-    """Every first ClientHello and ServerHello tshark dissects in the corpus: the same JA3 and
-    JA3S strings (tshark's ``ja3_full``/``ja3s_full``), and MD5s of them."""
+# JA3 and JA3S against tshark's ``ja3_full``/``ja3s_full`` on every corpus hello: part of the corpus
+# cross-check (tests/test_corpus_crosscheck.py, tests/helpers/crosscheck.py), which runs tshark once.
+
+
+def test_ja3_hashes_are_the_md5_of_the_strings(corpus: list[Path]) -> None:
+    import hashlib
+
     n = 0
-    for path in corpus:
-        ours = {frozenset({(c.client.ip, c.client.port), (c.server.ip, c.server.port)}): c
-                for c in analyse(path).connections}
-        for t in tshark_connections(str(path)).values():
-            c = ours.get(frozenset(t.ends))
-            if c is None:
-                continue
-            if t.hello_lists and t.hello_lists["ja3"]:
-                assert fp.ja3(c) == t.hello_lists["ja3"], f"{path.name} stream {t.stream}"
+    for path in corpus[:20]:
+        for c in analyse(path).connections:
+            if fp.ja3(c):
+                assert fp.md5_of(fp.ja3(c)) == hashlib.md5(fp.ja3(c).encode()).hexdigest()
                 n += 1
-            if t.server_lists and t.server_lists["ja3s"]:
-                assert fp.ja3s(c) == t.server_lists["ja3s"], f"{path.name} stream {t.stream}"
-                n += 1
-    assert n > 300, n
+    assert n > 10
 
 
 def _conn(**kw: object) -> TlsConnection:
