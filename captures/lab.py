@@ -15,7 +15,7 @@ SNI, IP check). What its OpenSSL said is the ground truth for the Expressway-for
 
 Written per scenario into ``DIR/<scenario>/`` (default: this folder): ``capture.pcap``,
 ``truststore.pem``, ``expressway.log``, ``manifest.json`` (and ``midstream.pcap`` for the messy
-network). For the scenarios in ``EXTRAS`` also ``truststore-duplicate-cn.pem`` and
+network, ``keylog.txt`` for the scenarios whose peers write their secrets). For the scenarios in ``EXTRAS`` also ``truststore-duplicate-cn.pem`` and
 ``diagnostic_bundle.tar.gz`` (see ``_extras.py``; ``--extras-only`` rewrites just those from the
 folders already there, without root). Certificates are made fresh on every run, so fingerprints
 and times change; the shape (connections, verdicts, alerts, log lines) does not.

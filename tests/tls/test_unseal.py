@@ -228,7 +228,8 @@ def test_corrupted_record_is_an_anomaly(tmp_path: Path) -> None:
 def test_engines_carry_the_same_records() -> None:
     paths = [KEYS / "tls13.pcap", KEYS / "tls12.pcap", KEYS / "tls13-dsb.pcapng",
              CAPTURES / "06-tls13" / "capture.pcap", CAPTURES / "08-messy-network" / "capture.pcap",
-             CAPTURES / "08-messy-network" / "midstream.pcap"]
+             CAPTURES / "08-messy-network" / "midstream.pcap",
+             *(CAPTURES / n / "capture.pcap" for n in LAB_KEYLOG)]
     for path in paths:
         r, p = _carried(path, "rust"), _carried(path, "python")
         assert r.connections == p.connections, path
