@@ -11,6 +11,15 @@ numbered 1, 2, 3 ... The config's ``rules`` act on (connection, segment):
   (or after ``hold_ms`` if none comes), so it arrives out of order;
 - ``dup``: the segment is sent twice.
 
+Two rules name a connection only (no ``segment``):
+
+- ``resend_close``: once both sides have sent their FIN, the server's last data segment (its
+  close_notify) and its FIN segment are sent again ``copies`` times, ``after_ms`` after the close
+  and then at doubling intervals, as a server whose FIN went unacknowledged retransmits them;
+- ``corrupt_finished``: the server's first segment that starts with a ChangeCipherSpec record
+  (TLS 1.2: CCS, then its encrypted Finished) gets its last byte flipped (the AEAD tag, so the
+  client's record layer rejects it) and its TCP checksum recomputed, so TCP delivers it.
+
 The lab uses this instead of ``tc netem``: rules are counters, not random draws, so every run
 damages the same segments of the same connections, and no kernel qdisc module is needed.
 On SIGTERM it writes what it did to ``report``.
@@ -28,7 +37,8 @@ from typing import Any
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
-_SYN, _ACK = 0x02, 0x10
+_FIN, _SYN, _ACK = 0x01, 0x02, 0x10
+_CCS = bytes.fromhex("140303000101")  # a TLS 1.2 ChangeCipherSpec record
 
 
 def _tcp(frame: bytes) -> tuple[bytes, bytes, int, int, int] | None:
@@ -45,18 +55,68 @@ def _tcp(frame: bytes) -> tuple[bytes, bytes, int, int, int] | None:
             int.from_bytes(frame[tcp + 4:tcp + 8], "big"), total - ihl - doff, frame[tcp + 13])
 
 
+def _corrupt_last_byte(frame: bytes) -> bytes:
+    """``frame`` with its last TCP payload byte flipped and the TCP checksum made right again."""
+    out = bytearray(frame)
+    ihl = (out[14] & 0x0F) * 4
+    total = int.from_bytes(out[16:18], "big")
+    tcp = 14 + ihl
+    out[14 + total - 1] ^= 0x01
+    out[tcp + 16:tcp + 18] = b"\0\0"
+    seg = bytes(out[tcp:14 + total])
+    pseudo = bytes(out[26:34]) + b"\0\x06" + len(seg).to_bytes(2, "big")
+    data = pseudo + seg + (b"\0" if len(seg) % 2 else b"")
+    acc = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
+    while acc >> 16:
+        acc = (acc & 0xFFFF) + (acc >> 16)
+    out[tcp + 16:tcp + 18] = (~acc & 0xFFFF).to_bytes(2, "big")
+    return bytes(out)
+
+
+def _payload(frame: bytes) -> bytes:
+    ihl = (frame[14] & 0x0F) * 4
+    total = int.from_bytes(frame[16:18], "big")
+    tcp = 14 + ihl
+    return frame[tcp + (frame[tcp + 12] >> 4) * 4:14 + total]
+
+
 def run(config: dict[str, Any]) -> None:
     cli = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     srv = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     cli.bind((config["client_if"], 0))
     srv.bind((config["server_if"], 0))
-    rules = {(r["connection"], r["segment"]): r["action"] for r in config["rules"]}
+    rules = {(r["connection"], r["segment"]): r["action"] for r in config["rules"]
+             if "segment" in r}
+    by_conn = {(r["connection"], r["action"]): r for r in config["rules"] if "segment" not in r}
     number: dict[bytes, int] = {}  # server-to-client flow -> connection number
     count: dict[bytes, int] = {}  # new data segments so far, per flow
     top: dict[bytes, int] = {}  # end of the highest data seen, per flow (no wrap in the lab)
     held: dict[bytes, tuple[float, bytes]] = {}
+    closing: dict[int, dict[str, Any]] = {}  # connection -> its close as the bridge saw it
+    later: list[tuple[float, bytes]] = []  # (due, frame): copies to send after the close
+    corrupted: set[int] = set()
     done: list[dict[str, Any]] = []
     hold_s = config.get("hold_ms", 25) / 1000
+
+    def _closed(conn: int, what: str, frame: bytes) -> None:
+        """Note a FIN; once both sides sent theirs, schedule the re-sent close if a rule says so."""
+        state = closing.setdefault(conn, {})
+        state[what] = frame
+        rule = by_conn.get((conn, "resend_close"))
+        if not rule or state.get("scheduled") or not {"client_fin", "server_fin"} <= set(state):
+            return
+        state["scheduled"] = True
+        frames = [state["server_fin"]]
+        if state.get("last_data") is not None and state["last_data"] != state["server_fin"]:
+            frames.insert(0, state["last_data"])
+        gap = rule.get("after_ms", 200) / 1000
+        due = time.monotonic()
+        for _ in range(rule.get("copies", 1)):
+            due += gap
+            gap *= 2
+            later.extend((due, f) for f in frames)
+        done.append({"connection": conn, "action": "resend_close",
+                     "copies": rule.get("copies", 1), "frames_per_copy": len(frames)})
 
     def stop(signum, frame):  # noqa: ARG001
         with open(config["report"], "w", encoding="utf-8") as fh:
@@ -69,7 +129,11 @@ def run(config: dict[str, Any]) -> None:
         now = time.monotonic()
         for flow in [f for f, (due, _) in held.items() if due <= now]:
             cli.send(held.pop(flow)[1])
-        timeout = max(0.0, min(due for due, _ in held.values()) - now) if held else None
+        for item in [x for x in later if x[0] <= now]:
+            later.remove(item)
+            cli.send(item[1])
+        dues = [due for due, _ in held.values()] + [due for due, _ in later]
+        timeout = max(0.0, min(dues) - now) if dues else None
         for sock in select.select([cli, srv], [], [], timeout)[0]:
             frame, addr = sock.recvfrom(65535)
             if addr[2] == PACKET_OUTGOING:
@@ -78,8 +142,21 @@ def run(config: dict[str, Any]) -> None:
             if sock is cli:
                 if tcp and tcp[4] & (_SYN | _ACK) == _SYN and tcp[1] not in number:
                     number[tcp[1]] = len(number) + 1
+                if tcp and tcp[4] & _FIN and tcp[1] in number:
+                    _closed(number[tcp[1]], "client_fin", frame)
                 srv.send(frame)
                 continue
+            conn = number.get(tcp[0], 0) if tcp else 0
+            if tcp and tcp[3] > 0:
+                closing.setdefault(conn, {})["last_data"] = frame
+            if tcp and tcp[4] & _FIN:
+                _closed(conn, "server_fin", frame)
+            if (tcp and tcp[3] > 0 and (conn, "corrupt_finished") in by_conn
+                    and conn not in corrupted and _payload(frame).startswith(_CCS)):
+                corrupted.add(conn)
+                frame = _corrupt_last_byte(frame)
+                done.append({"connection": conn, "action": "corrupt_finished",
+                             "segment_bytes": tcp[3]})
             if tcp is None or tcp[3] <= 0 or tcp[2] < top.get(tcp[0], 0):
                 cli.send(frame)  # not new data (handshake, ACK, retransmission): passes
                 continue

@@ -10,7 +10,10 @@
 
 Both sides record the TLS messages OpenSSL reads and writes (``SSLContext._msg_callback``), so
 the lab knows which alerts were sent, whether a CertificateRequest went out and which chain
-arrived, from the TLS stacks themselves rather than from a dissector.
+arrived, from the TLS stacks themselves rather than from a dissector. A listener or connection
+that resumes sessions keeps one ``SSLContext`` (OpenSSL's session cache, ticket keys and
+``SSLSession`` objects belong to a context); the callback then tells connections apart by socket.
+With ``keylog`` set, both sides write their secrets (``SSLContext.keylog_filename``).
 """
 
 from __future__ import annotations
@@ -48,6 +51,24 @@ def _recorder(events: list[Event]) -> Callable[..., None]:
     return callback
 
 
+class _Events:
+    """One msg_callback for a context shared by several connections: events go to the list
+    registered for the socket OpenSSL names."""
+
+    def __init__(self) -> None:
+        self.lists: dict[int, list[Event]] = {}
+        self.callbacks: dict[int, Callable[..., None]] = {}
+
+    def register(self, sock: ssl.SSLSocket, events: list[Event]) -> None:
+        self.lists[id(sock)] = events
+        self.callbacks[id(sock)] = _recorder(events)
+
+    def __call__(self, conn: Any, *args: Any) -> None:
+        cb = self.callbacks.get(id(conn))
+        if cb is not None:
+            cb(conn, *args)
+
+
 def _recv_until(sock: socket.socket | ssl.SSLSocket, marker: bytes, limit: int = 65536) -> bytes:
     """Read until ``marker`` is in the data (or EOF); never reads past what the peer sent."""
     buf = b""
@@ -71,6 +92,7 @@ class _Server:
         self.config = config
         self.lock = threading.Lock()
         self.report = open(config["report"], "a", encoding="utf-8")  # noqa: SIM115
+        self.shared: dict[str, tuple[ssl.SSLContext, _Events]] = {}
 
     def write(self, record: dict[str, Any]) -> None:
         with self.lock:
@@ -86,8 +108,28 @@ class _Server:
             # CUCM asks for a client certificate but does not insist (CertificateRequest on wire).
             ctx.load_verify_locations(spec["client_ca"])
             ctx.verify_mode = ssl.CERT_OPTIONAL
-        ctx.options |= ssl.OP_NO_TICKET
+        if not spec.get("tickets"):
+            ctx.options |= ssl.OP_NO_TICKET
+        if spec.get("groups"):
+            ctx.set_ecdh_curve(spec["groups"])  # the one group it takes: others get an HRR
+        if spec.get("keylog"):
+            ctx.keylog_filename = spec["keylog"]
         return ctx
+
+    def context_for(self, spec: dict[str, Any], events: list[Event]
+                    ) -> tuple[ssl.SSLContext, _Events | None]:
+        """A fresh context per connection, or the listener's own when it resumes sessions."""
+        if not spec.get("resumption"):
+            ctx = self.context(spec)
+            ctx._msg_callback = _recorder(events)  # type: ignore[attr-defined]
+            return ctx, None
+        with self.lock:
+            if spec["name"] not in self.shared:
+                ctx = self.context(spec)
+                dispatch = _Events()
+                ctx._msg_callback = dispatch  # type: ignore[attr-defined]
+                self.shared[spec["name"]] = (ctx, dispatch)
+            return self.shared[spec["name"]]
 
     def listen(self, spec: dict[str, Any]) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -103,8 +145,7 @@ class _Server:
 
     def handle(self, spec: dict[str, Any], raw: socket.socket, addr: tuple[str, int]) -> None:
         events: list[Event] = []
-        ctx = self.context(spec)
-        ctx._msg_callback = _recorder(events)  # type: ignore[attr-defined]
+        ctx, dispatch = self.context_for(spec, events)
         record: dict[str, Any] = {
             "listener": spec["name"], "client": list(addr), "server": [spec["ip"], spec["port"]],
             "handshake_ok": False, "error": None,
@@ -122,6 +163,8 @@ class _Server:
                 _recv_until(raw, b"/>")
                 raw.sendall(b"<proceed xmlns='" + XMPP_NS_TLS.encode() + b"'/>")
             conn = ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+            if dispatch is not None:
+                dispatch.register(conn, events)
             try:
                 conn.do_handshake()
             except (ssl.SSLError, OSError) as exc:
@@ -129,6 +172,7 @@ class _Server:
                 conn.close()
                 return
             record["handshake_ok"] = True
+            record["session_reused"] = conn.session_reused
             if spec["app"] == "xmpp":
                 _recv_until(conn, b"version='1.0'>")
                 conn.sendall(
@@ -178,17 +222,45 @@ def serve(config_path: str) -> None:
 # --------------------------------------------------------------------------------- client
 
 
-def _connect_one(plan: dict[str, Any], item: dict[str, Any], t0: float) -> dict[str, Any]:
-    delay = t0 + item["start_at"] - time.time()
-    if delay > 0:
-        time.sleep(delay)
-    events: list[Event] = []
+def _client_context(plan: dict[str, Any], item: dict[str, Any]) -> ssl.SSLContext:
     # Expressway-C's traffic server: verify chain and name whatever "TLS verify mode" says.
     ctx = ssl.create_default_context(cafile=plan["truststore"])
     ctx.check_hostname = True
     ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.options |= ssl.OP_NO_TICKET
-    ctx._msg_callback = _recorder(events)  # type: ignore[attr-defined]
+    if not item.get("tickets"):
+        ctx.options |= ssl.OP_NO_TICKET
+    if item.get("certfile"):  # a client certificate, for a server that asks for one
+        ctx.load_cert_chain(item["certfile"], item["keyfile"])
+    if plan.get("keylog"):
+        ctx.keylog_filename = plan["keylog"]
+    return ctx
+
+
+# Connections that resume share a context (an SSLSession only fits the context that made it).
+_GROUPS: dict[str, tuple[ssl.SSLContext, _Events]] = {}
+_SESSIONS: dict[str, ssl.SSLSession | None] = {}
+_DONE: dict[str, threading.Event] = {}
+
+
+def _connect_one(plan: dict[str, Any], item: dict[str, Any], t0: float) -> dict[str, Any]:
+    if item.get("resume"):  # wait for the connection whose session it offers
+        _DONE[item["resume"]].wait(4 * TIMEOUT)
+    delay = t0 + item["start_at"] - time.time()
+    if delay > 0:
+        time.sleep(delay)
+    events: list[Event] = []
+    group = item.get("session_group")
+    dispatch: _Events | None = None
+    if group:
+        if group not in _GROUPS:
+            ctx = _client_context(plan, item)
+            dispatch = _Events()
+            ctx._msg_callback = dispatch  # type: ignore[attr-defined]
+            _GROUPS[group] = (ctx, dispatch)
+        ctx, dispatch = _GROUPS[group]
+    else:
+        ctx = _client_context(plan, item)
+        ctx._msg_callback = _recorder(events)  # type: ignore[attr-defined]
     cipher_ids = {c["name"]: c["id"] & 0xFFFF for c in ctx.get_ciphers()}
     res: dict[str, Any] = {"id": item["id"], "ok": False, "error": None,
                            "verify_code": None, "verify_message": None}
@@ -210,8 +282,12 @@ def _connect_one(plan: dict[str, Any], item: dict[str, Any], t0: float) -> dict[
             _recv_until(raw, b"</stream:features>")
             raw.sendall(b"<starttls xmlns='" + XMPP_NS_TLS.encode() + b"'/>")
             _recv_until(raw, b"/>")
+        session = _SESSIONS.get(item["resume"]) if item.get("resume") else None
         conn = ctx.wrap_socket(raw, server_hostname=item["server_hostname"],
-                               do_handshake_on_connect=False)
+                               do_handshake_on_connect=False, session=session)
+        if dispatch is not None:
+            dispatch.register(conn, events)
+        res["offered_session"] = session is not None
         res["t_hello"] = time.time()
         try:
             conn.do_handshake()
@@ -222,6 +298,7 @@ def _connect_one(plan: dict[str, Any], item: dict[str, Any], t0: float) -> dict[
             res["cipher_name"] = c[0] if c else None
             res["cipher_id"] = cipher_ids.get(c[0]) if c else None
         res["ok"] = True
+        res["session_reused"] = conn.session_reused
         if item["app"] == "xmpp":
             conn.sendall(
                 b"<stream:stream to='" + item["xmpp_domain"].encode() + b"' xmlns='jabber:client' "
@@ -245,6 +322,8 @@ def _connect_one(plan: dict[str, Any], item: dict[str, Any], t0: float) -> dict[
             res["status_line"] = response.split(b"\r\n", 1)[0].decode("latin-1")
             while conn.recv(4096):  # the body, then the server's close_notify
                 pass
+        if group:  # TLS 1.3's tickets came after the handshake: the session as it is now
+            _SESSIONS[item["id"]] = conn.session
         conn.unwrap()
     except ssl.SSLCertVerificationError as exc:
         res["verify_code"] = exc.verify_code
@@ -256,6 +335,7 @@ def _connect_one(plan: dict[str, Any], item: dict[str, Any], t0: float) -> dict[
         (conn or raw).close()
         res["t_closed"] = time.time()
         res["events"] = events
+        _DONE[item["id"]].set()
     return res
 
 
@@ -264,6 +344,8 @@ def connect(plan_path: str) -> None:
         plan = json.load(fh)
     t0 = time.time()
     results: list[dict[str, Any] | None] = [None] * len(plan["connections"])
+    for item in plan["connections"]:
+        _DONE[item["id"]] = threading.Event()
 
     def run(i: int, item: dict[str, Any]) -> None:
         results[i] = _connect_one(plan, item, t0)

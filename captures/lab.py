@@ -15,7 +15,7 @@ SNI, IP check). What its OpenSSL said is the ground truth for the Expressway-for
 
 Written per scenario into ``DIR/<scenario>/`` (default: this folder): ``capture.pcap``,
 ``truststore.pem``, ``expressway.log``, ``manifest.json`` (and ``midstream.pcap`` for the messy
-network). For the scenarios in ``EXTRAS`` also ``truststore-duplicate-cn.pem`` and
+network, ``keylog.txt`` for the scenarios whose peers write their secrets). For the scenarios in ``EXTRAS`` also ``truststore-duplicate-cn.pem`` and
 ``diagnostic_bundle.tar.gz`` (see ``_extras.py``; ``--extras-only`` rewrites just those from the
 folders already there, without root). Certificates are made fresh on every run, so fingerprints
 and times change; the shape (connections, verdicts, alerts, log lines) does not.
@@ -174,6 +174,12 @@ class Pki:
         return _pki.make_leaf("cucmsub.steven.lab", _pki.rsa_key(4096), self.partner_issuing,
                               *self.valid, dns=("cucmsub.steven.lab",), ou="tomcat")
 
+    @functools.cached_property
+    def expressway(self) -> Issued:
+        """Expressway-C's own certificate, CA-signed, presented when a server asks for one."""
+        return _pki.make_leaf("vcsc.steven.lab", _pki.rsa_key(2048), self.issuing, *self.valid,
+                              dns=("vcsc.steven.lab",), ou="Expressway-C")
+
     def trust(self, *extra: Issued) -> tuple[Issued, ...]:
         """Expressway-C's usual trust store: the lab roots, plus ``extra``."""
         return (self.root, self.other_root, *extra)
@@ -192,6 +198,9 @@ class Server:
     app: str = "https"  # "https" | "xmpp"
     max_version: str | None = "TLSv1_2"  # certificates visible unless a scenario says otherwise
     request_client_cert: bool = False
+    resumption: str | None = None  # "session_id" (server cache) | "ticket" | "psk" (TLS 1.3)
+    groups: str | None = None  # the only key-exchange group it takes (others: HelloRetryRequest)
+    ciphersuites: str | None = None  # TLS 1.3 suites (OpenSSL config of its own server process)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +211,9 @@ class Conn:
     by_ip: bool = False  # Expressway uses the IP address (CUCM announced by IP)
     expect: str = "OK"  # X509_V_ERR name without prefix, or "OK"
     why: str = ""
+    resume: int | None = None  # offers the session of this earlier connection (index in conns)
+    client_cert: bool = False  # Expressway-C presents its certificate when asked
+    fails_by: str | None = None  # the handshake fails, not on the chain: OpenSSL's reason
 
     @property
     def target(self) -> str:
@@ -218,6 +230,9 @@ class Scenario:
     log_offset: float = 0.0  # seconds the log's clock is ahead of the capture's
     midstream: bool = False
     want_disorder: bool = False
+    keylog: bool = False  # both peers write their secrets; keylog.txt beside the capture
+    linger: float = 0.4  # seconds the capture runs on after the client is done
+    client_chain: tuple[Issued, ...] = ()  # Expressway-C's, for connections with client_cert
 
 
 def scenarios(pki: Pki) -> dict[str, Callable[[], Scenario]]:
@@ -389,10 +404,116 @@ def scenarios(pki: Pki) -> dict[str, Callable[[], Scenario]]:
             log_offset=4.75,
         )
 
+    def s09() -> Scenario:
+        srv = cucm_8443()
+        return Scenario(
+            "09-fin-retransmitted",
+            "Two TLS 1.2 connections to CUCM 8443 through the bridge, both succeed and close "
+            "cleanly (close_notify and FIN both ways). After c2 has closed on both sides the "
+            "bridge sends the server's close_notify segment and its FIN again three times "
+            "(200, 400, 800 ms later), as a server whose FIN went unacknowledged would; the "
+            "client's stack answers each copy. One connection each, no second one on c2's "
+            "4-tuple.",
+            [Conn(srv, 0.0, "/cucm-uds/user/emusk", why=ok_8443),
+             Conn(srv, 0.3, "/cucm-uds/user/emusk/devices", why=ok_8443)],
+            pki.trust(),
+            mess={"rules": [{"connection": 2, "action": "resend_close", "copies": 3,
+                             "after_ms": 200}]},
+            linger=2.0,
+        )
+
+    def s10() -> Scenario:
+        by_id = Server("cucm.steven.lab", "10.48.36.215", 8443, (pki.cucm_rsa, pki.issuing),
+                       "CUCM tomcat (UDS), session cache, no tickets", resumption="session_id")
+        by_ticket = Server("imp.steven.lab", "10.48.36.216", 8443, (pki.imp, pki.issuing),
+                           "IM&P tomcat, session tickets", resumption="ticket")
+        by_psk = Server("unity.steven.lab", "10.48.36.217", 443, (pki.unity, pki.issuing),
+                        "Unity Connection, TLS 1.3 tickets", max_version=None, resumption="psk")
+        return Scenario(
+            "10-resumption",
+            "Resumed sessions: Expressway-C connects twice to each server and offers the first "
+            "connection's session on the second. CUCM (TLS 1.2, session cache, no tickets) "
+            "resumes by session ID, IM&P (TLS 1.2) by session ticket, Unity (TLS 1.3) by PSK; "
+            "OpenSSL says session_reused on both sides. The resumed TLS 1.2 handshakes carry "
+            "no Certificate: there is no chain to judge.",
+            [Conn(by_id, 0.0, "/cucm-uds/version", why=ok_8443),
+             Conn(by_id, 0.5, "/cucm-uds/user/emusk", resume=0,
+                  why="resumes c1's session by session ID"),
+             Conn(by_ticket, 1.0, "/cup/version", why="chain imp.steven.lab <- Steven Lab "
+                  "Issuing CA 1 <- trusted root; name in SAN"),
+             Conn(by_ticket, 1.5, "/cup/presence", resume=2,
+                  why="resumes c3's session with its session ticket"),
+             Conn(by_psk, 2.0, "/vmrest/version", why="chain unity.steven.lab <- Steven Lab "
+                  "Issuing CA 1 <- trusted root; name in SAN"),
+             Conn(by_psk, 2.5, "/vmrest/user", resume=4,
+                  why="resumes c5's session with a TLS 1.3 PSK (its NewSessionTicket)")],
+            pki.trust(),
+        )
+
+    def s11() -> Scenario:
+        mutual = Server("cucm.steven.lab", "10.48.36.215", 8443, (pki.cucm_rsa, pki.issuing),
+                        "CUCM tomcat (UDS), asks for a client certificate", max_version=None,
+                        request_client_cert=True)
+        hrr = Server("imp.steven.lab", "10.48.36.216", 8443, (pki.imp, pki.issuing),
+                     "IM&P tomcat, P-384 key exchange only", max_version=None,
+                     groups="secp384r1")
+        chacha = Server("unity.steven.lab", "10.48.36.217", 443, (pki.unity, pki.issuing),
+                        "Unity Connection, ChaCha20-Poly1305 only", max_version=None,
+                        ciphersuites="TLS_CHACHA20_POLY1305_SHA256")
+        imp_ok = ("chain imp.steven.lab <- Steven Lab Issuing CA 1 <- trusted root; name in "
+                  "SAN")
+        return Scenario(
+            "11-tls13-keylog",
+            "TLS 1.3 with the key log both peers wrote (keylog.txt): CUCM 8443 asks for a "
+            "client certificate and gets Expressway-C's; CUCM TFTP on 6972 presents its "
+            "self-signed P-384 certificate with a CertificateRequest and the client rejects it "
+            "with unknown_ca (twice: Jabber retries; the TLS 1.3 twin of "
+            "02-tftp-6972-selfsigned-ecdsa); IM&P takes only P-384, so the client's X25519 key "
+            "share gets a HelloRetryRequest; Unity negotiates ChaCha20-Poly1305. Without the "
+            "key log the certificates are encrypted.",
+            [Conn(mutual, 0.0, "/cucm-uds/user/emusk", client_cert=True,
+                  why=ok_8443 + "; Expressway-C presents vcsc.steven.lab"),
+             Conn(cucm_6972(max_version=None), 0.4, "/CSFemusk.cnf.xml",
+                  expect="DEPTH_ZERO_SELF_SIGNED_CERT", why=self_signed),
+             Conn(cucm_6972(max_version=None), 0.8, "/CSFemusk.cnf.xml",
+                  expect="DEPTH_ZERO_SELF_SIGNED_CERT", why=self_signed + " (Jabber retries)"),
+             Conn(hrr, 1.2, "/cup/version", why=imp_ok + "; HelloRetryRequest for P-384"),
+             Conn(chacha, 1.6, "/vmrest/version",
+                  why="chain unity.steven.lab <- Steven Lab Issuing CA 1 <- trusted root; "
+                      "name in SAN; TLS_CHACHA20_POLY1305_SHA256")],
+            pki.trust(),
+            keylog=True,
+            client_chain=(pki.expressway, pki.issuing),
+        )
+
+    def s12() -> Scenario:
+        srv = cucm_8443()
+        return Scenario(
+            "12-tls12-keylog",
+            "TLS 1.2 with the key log both peers wrote (keylog.txt), through the bridge: c1's "
+            "server Finished arrives with its last byte flipped (its AEAD tag), so the client's "
+            "OpenSSL rejects the record and sends a fatal bad_record_mac alert, encrypted (it "
+            "had already sent its ChangeCipherSpec): only the key log says which alert. c2 is "
+            "the self-signed 6972 server (plaintext unknown_ca), c3 a clean connection to IM&P.",
+            [Conn(srv, 0.0, "/cucm-uds/user/emusk", fails_by="DECRYPTION_FAILED_OR_BAD_RECORD_MAC",
+                  why=ok_8443 + ", but the server's Finished was damaged on the way"),
+             Conn(cucm_6972(), 0.4, "/CSFemusk.cnf.xml", expect="DEPTH_ZERO_SELF_SIGNED_CERT",
+                  why=self_signed),
+             Conn(Server("imp.steven.lab", "10.48.36.216", 8443, (pki.imp, pki.issuing),
+                         "IM&P tomcat"), 0.8, "/cup/version",
+                  why="chain imp.steven.lab <- Steven Lab Issuing CA 1 <- trusted root; name "
+                      "in SAN")],
+            pki.trust(),
+            mess={"rules": [{"connection": 1, "action": "corrupt_finished"}]},
+            keylog=True,
+        )
+
     return {
         "01-cucm-8443-ok": s01, "02-tftp-6972-selfsigned-ecdsa": s02, "03-ip-not-in-san": s03,
         "04-untrusted-root": s04, "05-expired": s05, "06-tls13": s06,
         "07-xmpp-starttls-5222": s07, "08-messy-network": s08, "mra-login": mra,
+        "09-fin-retransmitted": s09, "10-resumption": s10, "11-tls13-keylog": s11,
+        "12-tls12-keylog": s12,
     }
 
 
@@ -502,7 +623,10 @@ def run_scenario(sc: Scenario, work: Path) -> tuple[dict[str, Any], list[dict[st
         key.write_bytes(srv.chain[0].key_pem)
         spec = {"name": f"{srv.name}:{srv.port}", "ip": srv.ip, "port": srv.port,
                 "certfile": str(cert), "keyfile": str(key), "app": srv.app,
-                "max_version": srv.max_version, "client_ca": None}
+                "max_version": srv.max_version, "client_ca": None,
+                "resumption": srv.resumption, "tickets": srv.resumption in ("ticket", "psk"),
+                "groups": srv.groups, "ciphersuites": srv.ciphersuites,
+                "keylog": str(work / "keylog-server.txt") if sc.keylog else None}
         if srv.request_client_cert:
             # CUCM's own trust (tomcat-trust) for client certificates: the lab root.
             ca = work / f"srv{i}-clientca.pem"
@@ -510,14 +634,35 @@ def run_scenario(sc: Scenario, work: Path) -> tuple[dict[str, Any], list[dict[st
             spec["client_ca"] = str(ca)
         listeners.append(spec)
     report = work / "server-report.jsonl"
-    (work / "server.json").write_text(json.dumps({"report": str(report), "listeners": listeners}))
+    # One server process per OpenSSL configuration: TLS 1.3 suites are only set that way from
+    # Python (SSLContext.set_ciphers covers TLS 1.2 and below).
+    suites = sorted({spec["ciphersuites"] or "" for spec in listeners})
+    for n, suite in enumerate(suites):
+        (work / f"server{n}.json").write_text(json.dumps(
+            {"report": str(report), "listeners": [x for x in listeners
+                                                  if (x["ciphersuites"] or "") == suite]}))
+        if suite:
+            (work / f"server{n}.cnf").write_text(
+                "openssl_conf = lab_conf\n[lab_conf]\nssl_conf = lab_ssl\n[lab_ssl]\n"
+                "system_default = lab_default\n[lab_default]\n"
+                f"Ciphersuites = {suite}\n")
     trust = work / "truststore.pem"
     _write_pem(trust, sc.trust)
-    plan = {"truststore": str(trust), "client_ip": EXPC_IP, "connections": [
+    client_cert = work / "client.pem"
+    if any(c.client_cert for c in sc.conns):
+        _write_pem(client_cert, sc.client_chain)
+        (work / "client.key").write_bytes(sc.client_chain[0].key_pem)
+    plan = {"truststore": str(trust), "client_ip": EXPC_IP,
+            "keylog": str(work / "keylog-client.txt") if sc.keylog else None, "connections": [
         {"id": f"c{i + 1}", "server_ip": c.server.ip, "port": c.server.port,
          "server_hostname": c.target, "app": c.server.app, "path": c.path,
          "host_header": f"{c.target}:{c.server.port}", "xmpp_domain": DOMAIN,
-         "start_at": c.start_at}
+         "start_at": c.start_at,
+         "session_group": f"{c.server.ip}:{c.server.port}" if c.server.resumption else None,
+         "resume": None if c.resume is None else f"c{c.resume + 1}",
+         "tickets": c.server.resumption in ("ticket", "psk"),
+         "certfile": str(client_cert) if c.client_cert else None,
+         "keyfile": str(work / "client.key") if c.client_cert else None}
         for i, c in enumerate(sc.conns)]}
     (work / "plan.json").write_text(json.dumps(plan))
     pcap = work / "capture.pcap"
@@ -534,11 +679,17 @@ def run_scenario(sc: Scenario, work: Path) -> tuple[dict[str, Any], list[dict[st
                                            str(work / "mess.json")],
                                    stdout=subprocess.PIPE, stderr=err_fh, text=True)
             _wait_line(bridge, bridge.stdout, "READY", "bridge", work / "bridge.err")
-        with open(work / "server.err", "w") as err_fh:
-            srv_proc = net.popen(net.s, [sys.executable, str(PEERS), "serve",
-                                         str(work / "server.json")],
-                                 stdout=subprocess.PIPE, stderr=err_fh, text=True)
-        _wait_line(srv_proc, srv_proc.stdout, "READY", "TLS servers", work / "server.err")
+        srv_procs = []
+        for n, suite in enumerate(suites):
+            env = dict(os.environ)
+            if suite:
+                env["OPENSSL_CONF"] = str(work / f"server{n}.cnf")
+            with open(work / f"server{n}.err", "w") as err_fh:
+                srv_proc = net.popen(net.s, [sys.executable, str(PEERS), "serve",
+                                             str(work / f"server{n}.json")],
+                                     stdout=subprocess.PIPE, stderr=err_fh, text=True, env=env)
+            _wait_line(srv_proc, srv_proc.stdout, "READY", "TLS servers", work / f"server{n}.err")
+            srv_procs.append(srv_proc)
         dump = net.popen(net.c, ["tcpdump", "-i", net.vc, "-s", "0", "-U", "-n", "-Z", "root",
                                  "--immediate-mode", "-w", str(pcap)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -548,11 +699,12 @@ def run_scenario(sc: Scenario, work: Path) -> tuple[dict[str, Any], list[dict[st
         out, err = client.communicate(timeout=60)
         if client.returncode != 0:
             raise LabError(f"client failed: {err.strip()}")
-        time.sleep(0.4)  # the last FIN/ACKs (and held-back segments) reach the capture
+        time.sleep(sc.linger)  # the last FIN/ACKs (and held-back segments) reach the capture
         dump.send_signal(signal.SIGINT)
         dump.wait(5)
-        srv_proc.terminate()
-        srv_proc.wait(5)
+        for srv_proc in srv_procs:
+            srv_proc.terminate()
+            srv_proc.wait(5)
         if bridge:
             bridge.terminate()
             bridge.wait(5)
@@ -605,6 +757,10 @@ def _server_hello(msg: bytes) -> tuple[int, int]:
                 version = int.from_bytes(body[off + 4:off + 6], "big")
             off += 4 + elen
     return version, cipher
+
+
+# ServerHello.random of a HelloRetryRequest (RFC 8446 section 4.1.3).
+_HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
 
 
 def _alerts(events: list, sender: str) -> list[dict[str, Any]]:
@@ -685,13 +841,26 @@ def build_connections(sc: Scenario, results: dict[str, Any], records: list[dict[
         tls13 = version_id == 0x0304
         cert_msgs = _hs_messages(events, "read", 11)
         chain = _certificate_list(cert_msgs[0], tls13) if cert_msgs else []
-        if chain != [x.der for x in c.server.chain]:
+        reused = bool(res.get("session_reused"))
+        if reused != (c.resume is not None) or reused != bool(srec.get("session_reused", reused)):
+            raise LabError(f"{sc.name} {cid}: session_reused {reused} (server "
+                           f"{srec.get('session_reused')}), the scenario says resume={c.resume}")
+        if chain != ([] if reused else [x.der for x in c.server.chain]):
             raise LabError(f"{sc.name} {cid}: the server sent a different chain than configured")
         sent_cr = bool(_hs_messages(srec["events"], "write", 13))
+        client_msgs = _hs_messages(srec["events"], "read", 11)
+        client_chain = _certificate_list(client_msgs[0], tls13) if client_msgs else []
+        if bool(client_chain) != c.client_cert:
+            raise LabError(f"{sc.name} {cid}: client certificate sent: {bool(client_chain)}")
+        hello_retry = hellos[0][6:38] == _HRR_RANDOM
 
-        verdict = openssl_verify(chain, trust, c.target, c.by_ip, res["t_hello"], work)
+        if reused:  # no chain on the wire; OpenSSL keeps the first handshake's verdict
+            verdict = {"code": 0, "depth": None, "message": "ok",
+                       "output": "not run: resumed, no certificate sent"}
+        else:
+            verdict = openssl_verify(chain, trust, c.target, c.by_ip, res["t_hello"], work)
         python_code = res["verify_code"] if res["verify_code"] is not None else (
-            0 if res["ok"] else None)
+            0 if res["ok"] or c.fails_by else None)  # fails_by: the chain passed, then it failed
         if python_code != verdict["code"]:
             raise LabError(f"{sc.name} {cid}: Python ssl said {python_code} "
                            f"({res['error']}), openssl verify said {verdict['output']}")
@@ -703,17 +872,25 @@ def build_connections(sc: Scenario, results: dict[str, Any], records: list[dict[
         alerts = sorted(_alerts(events, "client") + _alerts(srec["events"], "server"),
                         key=lambda a: a["time"])
         ok = res["ok"] and srec["handshake_ok"]
+        if c.fails_by and (ok or c.fails_by not in (res["error"] or "")):
+            raise LabError(f"{sc.name} {cid}: expected to fail with {c.fails_by}: "
+                           f"{res['error']}")
         message = res["verify_message"] if not ok else None
         verify = {"result": name, "code": verdict["code"], "depth": verdict["depth"],
                   "message": message, "openssl_verify": verdict["output"]}
-        if not ok:
+        if not ok and message is not None:
             log_msg = message
             for new, old in _OPENSSL1_WORDING.items():
                 log_msg = log_msg.replace(new, old)
             verify["log_message"] = log_msg
         fatal = next((a for a in alerts if a["level"] == 2), None)
         why = c.why
-        if not ok:
+        if c.fails_by:
+            why += (f". OpenSSL: {c.fails_by}, chain {name}; "
+                    f"{fatal['sender'] if fatal else 'nobody'} sent "
+                    f"{'fatal ' + fatal['description'] if fatal else 'no alert'}"
+                    f"{' (encrypted)' if fatal and fatal['wire'] != 'plaintext' else ''}")
+        elif not ok:
             why += (f". OpenSSL: {name} at depth {verdict['depth']} ({message}); "
                     f"{fatal['sender'] if fatal else 'nobody'} sent "
                     f"{'fatal ' + fatal['description'] if fatal else 'no alert'}"
@@ -732,9 +909,15 @@ def build_connections(sc: Scenario, results: dict[str, Any], records: list[dict[
             "version_id": version_id,
             "cipher": res["cipher_name"] or CIPHER_NAMES.get(cipher_id),
             "cipher_id": cipher_id,
-            "certificates_visible": not tls13,
+            "certificates_visible": not tls13 and bool(chain),
+            "hello_retry": hello_retry,
+            "session_reused": reused,
+            "resumed": c.server.resumption if reused else None,
+            "offered_session": bool(res.get("offered_session")),
+            "client_chain_sha256": [_sha256(d) for d in client_chain],
+            "ssl_error": None if ok else res["error"],
             "server_chain_sha256": [_sha256(d) for d in chain],
-            "server_chain_subjects": [x.subject for x in c.server.chain],
+            "server_chain_subjects": [] if reused else [x.subject for x in c.server.chain],
             "server_key": _key_kind(c.server.chain[0]),
             "certificate_request": sent_cr,
             "alerts": alerts,
@@ -821,6 +1004,20 @@ def _ts_line(txn_detail: str, level: str = "INFO") -> str:
             f'Module="network.http.trafficserver" Level="{level}": {txn_detail}')
 
 
+# OpenSSL 3 reason (as Python's SSLError names it) -> the OpenSSL 1.1 error Expressway logs.
+_OPENSSL1_ERRORS = {
+    "DECRYPTION_FAILED_OR_BAD_RECORD_MAC":
+        "error:1408F119:SSL routines:ssl3_get_record:decryption failed or bad record mac",
+}
+
+
+def _ssl_reason(error: str | None) -> str:
+    m = re.search(r"\[SSL: ([A-Z0-9_]+)\]", error or "")
+    if not m or m.group(1) not in _OPENSSL1_ERRORS:
+        raise LabError(f"no Expressway wording for the handshake error {error!r}")
+    return m.group(1)
+
+
 def _et_net(n: int, text: str) -> str:
     return f"{{LOCAL}} vcsc traffic_server[{TS_PID}]: [ET_NET {n}] {text}"
 
@@ -867,7 +1064,10 @@ def write_log(sc: Scenario, conns: list[dict[str, Any]], path: Path) -> list[dic
             continue
         v = c["verify"]
         thread = n % 4
-        if v["result"] in ("IP_ADDRESS_MISMATCH", "HOSTNAME_MISMATCH"):
+        reason = "error:1416F086:SSL routines:tls_process_server_certificate:certificate verify failed"
+        if v["result"] == "OK":  # the chain passed; the handshake failed afterwards
+            reason = _OPENSSL1_ERRORS[_ssl_reason(c["ssl_error"])]
+        elif v["result"] in ("IP_ADDRESS_MISMATCH", "HOSTNAME_MISMATCH"):
             log.add(t["t_handshake_end"], _et_net(
                 thread, f"WARNING: SNI ({target}) not in certificate. Action=Terminate "
                         f"server={target}({ip})"), cid, "name_failed")
@@ -877,8 +1077,7 @@ def write_log(sc: Scenario, conns: list[dict[str, Any]], path: Path) -> list[dic
                         f"Action=Terminate Error={v['log_message']} server={target}({ip}) "
                         f"depth={v['depth']}"), cid, "verify_failed")
         log.add(t["t_handshake_end"] + 0.0002, _et_net(
-            thread, f"ERROR: SSL connection failed for '{target}': error:1416F086:SSL routines:"
-                    "tls_process_server_certificate:certificate verify failed"),
+            thread, f"ERROR: SSL connection failed for '{target}': {reason}"),
             cid, "ssl_failed")
         log.add(t["t_handshake_end"] + 0.008, _ts_line(
             f'Detail="Sending Response" Txn-id="{txn}" TrackingID="" Dst-ip="127.0.0.1" '
@@ -985,6 +1184,9 @@ def finish_scenario(sc: Scenario, results: dict[str, Any], records: list[dict[st
             old.unlink()
     shutil.copyfile(pcap, dest / "capture.pcap")
     shutil.copyfile(trust, dest / "truststore.pem")
+    if sc.keylog:
+        _merge_keylogs([work / "keylog-client.txt", work / "keylog-server.txt"],
+                       dest / "keylog.txt")
     log_index = write_log(sc, conns, dest / "expressway.log")
     segs = _pcapfile.segments(_pcapfile.read(str(pcap))[1])
     disorder = _pcapfile.disorder(segs)
@@ -1021,11 +1223,29 @@ def finish_scenario(sc: Scenario, results: dict[str, Any], records: list[dict[st
         "connections": conns,
         "log_lines": log_index,
     }
+    if sc.keylog:
+        manifest["files"]["keylog"] = "keylog.txt"
+        manifest["keylog_note"] = ("NSS key log: the client's lines (SSLContext.keylog_filename), "
+                                   "then the server's that the client did not write")
     if sc.midstream:
         manifest["midstream"] = _midstream(pcap, dest / "midstream.pcap", conns)
         manifest["files"]["midstream"] = "midstream.pcap"
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def _merge_keylogs(sources: list[Path], out: Path) -> None:
+    """One NSS key log from both peers' files: every secret once, in the order written."""
+    seen: set[str] = set()
+    lines = []
+    for src in sources:
+        for line in src.read_text().splitlines() if src.exists() else []:
+            if line.strip() and not line.startswith("#") and line not in seen:
+                seen.add(line)
+                lines.append(line)
+    if not lines:
+        raise LabError(f"the peers wrote no key log ({', '.join(p.name for p in sources)})")
+    out.write_text("\n".join(lines) + "\n")
 
 
 def _messy_enough(pcap: Path) -> tuple[bool, str]:

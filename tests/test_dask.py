@@ -137,7 +137,7 @@ def test_frames_on_cluster_equal_local(cluster) -> None:  # type: ignore[no-unty
     pd.testing.assert_frame_equal(pcaptls.dask.connections(BUNDLE).compute().reset_index(drop=True),
                                   pcaptls.connections(BUNDLE))
     by_glob = pcaptls.dask.connections(str(CAPTURES / "0*" / "capture.pcap"), trust_store=TRUST)
-    assert by_glob.npartitions == 8
+    assert by_glob.npartitions == len(list(CAPTURES.glob("0*/capture.pcap"))) >= 8
     url = pcaptls.dask.connections(f"file://{CAPTURES}/0*/capture.pcap", trust_store=TRUST).compute()
     assert url["capture"].str.startswith("file://").all()
     pd.testing.assert_frame_equal(url.drop(columns="capture"), by_glob.compute().drop(columns="capture"))

@@ -1,15 +1,19 @@
 """Segments sent again after both sides closed belong to the closed connection (both engines).
 
-A real lab capture (captures/01-cucm-8443-ok, two TLS 1.2 connections that end with close_notify
-and FIN both ways) with the server's close_notify segment of the second connection sent again
-three times after the close, now with FIN set, as a server whose FIN went unacknowledged does.
-Before the fix the first copy retired the connection and the next opened a phantom one on the
-same 4-tuple: FAILED, "capture starts after the TCP handshake", exit 1.
+captures/09-fin-retransmitted (recorded by captures/lab.py): two TLS 1.2 connections that end
+with close_notify and FIN both ways; after c2 has closed on both sides the lab's bridge
+(captures/_mess.py, rule ``resend_close``) sends the server's close_notify segment and its FIN
+segment again three times, 200, 400 and 800 ms later, and the client's stack (in TIME_WAIT)
+answers each copy with an ACK. Before the fix (b727c38) the first copy retired the settled
+connection and the next opened a phantom one on the same 4-tuple: FAILED, "server closed the
+connection (FIN) before ServerHello", exit 1.
 """
 
 from __future__ import annotations
 
-import struct
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,55 +22,61 @@ from pcaptls.pipeline.analysis import analyse
 from tests.helpers.paths import CAPTURES
 
 pytestmark = pytest.mark.engines
-LAB = CAPTURES / "01-cucm-8443-ok" / "capture.pcap"
-_RECORD = struct.Struct("<IIII")
-_FIN = 0x01
+LAB = CAPTURES / "09-fin-retransmitted"
+CAPTURE = LAB / "capture.pcap"
+MANIFEST = json.loads((LAB / "manifest.json").read_text())
+C2 = MANIFEST["connections"][1]
 
 
-def _records(data: bytes) -> list[tuple[int, int, bytes]]:
-    out, off = [], 24
-    while off + 16 <= len(data):
-        sec, usec, incl, _ = _RECORD.unpack_from(data, off)
-        out.append((sec, usec, data[off + 16 : off + 16 + incl]))
-        off += 16 + incl
-    return out
+def _server_segments(tshark: str, path: Path) -> list[tuple[int, int, bool, int]]:
+    """c2's server-to-client segments as tshark reads them: (frame, relative seq, FIN, length)."""
+    srv, cli = C2["server"], C2["client"]
+    out = subprocess.run(
+        [tshark, "-n", "-r", str(path), "-Y",
+         f"ip.src=={srv['ip']} && tcp.srcport=={srv['port']} && tcp.dstport=={cli['port']}",
+         "-T", "fields", "-e", "frame.number", "-e", "tcp.seq", "-e", "tcp.flags.fin", "-e", "tcp.len"],
+        capture_output=True, text=True, check=True, timeout=60).stdout
+    return [(int(f), int(s), fin in ("1", "True"), int(n))
+            for f, s, fin, n in (line.split("\t") for line in out.splitlines())]
 
 
-def _tcp(pkt: bytes) -> tuple[int, int, int, int]:
-    """(TCP header offset, source port, flags, payload length) of an Ethernet/IPv4/TCP frame."""
-    ihl = (pkt[14] & 0x0F) * 4
-    tcp = 14 + ihl
-    total = int.from_bytes(pkt[16:18], "big")
-    return tcp, int.from_bytes(pkt[tcp : tcp + 2], "big"), pkt[tcp + 13], total - ihl - (pkt[tcp + 12] >> 4) * 4
-
-
-def _with_fin_resent(tmp_path: Path, copies: int) -> tuple[Path, int]:
-    data = LAB.read_bytes()
-    recs = _records(data)
-    # The last server segment with data is the second connection's encrypted close_notify.
-    i = max(k for k, (_, _, p) in enumerate(recs) if _tcp(p)[1] == 8443 and _tcp(p)[3] > 0)
-    sec, usec, pkt = recs[i]
-    tcp = _tcp(pkt)[0]
-    again = bytearray(pkt)
-    again[tcp + 13] |= _FIN
-    last = recs[-1][0] + recs[-1][1] / 1e6
-    out = bytearray(data)
-    for n in range(copies):
-        t = last + 0.2 * 2**n  # the server's retransmission timer doubling
-        out += _RECORD.pack(int(t), round((t % 1) * 1e6), len(again), len(again)) + again
-    path = tmp_path / "fin-resent.pcap"
-    path.write_bytes(bytes(out))
-    port = int.from_bytes(pkt[tcp + 2 : tcp + 4], "big")
-    return path, port
+def test_the_capture_holds_the_resent_close(tshark: str) -> None:
+    """The bridge did what the manifest says, and tshark sees it: the server's last data segment
+    (its close_notify) and its FIN, each four times on the wire, the copies after the client's FIN."""
+    assert MANIFEST["network"]["impairment"]["done"] == [
+        {"connection": 2, "action": "resend_close", "copies": 3, "frames_per_copy": 2}]
+    segs = _server_segments(tshark, CAPTURE)
+    fins = [s for s in segs if s[2]]
+    last_data = max(s[1] for s in segs if s[3] > 0)
+    close_notify = [s for s in segs if s[3] > 0 and s[1] == last_data]
+    assert len(fins) == len(close_notify) == 4
+    assert close_notify[0][3] == 31  # an AES-GCM alert record: 5 + 8 + 2 + 16 bytes
+    assert all(f[0] > C2["first_frame"] for f in fins)
 
 
 @pytest.mark.parametrize("copies", [1, 3])
-def test_fin_and_close_notify_sent_again_open_no_connection(tmp_path: Path, copies: int, engine: str) -> None:
-    path, client_port = _with_fin_resent(tmp_path, copies)
-    before = analyse(LAB).connections
-    after = analyse(path).connections
-    assert len(after) == len(before) == 2
-    assert [c.status for c in after] == ["ok", "ok"]
-    again = next(c for c in after if c.client.port == client_port)
+def test_close_sent_again_opens_no_connection(tmp_path: Path, tshark: str, copies: int, engine: str) -> None:
+    """The whole capture, and the capture cut right after the first copy (editcap keeps frames as
+    recorded): two connections, both ok, c2 whole, no phantom on its 4-tuple."""
+    path = CAPTURE
+    if copies == 1:
+        fins = [s[0] for s in _server_segments(tshark, CAPTURE) if s[2]]
+        path = tmp_path / "first-copy.pcap"
+        subprocess.run(["editcap", "-r", str(CAPTURE), str(path), f"1-{fins[1] + 1}"], check=True,
+                       capture_output=True)
+    conns = analyse(path).connections
+    assert sorted(c.id for c in conns) == sorted(m["pcaptls_id"] for m in MANIFEST["connections"])
+    assert [c.status for c in conns] == ["ok", "ok"]
+    again = next(c for c in conns if c.id == C2["pcaptls_id"])
     assert again.saw_syn and again.handshake_done
-    assert not any(a.kind == "no_syn" for c in after for a in c.anomalies)
+    assert not any(a.kind == "no_syn" for c in conns for a in c.anomalies)
+
+
+@pytest.mark.parametrize("command", ["inspect", "diagnose"])
+def test_cli_exit_0(command: str, engine: str) -> None:
+    out = subprocess.run([sys.executable, "-c", "import sys; from pcaptls.cli import main; sys.exit(main())",
+                          command, str(CAPTURE), "--trust-store", str(LAB / "truststore.pem"), "--format", "jsonl"],
+                         capture_output=True, text=True, check=False, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    if command == "inspect":
+        assert [json.loads(line)["status"] for line in out.stdout.splitlines()] == ["ok", "ok"]

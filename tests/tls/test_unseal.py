@@ -1,10 +1,13 @@
 """Decrypted handshakes and alerts against tshark given the same key log, on captures of real
-OpenSSL peers (``captures/keylog``, recorded by its ``record.py``) and on the corpus capture that
-carries its secrets in a Decryption Secrets Block; both engines; wrong keys and damaged records."""
+OpenSSL peers (``captures/keylog``, recorded by its ``record.py``; the lab's key-log scenarios
+``captures/11-tls13-keylog`` and ``12-tls12-keylog``, whose Python ssl peers wrote ``keylog.txt``)
+and on the corpus capture that carries its secrets in a Decryption Secrets Block; both engines;
+wrong keys and damaged records."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from collections import defaultdict
 from dataclasses import replace
@@ -26,10 +29,13 @@ KEYS = CAPTURES / "keylog"
 DSB_CORPUS = "ja4_chrome-cloudflare-quic-with-secrets.pcapng"
 
 
-def _tshark(tshark: str, path: Path, keys: Path | None) -> dict[tuple[int, int], dict[str, list]]:  # type: ignore[type-arg]
+def _tshark(tshark: str, path: Path, keys: Path | None,
+            ports: tuple[int, ...] = ()) -> dict[tuple[int, int], dict[str, list]]:  # type: ignore[type-arg]
     """(client port, server port) -> per sender ("client"/"server", by port): handshake types,
     alerts (level, code), certificate chains (sha256), as tshark decrypts them."""
     opts = ["-o", f"tls.keylog_file:{keys}"] if keys else []
+    for port in ports:  # the lab's servers on ports tshark does not take for TLS by itself
+        opts += ["-d", f"tcp.port=={port},tls"]
     out = subprocess.run(
         [tshark, "-n", "-r", str(path), *opts, "-Y", "tls", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|",
          "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tls.handshake.type", "-e", "tls.alert_message.level",
@@ -90,6 +96,55 @@ def test_agrees_with_tshark(name: str, tshark: str) -> None:
             # tshark lists every Certificate message; pcaptls keeps a side's first chain.
             assert ours[who + "_chains"] == t[who + "_chains"][:1], (c.id, who)
         assert not [x for x in c.anomalies if x.kind in ("decrypt", "malformed")], c.id
+
+
+LAB_KEYLOG = ["11-tls13-keylog", "12-tls12-keylog"]
+
+
+@pytest.mark.engines
+@pytest.mark.parametrize("name", LAB_KEYLOG)
+def test_lab_agrees_with_tshark(name: str, tshark: str) -> None:
+    """Every decrypted field (handshake messages by sender, alerts, both chains) as tshark reads
+    them with the peers' key log, and as OpenSSL sent them (the manifest, from its message
+    callbacks): the HelloRetryRequest, the client certificate, the encrypted CertificateRequest
+    and self-signed P-384 chain on 6972, ChaCha20-Poly1305, the encrypted bad_record_mac."""
+    folder = CAPTURES / name
+    m = json.loads((folder / "manifest.json").read_text())
+    keys = folder / m["files"]["keylog"]
+    theirs = _tshark(tshark, folder / "capture.pcap", keys, tuple(sorted({c["server"]["port"] for c in m["connections"]})))
+    a = analyse(folder / "capture.pcap", keys=keylog.load(keys))
+    assert len(a.connections) == len(theirs) == len(m["connections"])
+    by_id = {c.id: c for c in a.connections}
+    for cm in m["connections"]:
+        c = by_id[cm["pcaptls_id"]]
+        t = theirs[(c.client.port, c.server.port)]
+        ours = _ours(c)
+        for who in ("client", "server"):
+            types = ours[who + "_types"]
+            if c.is_tls13 and cm["outcome"] == "ok":
+                # A NewSessionTicket travels in the application epoch: pcaptls does not open
+                # records there larger than an alert (see test_agrees_with_tshark).
+                assert [x for x in types if x != 4] == [x for x in t[who + "_types"] if x != 4], (cm["id"], who)
+            else:
+                assert types == t[who + "_types"], (cm["id"], who)
+            assert ours[who + "_alerts"] == t[who + "_alerts"], (cm["id"], who)
+            assert ours[who + "_chains"] == t[who + "_chains"][:1], (cm["id"], who)
+        # ... and what OpenSSL itself sent.
+        assert ours["server_chains"] == [cm["server_chain_sha256"]]
+        assert ours["client_chains"] == ([cm["client_chain_sha256"]] if cm["client_chain_sha256"] else [])
+        for who in ("client", "server"):
+            assert ours[who + "_alerts"] == [(x["level"], x["code"]) for x in cm["alerts"] if x["sender"] == who]
+        assert (13 in ours["server_types"]) == cm["certificate_request"]
+        assert c.hello_retry == cm["hello_retry"] and ours["server_types"].count(2) == 1 + cm["hello_retry"]
+        assert (c.version_id, c.cipher_id) == (cm["version_id"], cm["cipher_id"])
+        # A record OpenSSL rejected (the damaged Finished) is one pcaptls cannot open either.
+        assert bool([x for x in c.anomalies if x.kind == "decrypt"]) == bool(
+            cm["ssl_error"] and "BAD_RECORD_MAC" in cm["ssl_error"]), cm["id"]
+    if name == "11-tls13-keylog":
+        assert "TLS_CHACHA20_POLY1305_SHA256" in {cm["cipher"] for cm in m["connections"]}
+    else:  # the fatal alert OpenSSL sent encrypted, opened
+        assert [(x["description"], x["wire"]) for cm in m["connections"] for x in cm["alerts"] if x["level"] == 2][0] == (
+            "bad_record_mac", "encrypted")
 
 
 def _by_port(a: analysis.Analysis) -> dict[int, TlsConnection]:
@@ -173,7 +228,8 @@ def test_corrupted_record_is_an_anomaly(tmp_path: Path) -> None:
 def test_engines_carry_the_same_records() -> None:
     paths = [KEYS / "tls13.pcap", KEYS / "tls12.pcap", KEYS / "tls13-dsb.pcapng",
              CAPTURES / "06-tls13" / "capture.pcap", CAPTURES / "08-messy-network" / "capture.pcap",
-             CAPTURES / "08-messy-network" / "midstream.pcap"]
+             CAPTURES / "08-messy-network" / "midstream.pcap",
+             *(CAPTURES / n / "capture.pcap" for n in LAB_KEYLOG)]
     for path in paths:
         r, p = _carried(path, "rust"), _carried(path, "python")
         assert r.connections == p.connections, path
