@@ -182,6 +182,12 @@ class TlsConnection:
         if a is not None:
             return f"{a.sender} sent fatal alert {a.description} ({a.code})"
         if self.handshake_done:
+            late = next((a for a in self.alerts if a.encrypted), None)
+            if late is not None and self.appdata == (0, 0):
+                # TLS <= 1.2: the record type shows an alert, its content is encrypted. Before any
+                # application data it may be a fatal one (a Finished that did not verify, say).
+                return (f"handshake completed, then {late.sender} sent an encrypted alert before any "
+                        "application data (a key log would show which)")
             return "handshake completed"
         if self.is_tls13 and self.closed_by is not None and self.appdata[0] == 1:
             return (f"{self.closed_by} closed the connection ({self.close_kind}) right after the client's first "
