@@ -256,6 +256,25 @@ class FlowTable:
                     "later packets of it start a new record", now, None))
             self._retire(conn)
 
+    def report_closed(self) -> None:
+        """Hand on now every connection that has closed (RST, or FIN both ways) with nothing
+        waiting behind a hole, rather than after its linger: for a live stream (standard
+        input), whose rows should appear as connections end. Each stays in the table, emptied,
+        until its linger ends, so that a late ACK or a FIN sent again is absorbed rather than
+        opening a phantom connection (only its end time misses such a late packet); it is then
+        retired with nothing left to report. Not used when reading a file."""
+        for conn in self._conns():
+            if conn.closed and conn.session is not None and not conn.half[0].ooo and not conn.half[1].ooo:
+                result = conn.finish()
+                if conn.session is not None:
+                    conn.session.readers = ()  # type: ignore[misc,assignment]
+                conn.session = None  # reported: finish() gives nothing a second time
+                conn.dead = True  # nor does a late payload start a new layer
+                for h in conn.half:
+                    h.consumer = None  # type: ignore[assignment]
+                if result is not None:
+                    self.on_done(result)
+
     def close_all(self) -> None:
         """End of capture: every connection still open is finished as it stands."""
         for conn in self._conns():
