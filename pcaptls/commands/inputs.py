@@ -112,7 +112,18 @@ def good(c: TlsConnection, judge: Judge | None) -> bool:
     """Handshake completed and (if judged) its server chain verifies."""
     if c.status != "ok":
         return False
-    return judge is None or not c.server_certs or judge.verdict(c).ok
+    return judge is None or not c.server_certs or _verifies(judge, c)
+
+
+def wrong(c: TlsConnection, judge: Judge | None) -> bool:
+    """Something to fix, for the exit status (1): the handshake failed, or (if judged) the server
+    chain does not verify. A connection still open at the end of the capture is neither."""
+    return c.status == "failed" or (judge is not None and bool(c.server_certs) and not _verifies(judge, c))
+
+
+def _verifies(judge: Judge, c: TlsConnection) -> bool:
+    v = judge.verdict(c)
+    return v is None or v.ok
 
 
 def _same_host(host: str, c: TlsConnection) -> bool:
@@ -221,7 +232,9 @@ class Sources:
     logs: list[str] = field(default_factory=list)  # found in bundles and folders
     trust_store: str | None = None  # found in a bundle or folder
     problems: list[str] = field(default_factory=list)  # files cut short: say so, exit 2, read what is there
-    notes: list[str] = field(default_factory=list)  # for people: how the files were read
+    unusable: list[InputError] = field(default_factory=list)  # inputs left out (not a capture, missing): exit 2
+    notes: list[str] = field(default_factory=list)  # how the files were read (the report lists them)
+    cautions: list[str] = field(default_factory=list)  # for stderr, not errors: a merge that could not be done
     listed: list[tuple[str, str]] = field(default_factory=list)  # (role, path): what was given
     bundles: list[Bundle] = field(default_factory=list)
     tmp: str | None = None
@@ -266,22 +279,47 @@ def _is_pipe(path: str) -> bool:
 def resolve(args: Sequence[str], logs: Sequence[str] = (), stream: bool = False) -> Sources:
     """The CAPTURE arguments as recordings (see the module's docstring), every one checked.
 
+    An input that is not a capture (or is missing) is left out and named in
+    :attr:`Sources.unusable`, so the others are still reported; a bad ``--log`` (not a text
+    log) raises :class:`InputError`, as does a bundle that cannot be read at all.
     ``stream``: standard input (and a named pipe) stays a stream for
     :mod:`pcaptls.pipeline.stream`; otherwise it is saved to a temporary file first.
-    ``logs`` (``--log``) are checked to be text logs. Raises :class:`InputError` for an
-    input that cannot be used, after removing what it made. Use as a context manager."""
+    Use as a context manager (temporary copies are removed at its end)."""
     s = Sources()
     try:
         if sum(1 for a in args if is_stdin(a)) > 1:
             raise InputError("standard input can be given only once")
-        for i, arg in enumerate(args):
-            _resolve_one(s, arg, i, stream)
         check_logs(logs)
+        for i, arg in enumerate(args):
+            try:
+                _resolve_one(s, arg, i, stream)
+            except _Unusable as e:
+                s.unusable.append(e)
         s.listed += [("log", p) for p in logs]
     except BaseException:
         s.cleanup()
         raise
     return s
+
+
+def open_inputs(args: Sequence[str], logs: Sequence[str] = (), stream: bool = False, debug: bool = False) -> Sources:
+    """:func:`resolve`, then each input left out and each problem as one line on stderr (with its
+    traceback under ``--debug``); exit 2, with nothing on standard output, when no capture is left."""
+    from .common import EXIT_INPUT, fail, fail_input
+
+    s = resolve(args, logs, stream)
+    for e in s.unusable:
+        fail_input("", e, debug)
+    for line in [*s.problems, *s.cautions]:
+        fail(line)
+    if not s.recordings:
+        s.cleanup()
+        sys.exit(EXIT_INPUT)
+    return s
+
+
+class _Unusable(InputError):
+    """An input left out: not a capture, or missing."""
 
 
 def _resolve_one(s: Sources, arg: str, i: int, stream: bool) -> None:
@@ -299,10 +337,8 @@ def _resolve_one(s: Sources, arg: str, i: int, stream: bool) -> None:
     if not os.path.exists(arg) and any(c in arg for c in "*?["):
         matches = sorted(_glob.glob(arg))
         if not matches:
-            raise InputError(f"{arg}: no file matches this pattern")
-        files = [m for m in matches if os.path.isfile(m)]
-        for m in files:
-            _check_capture(m, m)
+            raise _Unusable(f"{arg}: no file matches this pattern")
+        files = [m for m in matches if os.path.isfile(m) and _usable(s, m, m)]
         if files:
             _add_group(s, arg, files, {}, i)
             s.listed += [("capture", m) for m in files]
@@ -313,19 +349,19 @@ def _resolve_one(s: Sources, arg: str, i: int, stream: bool) -> None:
         try:
             b = open_bundle(arg)
         except InputError:
-            raise InputError(f"{arg}: no capture (.pcap, .pcapng or .cap, optionally .gz) in this folder") from None
+            raise _Unusable(f"{arg}: no capture (.pcap, .pcapng or .cap, optionally .gz) in this folder") from None
         _add_bundle(s, arg, b, i)
         s.listed += [("capture", p) for p in b.captures] + [("log", p) for p in b.logs]
         return
     if not os.path.exists(arg):
-        raise InputError(f"{arg}: no such file or folder")
+        raise _Unusable(f"{arg}: no such file or folder")
     words = _kind(arg)
     if "tar archive" in words:  # a diagnostic bundle
         _add_bundle(s, arg, open_bundle(arg), i)
         s.listed.append(("bundle", arg))
         return
     if not is_capture(words):
-        raise InputError(f"{arg}: {words}, not {CAPTURE_WORDS}")
+        raise _Unusable(f"{arg}: {words}, not {CAPTURE_WORDS}")
     s.recordings.append(Recording(arg, arg, [arg]))
     s.listed.append(("capture", arg))
 
@@ -336,24 +372,34 @@ def _kind(path: str) -> str:
     except IsADirectoryError:
         return "a folder"
     except OSError as e:
-        raise InputError(f"{path}: cannot open: {e.strerror or e}") from e
+        raise _Unusable(f"{path}: cannot open: {e.strerror or e}") from e
 
 
 def _check_capture(path: str, name: str) -> None:
     words = _kind(path)
     if not is_capture(words):
-        raise InputError(f"{name}: {words}, not a capture (pcap or pcapng, optionally gzip-compressed)")
+        raise _Unusable(f"{name}: {words}, not a capture (pcap or pcapng, optionally gzip-compressed)")
+
+
+def _usable(s: Sources, path: str, name: str) -> bool:
+    """Is a member of a folder, glob or bundle a capture? If not, it is left out and named."""
+    try:
+        _check_capture(path, name)
+    except _Unusable as e:
+        s.unusable.append(e)
+        return False
+    return True
 
 
 def _add_bundle(s: Sources, arg: str, b: Bundle, i: int) -> None:
     s.bundles.append(b)
     s.problems += b.problems
-    for p in b.captures:
-        _check_capture(p, b.name(p))
+    captures = [p for p in b.captures if _usable(s, p, b.name(p))]
     s.logs += b.logs
     if b.trust_store and s.trust_store is None:
         s.trust_store = b.trust_store
-    _add_group(s, arg, b.captures, b.names, i)
+    if captures:
+        _add_group(s, arg, captures, b.names, i)
 
 
 def _add_group(s: Sources, arg: str, files: list[str], names: dict[str, str], i: int) -> None:
@@ -369,9 +415,10 @@ def _add_group(s: Sources, arg: str, files: list[str], names: dict[str, str], i:
     if m.path is None:
         s.notes.append(f"{arg}: the {len(files)} captures were read separately ({m.why_not}): a connection "
                        "cut at a file boundary shows as two")
+        s.cautions.append(s.notes[-1])
         s.recordings += [Recording(p, n, [n]) for p, n in zip(files, shown)]
         return
-    s.notes.append(f"{arg}: {len(files)} capture files merged in time order into one recording "
+    s.notes.append(f"{arg}: {len(files)} capture files were merged in time order into one recording "
                    "(frame numbers count across the files)")
     s.recordings.append(Recording(m.path, f"{arg} ({len(files)} files)", shown))
 

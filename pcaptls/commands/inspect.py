@@ -36,7 +36,7 @@ from .common import (
     scheduler_option,
     unread_link_types,
 )
-from .inputs import Filters, Sources, captures_argument, filter_options, resolve, stdin_fd
+from .inputs import Filters, Sources, captures_argument, filter_options, open_inputs, stdin_fd
 from .keys import keylog_option
 
 if TYPE_CHECKING:
@@ -111,9 +111,7 @@ def inspect(captures: tuple[str, ...], filters: Filters, fmt: str, jobs: int | N
         hit = judged(c)
         return None if hit is None else hit[1]
 
-    src = resolve(captures, stream=len(captures) == 1)
-    for line in [*src.problems, *src.notes]:
-        fail(line)
+    src = open_inputs(captures, stream=len(captures) == 1, debug=debug)
     multi = len(src.recordings) > 1
     stream = fmt in ("jsonl", "csv")
 
@@ -155,7 +153,7 @@ def inspect(captures: tuple[str, ...], filters: Filters, fmt: str, jobs: int | N
         # A large capture: the trust store is loaded while the Rust engine reads it.
         with while_scanning(load_judge):
             results = analyse_where(scheduler, paths, jobs, render, waiting)
-        status = EXIT_INPUT if src.problems else EXIT_OK
+        status = EXIT_INPUT if src.problems or src.unusable else EXIT_OK
         analyses: list[tuple[str, Analysis]] = []
         for path, res in zip(paths, results):
             if isinstance(res, PcaptlsError):

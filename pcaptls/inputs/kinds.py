@@ -36,11 +36,11 @@ def describe(head: bytes, gz_inner: bytes | None = None) -> str:
         return "an empty file"
     if head[:2] == b"\x1f\x8b":
         if gz_inner is None:
-            return "a gzip file"
+            return "a damaged gzip file (its first bytes do not decompress)"
         if len(gz_inner) >= 262 and gz_inner[257:262] == b"ustar":
             return "a gzip-compressed tar archive"
         inner = describe(gz_inner)
-        return "an empty gzip file" if inner == "an empty file" else f"a gzip file holding {inner.split(' ', 1)[1]}"
+        return "an empty gzip file" if inner == "an empty file" else f"a gzip-compressed {inner.split(' ', 1)[1]}"
     for magic, words in _MAGICS:
         if head.startswith(magic):
             return words
@@ -57,16 +57,16 @@ def describe(head: bytes, gz_inner: bytes | None = None) -> str:
 
 
 def _texty(b: bytes) -> bool:
-    """Printable UTF-8 text (a cut multi-byte character at the end allowed)."""
+    """Text, as logs are: no NUL, and nearly all of it printable (logs carry the odd escape or
+    control character, and may be Latin-1 rather than UTF-8)."""
     if b"\x00" in b:
         return False
     try:
         s = b.decode("utf-8")
     except UnicodeDecodeError as e:
-        if e.start < len(b) - 3:
-            return False
-        s = b[: e.start].decode("utf-8")
-    return all(c.isprintable() or c in "\r\n\t\f\v\x1b" for c in s)
+        s = b[: e.start].decode("utf-8") if e.start >= len(b) - 3 else b.decode("latin-1")
+    odd = sum(1 for c in s if not (c.isprintable() or c in "\r\n\t\f\v"))
+    return odd <= len(s) // 20
 
 
 def sniff_file(path: str) -> str:
@@ -77,14 +77,14 @@ def sniff_file(path: str) -> str:
     return describe(head, inner)
 
 
-def gunzip_head(head: bytes) -> bytes:
-    """The first bytes a gzip stream starting with ``head`` decompresses to (``b""`` if none)."""
+def gunzip_head(head: bytes) -> bytes | None:
+    """The first bytes a gzip stream starting with ``head`` decompresses to; ``None`` if it is damaged."""
     try:
         return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, HEAD)
     except zlib.error:
-        return b""
+        return None
 
 
 def is_capture(words: str) -> bool:
     """Is :func:`describe`'s answer a capture (plain or gzip-compressed)?"""
-    return words in CAPTURE_KINDS or words in ("a gzip file holding pcap capture", "a gzip file holding pcapng capture")
+    return words in CAPTURE_KINDS or words in ("a gzip-compressed pcap capture", "a gzip-compressed pcapng capture")

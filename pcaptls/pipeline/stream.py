@@ -27,7 +27,7 @@ from ..capture import pcap, pcapng
 from ..capture.decode import decode, new_counts
 from ..capture.frames import ReadStats
 from ..errors import InputError, MalformedError, PcaptlsError, TruncatedError
-from ..inputs.kinds import describe, gunzip_head
+from ..inputs.kinds import describe
 from ..tcp import flows as _flows
 from ..tls.model import TlsConnection
 from ..tls.session import TlsSession
@@ -50,11 +50,11 @@ class StreamScan:
         self.name = name
         self.stats = ReadStats(path=name)
         self.analysis: Analysis | None = None
-        self._gz: zlib._Decompress | None = None  # type: ignore[name-defined]
+        self._gz: zlib._Decompress | None = None
         head = self._read_head()
         kind = pcap.sniff(head[:4]) or pcapng.sniff(head[:4])
         if kind is None:
-            raise InputError(f"{name}: {describe(self._raw_head, head if self._gz else None)}, "
+            raise InputError(f"{name}: {describe(self._raw_head[:512], head if self._gz else None)}, "
                              "not a capture (pcap or pcapng, optionally gzip-compressed)")
         self.stats.format = ("gzip " if self._gz else "") + kind
         self._fmt = pcapng if kind.endswith("pcapng") else pcap
@@ -78,9 +78,6 @@ class StreamScan:
                     break
                 self._raw_head += b
                 out += self._inflate(b)
-            if not out:
-                self._raw_head = raw
-                return gunzip_head(raw)
             return out
         return raw
 
