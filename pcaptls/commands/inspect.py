@@ -311,14 +311,15 @@ def _stream(src: Sources, render: Any, fmt: str, failed_only: bool, source: str 
                                                              for x in items()), _STREAM_WIDTHS)
         for line in lines:
             out.write(line + "\n")
+        out.write("\n")  # then as the file's table: failure paragraphs, then the summary
         shown = [d for d in details if d]
         if shown:
-            out.write("\n" + "\n".join(shown) + "\n")
+            out.write("\n".join(shown) + "\n")
     a = scan.analysis
     status = EXIT_OK
     if a is not None:
         if fmt == "table":
-            out.write("\n" + view.summary_of(a, counts) + "\n")
+            out.write(view.summary_of(a, counts) + "\n")
         if a.truncated:
             fail(f"{r.name}: input ends early ({a.truncated}); reported what came before the cut")
             status = EXIT_INPUT
