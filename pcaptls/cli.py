@@ -47,6 +47,13 @@ class LazyGroup(click.Group):
             self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> object:
+        # click would turn Ctrl-C into "Aborted!" and exit 1, the code for "failures found".
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            sys.exit(130)  # 128 + SIGINT, as shells report it
+
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
         if args and args[0] not in self.commands and args[0] not in self.lazy_commands:
             # Not a command name: load them all, so that click's "Did you mean ...?" sees every one.

@@ -39,3 +39,10 @@ def table_time(iso_text: str | None) -> str:
 def time_of_day(t: float | None) -> str:
     """Epoch seconds -> ``16:55:26.016000`` (for evidence listed under one date)."""
     return (iso(t) or "")[11:26]
+
+
+def parse_utc(text: str) -> float:
+    """``2022-07-11T16:55:26Z`` (or with an offset, or a date alone; no zone means UTC) -> epoch
+    seconds. Raises ``ValueError`` for anything else."""
+    t = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
+    return (t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)).timestamp()

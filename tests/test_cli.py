@@ -118,7 +118,7 @@ def test_ipv6_connection_id(tmp_path: Path) -> None:
 @pytest.mark.parametrize("content,needle", [
     (None, "no such file"),
     (b"", "empty"),
-    (b"GIF89a not a capture", "not a pcap"),
+    (b"GIF89a not a capture", "a GIF image, not a capture"),
 ])
 def test_bad_files_one_line_exit_2(tmp_path: Path, content: bytes | None, needle: str) -> None:
     p = tmp_path / "input.pcap"

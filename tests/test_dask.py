@@ -114,7 +114,7 @@ def test_forty_captures_one_unreadable(cluster, forty, fmt: str) -> None:  # typ
     r = same_as_local(cluster[0].scheduler_address, "inspect", *map(str, paths), "--trust-store", str(trust),
                       "--format", fmt)
     assert r.returncode == 2
-    assert r.stderr.decode().splitlines() == [f"pcaptls: {paths[22]}: not a pcap or pcapng capture (starts with 00676172)"]
+    assert r.stderr.decode().splitlines() == [f"pcaptls: {paths[22]}: data of an unknown kind (first bytes 00676172), not a capture (pcap or pcapng, optionally gzip-compressed), a folder of captures or a diagnostic bundle"]
     assert r.stdout.count(b"cucm.example.com") >= 39 * 12
 
 

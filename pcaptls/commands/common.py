@@ -20,6 +20,7 @@ from ..report.safe import terminal
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as shells report it
 
 format_option = click.option(
     "--format", "fmt", type=click.Choice(["table", "jsonl", "csv"]), default="table", show_default=True,
@@ -70,19 +71,26 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = kwargs.get("debug", False)
         try:
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                # A closed pipe surfaces here, in every format, rather than at interpreter exit.
+                sys.stdout.flush()
         except PcaptlsError as e:
             if debug:
                 traceback.print_exc()
             fail(str(e))
             sys.exit(EXIT_INPUT)
-        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
-            raise
+        except KeyboardInterrupt:
+            sys.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:
-            # `pcaptls inspect ... | head`: the reader left; that is not an error.
+            # `pcaptls inspect ... | head`: the reader left, which is not an error: quiet, and exit
+            # 0 whatever the format (what was not read cannot be judged).
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(EXIT_OK)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
         except Exception as e:  # a bug: still one line, unless asked for the traceback
             if debug:
                 traceback.print_exc()

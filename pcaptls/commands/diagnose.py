@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, TypeVar
@@ -16,7 +15,6 @@ from ..correlate import correlate, timeline_rows
 from ..correlate.findings import Finding, find
 from ..correlate.link import Correlation
 from ..errors import InputError, PcaptlsError
-from ..inputs.bundle import Bundle, is_bundle, open_bundle
 from ..logs.events import ParseSummary
 from ..logs.reader import read_logs
 from ..pipeline.analysis import Analysis
@@ -38,6 +36,7 @@ from .common import (
     scheduler_option,
     unread_link_types,
 )
+from .inputs import Filters, captures_argument, filter_options, open_inputs, wrong
 from .keys import keylog_option
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -54,64 +53,61 @@ class Inputs:
     status: int
 
 
-def _gather(capture: str, logs: tuple[str, ...], trust_path: str | None, clock_offset: float | None,
-            log_tz: str | None, jobs: int | None, scheduler: str | None = None) -> Inputs:
-    bundle: Bundle | None = None
-    captures = [capture]
-    log_paths = list(logs)
-    status = EXIT_OK
-    if is_bundle(capture):
-        bundle = open_bundle(capture)
-        captures = bundle.captures
-        for problem in bundle.problems:
-            fail(problem)
-            status = EXIT_INPUT
-        log_paths = log_paths or bundle.logs
-        if trust_path is None and bundle.trust_store is not None:
-            trust_path = bundle.trust_store
-    try:
+def _gather(captures: tuple[str, ...], logs: tuple[str, ...], trust_path: str | None, clock_offset: float | None,
+            log_tz: str | None, jobs: int | None, scheduler: str | None = None,
+            filters: Filters | None = None) -> Inputs:
+    """Read the inputs (:func:`pcaptls.commands.inputs.resolve`), analyse the captures, keep the
+    connections the filters select and put the logs on their clock."""
+    with open_inputs(captures, logs) as src:
+        status = EXIT_INPUT if src.problems or src.unusable else EXIT_OK
+        log_paths = list(logs) or src.logs
+        from_bundle = trust_path is None and src.trust_store is not None
+        if trust_path is None:
+            trust_path = src.trust_store
         try:
             store = truststore.load(trust_path)
         except InputError:
-            if bundle is None or trust_path != bundle.trust_store:
+            if not from_bundle:
                 raise
-            fail(f"{capture}: no ca_*.pem trust store in the bundle; using the public CA bundle")
+            fail(f"{trust_path}: no ca_*.pem trust store in the bundle; using the public CA bundle")
             store = truststore.load(None)
         analyses: list[Analysis] = []
-        for path, res in zip(captures, analyse_where(scheduler, captures, jobs)):
+        paths = [r.path for r in src.recordings]
+        for path, res in zip(paths, analyse_where(scheduler, paths, jobs)):
+            name = src.name(path)
             if isinstance(res, PcaptlsError):
                 fail(str(res))
                 status = EXIT_INPUT
                 continue
             if res.truncated:
-                fail(f"{path}: file ends early ({res.truncated}); reporting what came before the cut")
+                fail(f"{name}: file ends early ({res.truncated}); reporting what came before the cut")
                 status = EXIT_INPUT
             unread = unread_link_types(res)
             if unread:
-                fail(f"{path}: {unread}")
+                fail(f"{name}: {unread}")
                 status = EXIT_INPUT
-            if bundle is not None:  # name the member, not the temporary copy
-                res.path = f"{os.path.basename(path).split('_', 1)[1]} (in {capture})"  # less the 000_ prefix
+            res.path = name  # a bundle's member or a merged folder, never the temporary copy
             analyses.append(res)
-    finally:
-        if bundle is not None:
-            bundle.cleanup()
-    if not analyses:
-        raise InputError(f"{capture}: no capture could be read")
-    conns = sorted((c for a in analyses for c in a.connections), key=lambda c: (c.start, c.first_frame))
-    events: list[Any] = []
-    summary = None
-    corr = None
-    if log_paths:
-        events, summary = read_logs(log_paths, log_tz=log_tz)
-        for problem in summary.problems:
-            fail(problem)
-        corr = correlate(conns, events, clock_offset=clock_offset)
-    return Inputs(analyses, conns, events, summary, corr, Judge(store), status)
+        if not analyses:
+            raise InputError(f"{', '.join(captures)}: no capture could be read")
+        judge = Judge(store)
+        conns = sorted((c for a in analyses for c in a.connections), key=lambda c: (c.start, c.first_frame))
+        if filters is not None:
+            conns = filters.select(conns, judge)
+        events: list[Any] = []
+        summary = None
+        corr = None
+        if log_paths:
+            events, summary = read_logs(log_paths, log_tz=log_tz)
+            for problem in summary.problems:
+                fail(problem)
+            corr = correlate(conns, events, clock_offset=clock_offset)
+    return Inputs(analyses, conns, events, summary, corr, judge, status)
 
 
 common_inputs = [
-    click.argument("capture", type=click.Path(exists=False)),
+    captures_argument,
+    filter_options,
     click.option("--log", "logs", multiple=True, type=click.Path(exists=False),
                  help="Log file, folder or diagnostic bundle (repeatable). Expressway logs are read in full; "
                       "any other text log with ISO-8601 timestamps generically."),
@@ -155,17 +151,18 @@ def _log_header(inp: Inputs) -> list[str]:
 @debug_option
 @handle_errors
 @keylog_option
-def diagnose(capture: str, logs: tuple[str, ...], clock_offset: float | None, log_tz: str | None, jobs: int | None,
+def diagnose(captures: tuple[str, ...], filters: Filters, logs: tuple[str, ...], clock_offset: float | None, log_tz: str | None, jobs: int | None,
              scheduler: str | None, trust_store: str | None, fmt: str, debug: bool) -> None:
     """Say what is wrong and what to change: one finding per failing server and port.
 
-    CAPTURE is a capture file, or an Expressway diagnostic bundle (.tar.gz or its folder), in which
+    Each CAPTURE is a capture file, a folder or glob of rotated captures (read as one recording),
+    - for standard input, or an Expressway diagnostic bundle (.tar.gz or its folder), in which
     case its captures, log snapshot and ca_*.pem trust store are found automatically. Each finding
     names the certificate the server presented, OpenSSL's verdict (in the words Expressway's log
     uses), the evidence from capture and log side by side in time, and the fix. Exit status: 0 no
-    findings, 1 findings, 2 input error.
+    findings, 1 findings, 2 input error, 130 interrupted.
     """
-    inp = _gather(capture, logs, trust_store, clock_offset, log_tz, jobs, scheduler)
+    inp = _gather(captures, logs, trust_store, clock_offset, log_tz, jobs, scheduler, filters)
     findings = find(inp.connections, inp.judge, inp.correlation)
     out = sys.stdout
     if fmt == "jsonl":
@@ -233,15 +230,17 @@ TIMELINE_CAPS = {3: 38, 5: 24, 6: 90}  # widest cells of connection, sni, detail
 @debug_option
 @handle_errors
 @keylog_option
-def timeline(capture: str, logs: tuple[str, ...], clock_offset: float | None, log_tz: str | None, jobs: int | None,
+def timeline(captures: tuple[str, ...], filters: Filters, logs: tuple[str, ...], clock_offset: float | None, log_tz: str | None, jobs: int | None,
              scheduler: str | None, output: str | None, fmt: str, linked_only: bool, debug: bool) -> None:
     """Capture and log events on one clock, one row per event, sorted by time.
 
     Capture events: connection start, ClientHello, ServerHello, Certificate, CertificateRequest,
     alerts, FIN/RST. Log events carry the connection they were linked to (empty if none). Times are
     ISO-8601 UTC with microseconds, on the capture's clock (the log's clock offset is applied).
+    Exit status: 0 nothing wrong, 1 a handshake failed or a server chain does not verify (against
+    the bundle's trust store, else the public one), 2 input error, 130 interrupted.
     """
-    inp = _gather(capture, logs, None, clock_offset, log_tz, jobs, scheduler)
+    inp = _gather(captures, logs, None, clock_offset, log_tz, jobs, scheduler, filters)
 
     def rows() -> Iterator[dict[str, object]]:
         return timeline_rows(inp.connections, inp.correlation, only_linked=linked_only)
@@ -270,5 +269,6 @@ def timeline(capture: str, logs: tuple[str, ...], clock_offset: float | None, lo
         widths = column_widths(TIMELINE_COLUMNS, cells(), TIMELINE_CAPS)
         for line in render_lines(TIMELINE_COLUMNS, cells(), widths):
             sys.stdout.write(line + "\n")
-    sys.exit(inp.status)
+    bad = any(wrong(c, inp.judge) for c in inp.connections)
+    sys.exit(inp.status if inp.status != EXIT_OK else (EXIT_FINDINGS if bad else EXIT_OK))
 

@@ -28,6 +28,7 @@ from .common import (
     EXIT_OK,
     analyse_where,
     debug_option,
+    fail,
     fail_input,
     format_option,
     handle_errors,
@@ -35,6 +36,7 @@ from .common import (
     scheduler_option,
     unread_link_types,
 )
+from .inputs import Filters, Sources, captures_argument, filter_options, open_inputs, stdin_fd
 from .keys import keylog_option
 
 if TYPE_CHECKING:
@@ -44,10 +46,10 @@ if TYPE_CHECKING:
 
 
 @click.command("inspect")
-@click.argument("captures", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@captures_argument
+@filter_options
 @format_option
 @jobs_option
-@click.option("--failed-only", is_flag=True, help="Only connections whose handshake failed or whose chain does not verify.")
 @click.option("--trust-store", type=click.Path(exists=False), default=None,
               help="PEM bundle, folder of PEM/DER certificates, or Expressway diagnostic bundle (ca_*.pem) "
                    "to verify server chains against, as the peer would. Default: the public certifi bundle.")
@@ -55,15 +57,24 @@ if TYPE_CHECKING:
 @debug_option
 @handle_errors
 @keylog_option
-def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: bool, trust_store: str | None,
+def inspect(captures: tuple[str, ...], filters: Filters, fmt: str, jobs: int | None, trust_store: str | None,
             scheduler: str | None, debug: bool) -> None:
-    """List every TLS connection in CAPTURES (pcap/pcapng, optionally .gz).
+    """List every TLS connection in each CAPTURE: a capture file (pcap/pcapng, optionally .gz),
+    a folder or glob of rotated captures (read as one recording), an Expressway diagnostic
+    bundle, or - for standard input (read as it arrives: rows come as connections end).
 
     For each: client and server, SNI, negotiated version and cipher suite, the certificate
     chain each side presented, whether a client certificate was requested, and every alert
-    with who sent it. Exit status: 0 all handshakes succeeded, 1 some failed, 2 a file could
-    not be read (or was cut short; what it held is still reported).
+    with who sent it. Exit status: 0 nothing wrong, 1 a handshake failed or a server chain does
+    not verify, 2 an input could not be read (or was cut short; what it held is still
+    reported), 130 interrupted.
+
+    \b
+    Examples:
+      pcaptls inspect captures/mra-login/capture.pcap --failed-only
+      tcpdump -i eth0 -U -w - 'tcp port 8443' | pcaptls inspect - --format jsonl
     """
+    failed_only = filters.failed_only
     # A trust store given by path is read first, so a bad path fails before any analysis; the
     # default bundle is only read once a server certificate needs judging. The certificate
     # modules (and cryptography) are imported only then, too.
@@ -100,52 +111,63 @@ def inspect(captures: tuple[str, ...], fmt: str, jobs: int | None, failed_only: 
         hit = judged(c)
         return None if hit is None else hit[1]
 
-    multi = len(captures) > 1
+    src = open_inputs(captures, stream=len(captures) == 1, debug=debug)
+    multi = len(src.recordings) > 1
     stream = fmt in ("jsonl", "csv")
 
     def record(path: str, c: TlsConnection) -> dict[str, Any]:
         rec = connection_record(c, verdict(c), with_verify=True)
         if multi:
-            rec["capture"] = path
+            rec["capture"] = src.name(path)
         return rec
 
     def render(path: str, c: TlsConnection) -> tuple[Any, bool]:
         """A JSON line, CSV row or table :class:`_Row` (``None`` when --failed-only hides it)
         and whether the handshake failed. Made in the process that analysed the connection
         (with --jobs, in parallel); what it makes waits for time order, on disk if need be."""
-        failed = c.status == "failed"
+        if not filters.keep(c):
+            return None, False
         if fmt == "table":
             rec = record(path, c)
-            return _Row(view.table_row(rec), view.details(rec), rec["status"], _good(rec), path, bool(c.server_certs)), failed
+            return _Row(view.table_row(rec), view.details(rec), rec["status"], _good(rec), path,
+                        bool(c.server_certs)), _bad(rec["status"], rec.get("verify"))
         if fmt == "jsonl":
             hit = judged(c)
-            if failed_only and _good_verdict(c.status, None if hit is None else hit[1]):
-                return None, failed
-            return connection_line(c, None if hit is None else hit[2], path if multi else None), failed
+            v = None if hit is None else hit[1]
+            if failed_only and _good_verdict(c.status, v):
+                return None, _bad(c.status, v)
+            return connection_line(c, None if hit is None else hit[2], src.name(path) if multi else None), _bad(c.status, v)
         rec = record(path, c)
+        bad = _bad(rec["status"], rec.get("verify"))
         if failed_only and _good(rec):
-            return None, failed
-        return flatten(rec), failed
+            return None, bad
+        return flatten(rec), bad
+
+    if src.recordings[0].stream:
+        with src:
+            _stream(src, render, fmt, failed_only, store.source if store is not None else None)
 
     # Lines wait for time order in a private temporary folder once there are many (pcaptls.pipeline.spill).
-    with spill.folder() as waiting:
+    with src, spill.folder() as waiting:
+        paths = [r.path for r in src.recordings]
         # A large capture: the trust store is loaded while the Rust engine reads it.
         with while_scanning(load_judge):
-            results = analyse_where(scheduler, list(captures), jobs, render, waiting)
-        status = EXIT_OK
+            results = analyse_where(scheduler, paths, jobs, render, waiting)
+        status = EXIT_INPUT if src.problems or src.unusable else EXIT_OK
         analyses: list[tuple[str, Analysis]] = []
-        for path, res in zip(captures, results):
+        for path, res in zip(paths, results):
             if isinstance(res, PcaptlsError):
                 fail_input(path, res, debug)
                 status = EXIT_INPUT
                 continue
+            res.path = src.name(path)
             analyses.append((path, res))
             if res.truncated:
-                fail_input(path, f"file ends early ({res.truncated}); reporting what came before the cut", debug, res.stats.trace)
+                fail_input(src.name(path), f"file ends early ({res.truncated}); reporting what came before the cut", debug, res.stats.trace)
                 status = EXIT_INPUT
             unread = unread_link_types(res)
             if unread:
-                fail_input(path, unread, debug)
+                fail_input(src.name(path), unread, debug)
                 status = EXIT_INPUT
 
         # In time order across captures; read again for each pass of the table.
@@ -187,14 +209,16 @@ def _write_table(out: TextIO, rows: Iterable[tuple[float, int, tuple[_Row, bool]
                  analyses: list[tuple[str, Analysis]], source: str | None) -> bool:
     """The table report, written as it is read (``rows`` is read three times, nothing is held
     per connection): counts and column widths, then the rows, then the failure paragraphs, then
-    each capture's summary. Returns whether any handshake failed."""
+    each capture's summary. Returns whether any handshake failed or server chain did not verify."""
     failed = judged = False
     by_status: dict[str, dict[str, int]] = {path: {} for path, _a in analyses}
 
     def counted() -> Iterator[list[str]]:
         nonlocal failed, judged
-        for _start, _frame, (row, _failed) in rows:
-            failed = failed or row.status == "failed"
+        for _start, _frame, (row, bad) in rows:
+            if row is None:  # left out by a filter
+                continue
+            failed = failed or bad
             judged = judged or row.judged
             counts = by_status[row.capture]
             counts[row.status] = counts.get(row.status, 0) + 1
@@ -212,7 +236,7 @@ def _write_table(out: TextIO, rows: Iterable[tuple[float, int, tuple[_Row, bool]
     out.write(f"trust store: {source}\n\n")
 
     def visible() -> Iterator[_Row]:
-        return (row for _s, _f, (row, _x) in rows if not (failed_only and row.good))
+        return (row for _s, _f, (row, _x) in rows if row is not None and not (failed_only and row.good))
 
     out.write("\n".join(table_layout.render_lines(view.TABLE_HEADERS, (r.cells for r in visible()), widths)))
     out.write("\n\n")
@@ -234,3 +258,72 @@ def _good(rec: dict[str, Any]) -> bool:
 
 def _good_verdict(status: str, v: dict[str, Any] | None) -> bool:
     return status == "ok" and (v is None or v["error"] == "OK")
+
+
+def _bad(status: str, v: dict[str, Any] | None) -> bool:
+    """Something wrong, for the exit status: the handshake failed or the chain does not verify."""
+    return status == "failed" or (v is not None and v["error"] != "OK")
+
+
+# Standard input's table: written row by row, so its column widths are fixed rather than measured.
+_STREAM_WIDTHS = [23, 44, 30, 7, 30, 40, 20, 30, 40]
+
+
+def _stream(src: Sources, render: Any, fmt: str, failed_only: bool, source: str | None) -> None:
+    """Standard input (or a named pipe): rows as connections end (:mod:`pcaptls.pipeline.stream`),
+    each written and flushed at once; then exit with the status."""
+    from ..pipeline.stream import StreamScan
+
+    r = src.recordings[0]
+    scan = StreamScan(stdin_fd(r), r.name)  # InputError here, before anything is written
+    out = sys.stdout
+    out.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # each row reaches the reader now
+    bad = False
+    counts: dict[str, int] = {}
+
+    def items() -> Iterator[Any]:
+        nonlocal bad
+        for batch in scan:
+            for c in batch:
+                item, wrong = render(r.path, c)
+                bad = bad or wrong
+                if item is None:
+                    continue
+                if fmt == "table":
+                    counts[item.status] = counts.get(item.status, 0) + 1
+                    if failed_only and item.good:
+                        continue
+                yield item
+
+    if fmt == "jsonl":
+        for line in items():
+            out.write(line)
+    elif fmt == "csv":
+        writers.write_csv(out, items())
+    else:
+        if source is None:
+            from ..certificates.truststore import default_source
+
+            source = default_source()
+        out.write(f"trust store: {source}\n\n")
+        details: list[str] = []
+        lines = table_layout.render_lines(view.TABLE_HEADERS, ((details.append(x.details) or x.cells)  # type: ignore[func-returns-value]
+                                                             for x in items()), _STREAM_WIDTHS)
+        for line in lines:
+            out.write(line + "\n")
+        out.write("\n")  # then as the file's table: failure paragraphs, then the summary
+        shown = [d for d in details if d]
+        if shown:
+            out.write("\n".join(shown) + "\n")
+    a = scan.analysis
+    status = EXIT_OK
+    if a is not None:
+        if fmt == "table":
+            out.write(view.summary_of(a, counts) + "\n")
+        if a.truncated:
+            fail(f"{r.name}: input ends early ({a.truncated}); reported what came before the cut")
+            status = EXIT_INPUT
+    if status == EXIT_OK and bad:
+        status = EXIT_FINDINGS
+    out.flush()
+    sys.exit(status)

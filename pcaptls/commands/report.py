@@ -13,7 +13,6 @@ import click
 
 from .. import __version__
 from ..errors import InputError, PcaptlsError
-from ..inputs.bundle import Bundle, is_bundle, open_bundle
 from ..pipeline.analysis import Analysis
 from .common import (
     EXIT_FINDINGS,
@@ -27,53 +26,30 @@ from .common import (
     jobs_option,
     unread_link_types,
 )
+from .inputs import Filters, Sources, captures_argument, filter_options, open_inputs
 
 
 @dataclass
 class _Sources:
-    """The files behind the arguments: captures, logs, a trust store, and what to list as inputs."""
+    """The files behind the arguments (:func:`pcaptls.commands.inputs.resolve`): captures, logs,
+    a trust store, and what to list as inputs."""
 
     captures: list[str] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)  # capture path -> name to show (bundle members)
     logs: list[str] = field(default_factory=list)
     trust_store: str | None = None
-    bundles: list[Bundle] = field(default_factory=list)
     listed: list[tuple[str, str]] = field(default_factory=list)  # (role, path) for the Inputs section
+    resolved: Sources | None = None
 
     def cleanup(self) -> None:
-        for b in self.bundles:
-            b.cleanup()
+        if self.resolved is not None:
+            self.resolved.cleanup()
 
 
 def _sources(args: tuple[str, ...], logs: tuple[str, ...]) -> _Sources:
-    s = _Sources(logs=list(logs))
-    for arg in args:
-        if is_bundle(arg):
-            b = open_bundle(arg)  # a folder of captures, or a diagnostic bundle (.tar.gz or folder)
-            s.bundles.append(b)
-            for problem in b.problems:
-                fail(problem)
-            if os.path.isdir(arg):
-                s.captures += b.captures
-                s.listed += [("capture", p) for p in b.captures]
-                if not logs:
-                    s.logs += b.logs
-                    s.listed += [("log", p) for p in b.logs]
-                if b.trust_store:
-                    s.trust_store = s.trust_store or b.trust_store
-            else:
-                s.listed.append(("bundle", arg))
-                for p in b.captures:
-                    s.names[p] = f"{os.path.basename(p).split('_', 1)[1]} (in {arg})"  # less the 000_ prefix
-                s.captures += b.captures
-                if not logs:
-                    s.logs += b.logs
-                s.trust_store = s.trust_store or b.trust_store
-        else:
-            s.captures.append(arg)
-            s.listed.append(("capture", arg))
-    s.listed += [("log", p) for p in logs]
-    return s
+    src = open_inputs(args, logs)
+    return _Sources(captures=[r.path for r in src.recordings], names={r.path: r.name for r in src.recordings},
+                    logs=list(logs) or src.logs, trust_store=src.trust_store, listed=src.listed, resolved=src)
 
 
 def _analyse(s: _Sources, jobs: int | None, tmp: str) -> tuple[list[Analysis], list[str], int]:
@@ -121,7 +97,8 @@ def _analyse(s: _Sources, jobs: int | None, tmp: str) -> tuple[list[Analysis], l
 
 
 @click.command("report")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=False))
+@captures_argument
+@filter_options
 @click.option("--log", "logs", multiple=True, type=click.Path(exists=False),
               help="Log file, folder or diagnostic bundle (repeatable). Default: the logs of a bundle or folder given.")
 @click.option("--trust-store", type=click.Path(exists=False), default=None,
@@ -135,12 +112,12 @@ def _analyse(s: _Sources, jobs: int | None, tmp: str) -> tuple[list[Analysis], l
 @jobs_option
 @debug_option
 @handle_errors
-def report(inputs: tuple[str, ...], logs: tuple[str, ...], trust_store: str | None, output: str,
+def report(captures: tuple[str, ...], filters: Filters, logs: tuple[str, ...], trust_store: str | None, output: str,
            clock_offset: float | None, log_tz: str | None, jobs: int | None, debug: bool) -> None:
     """Write the diagnosis as one self-contained HTML page, to open, scroll and forward.
 
-    INPUTS are capture files, a folder of captures (rotated files are read as one recording), or
-    an Expressway diagnostic bundle (.tar.gz or its folder: its captures, log snapshot and
+    CAPTUREs are capture files, folders or globs of captures (rotated files are read as one
+    recording), - for standard input, or an Expressway diagnostic bundle (.tar.gz or its folder: its captures, log snapshot and
     ca_*.pem trust store are found automatically). The page holds the verdict, each finding with
     its certificate, evidence (capture frames and log lines on one clock) and numbered fix, a
     timeline per server:port, every connection in a sortable, filterable table, every
@@ -152,7 +129,8 @@ def report(inputs: tuple[str, ...], logs: tuple[str, ...], trust_store: str | No
       pcaptls report captures/mra-login/capture.pcap --log captures/mra-login/expressway.log \\
           --trust-store captures/mra-login/truststore.pem -o mra-login.html
 
-    Exit status: 0 no findings, 1 findings, 2 an input could not be read (wholly or in part).
+    Exit status: 0 no findings, 1 findings, 2 an input could not be read (wholly or in part),
+    130 interrupted.
     """
     from ..certificates import truststore
     from ..certificates.verdicts import Judge
@@ -162,10 +140,11 @@ def report(inputs: tuple[str, ...], logs: tuple[str, ...], trust_store: str | No
     from ..pipeline import engines as engines
     from ..report import html
 
+    inputs = captures
     s = _sources(inputs, logs)
     tmp = tempfile.mkdtemp(prefix="pcaptls-report-")
     try:
-        status = EXIT_INPUT if any(b.problems for b in s.bundles) else EXIT_OK
+        status = EXIT_INPUT if s.resolved is not None and (s.resolved.problems or s.resolved.unusable) else EXIT_OK
         trust_path = trust_store or s.trust_store
         try:
             store = truststore.load(trust_path)
@@ -175,15 +154,17 @@ def report(inputs: tuple[str, ...], logs: tuple[str, ...], trust_store: str | No
             fail(f"{trust_path}: no ca_*.pem trust store in the bundle; using the public CA bundle")
             store = truststore.load(None)
         analyses, notes, st = _analyse(s, jobs, tmp)
+        notes = [*(s.resolved.notes if s.resolved is not None else []), *notes]
         status = max(status, st)
-        conns = sorted((c for a in analyses for c in a.connections), key=lambda c: (c.start, c.first_frame))
+        judge = Judge(store)
+        conns = filters.select(sorted((c for a in analyses for c in a.connections), key=lambda c: (c.start, c.first_frame)),
+                               judge)
         summary = correlation = None
         if s.logs:
             events, summary = read_logs(s.logs, log_tz=log_tz)
             for problem in summary.problems:
                 fail(problem)
             correlation = correlate(conns, events, clock_offset=clock_offset)
-        judge = Judge(store)
         findings = find(conns, judge, correlation)
         listed = list(s.listed)
         if trust_store is not None or (trust_path and os.path.isfile(trust_path) and not trust_path.endswith((".tar.gz", ".tgz", ".tar"))):

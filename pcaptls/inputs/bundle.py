@@ -34,7 +34,13 @@ class Bundle:
     logs: list[str] = field(default_factory=list)
     trust_store: str | None = None
     problems: list[str] = field(default_factory=list)  # a tarball cut short: what was lost, for stderr
+    # An extracted capture's temporary path -> the name to show: the member's, never the copy's.
+    names: dict[str, str] = field(default_factory=dict)
     _tmp: str | None = None
+
+    def name(self, path: str) -> str:
+        """How to call one of :attr:`captures`: ``member.pcap (in bundle.tar.gz)``, or its own path."""
+        return self.names.get(path, path)
 
     def cleanup(self) -> None:
         if self._tmp:
@@ -81,6 +87,7 @@ def open_bundle(path: str) -> Bundle:
                     # Numbered: two members with the same base name must not overwrite each other.
                     dest = Path(tmp, f"{len(b.captures):03d}_{name}")
                     b.captures.append(str(dest))  # a member cut short is read up to its cut
+                    b.names[str(dest)] = f"{name} (in {path})"
                     with open(dest, "wb") as out:
                         while chunk := data.read(1 << 20):
                             out.write(chunk)

@@ -57,7 +57,7 @@ class TcpConnection:
 
     __slots__ = (
         "ends_raw", "session", "half", "start", "last", "first_frame", "syn_side", "isn", "close",
-        "fins", "dead", "segments", "anomalies", "midstream", "settled",
+        "fins", "dead", "segments", "anomalies", "midstream", "settled", "reset",
     )
 
     def __init__(self, src: bytes, sport: int, dst: bytes, dport: int, t: float, frame: int, midstream: bool) -> None:
@@ -75,6 +75,7 @@ class TcpConnection:
         self.isn: list[int | None] = [None, None]
         self.close: tuple[int, str] | None = None
         self.fins = [False, False]
+        self.reset = False  # a RST was seen (after a FIN too: ``close`` keeps only the first)
         self.dead = False  # both directions are not TLS: nothing more to look at
         self.segments = 0
         self.anomalies: list[Anomaly] = []
@@ -188,6 +189,8 @@ class FlowTable:
                 conn.close = (side, "RST" if flags & RST else "FIN")
             if flags & FIN:
                 conn.fins[side] = True
+            if flags & RST:
+                conn.reset = True
             if flags & RST or (conn.fins[0] and conn.fins[1]):
                 if conn.dead and not conn.settled:
                     self._retire(conn)
@@ -255,6 +258,25 @@ class FlowTable:
                     "cap", f"retired early: connection table full ({MAX_CONNECTIONS} live connections); "
                     "later packets of it start a new record", now, None))
             self._retire(conn)
+
+    def report_closed(self) -> None:
+        """Hand on now every connection that has closed (a RST, or FIN both ways) with nothing
+        waiting behind a hole, rather than after its linger: for a live stream (standard
+        input), whose rows should appear as connections end. Each stays in the table, emptied,
+        until its linger ends, so that a late ACK or a FIN sent again is absorbed rather than
+        opening a phantom connection (only its end time misses such a late packet); it is then
+        retired with nothing left to report. Not used when reading a file."""
+        for conn in self._conns():
+            if (conn.closed or conn.reset) and conn.session is not None and not conn.half[0].ooo and not conn.half[1].ooo:
+                result = conn.finish()
+                if conn.session is not None:
+                    conn.session.readers = ()  # type: ignore[misc,assignment]
+                conn.session = None  # reported: finish() gives nothing a second time
+                conn.dead = True  # nor does a late payload start a new layer
+                for h in conn.half:
+                    h.consumer = None  # type: ignore[assignment]
+                if result is not None:
+                    self.on_done(result)
 
     def close_all(self) -> None:
         """End of capture: every connection still open is finished as it stands."""

@@ -179,8 +179,8 @@ def bad_files(d: Path) -> dict[str, tuple[Path, str]]:
     good = real_capture()
     out: dict[str, tuple[bytes, str]] = {
         "empty": (b"", "empty"),
-        "text": (b"This is not a capture at all\n" * 10, "not a pcap"),
-        "elf": (b"\x7fELF\x02\x01\x01" + os.urandom(200), "not a pcap"),
+        "text": (b"This is not a capture at all\n" * 10, "a text file, not a capture"),
+        "elf": (b"\x7fELF\x02\x01\x01" + os.urandom(200), "an ELF executable, not a capture"),
         "header_only_cut": (pcap_header()[:13], "24 bytes"),
         "garbage_after_header": (pcap_header() + b"\xff" * 5000, "claims"),
         "pcapng_absurd_length": (pcapng_shb() + pcapng_idb() + struct.pack("<II", 6, 0xFFFFFFF0) + b"\0" * 64,
@@ -193,7 +193,7 @@ def bad_files(d: Path) -> dict[str, tuple[Path, str]]:
         "pcapng_interface_flood": (pcapng_shb() + b"".join(pcapng_block(1, struct.pack("<HHI", 1, 0, i))
                                                            for i in range(70_000)), "interfaces"),
         "not_gzip": (b"\x1f\x8b" + b"this is not deflate data" * 20, "gzip"),
-        "gzip_of_text": (gzip.compress(b"hello, not a capture\n" * 50), "not a pcap"),
+        "gzip_of_text": (gzip.compress(b"hello, not a capture\n" * 50), "a gzip-compressed text file, not a capture"),
         "gzip_cut": (gzip.compress(good)[: len(gzip.compress(good)) // 2], "gzip"),
     }
     files = {}

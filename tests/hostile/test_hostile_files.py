@@ -225,13 +225,14 @@ def test_certs_command_on_bad_and_cut_files(bad, two_flows: Path, tmp_path: Path
 def test_bad_files_in_parallel_keep_their_traceback(bad, engine: str) -> None:  # type: ignore[no-untyped-def]
     """With --jobs the errors come back from worker processes: one line each, and --debug still
     shows where each was raised."""
-    paths = [str(bad["empty"][0]), str(bad["text"][0])]
+    # Files that start as captures (so they reach the engines) and fail there.
+    paths = [str(bad["header_only_cut"][0]), str(bad["pcapng_bad_bom"][0])]
     r = run("inspect", *paths, "--jobs", "2", "--format", "jsonl")
     assert r.returncode == 2 and r.stderr.count("\n") == 2 and "Traceback" not in r.stderr
     r = run("inspect", *paths, "--jobs", "2", "--format", "jsonl", "--debug")
     assert r.returncode == 2 and r.stderr.count("Traceback (most recent call last)") == 2
-    # Where it was raised: the Python reader, or the Rust engine's entry (the binding raises it).
-    assert ("open_capture" if engine == "python" else "_rust_share") in r.stderr
+    # Where it was raised: the Python reader, or where the Rust engine's cut is turned into an error.
+    assert ("in iter_frames" if engine == "python" else "in _cut") in r.stderr
 
 
 def test_diagnostic_bundle_cut_short(two_flows: Path, tmp_path: Path) -> None:

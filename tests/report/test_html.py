@@ -287,4 +287,4 @@ def test_stdout_and_bad_input(tmp_path: Path) -> None:
     junk = tmp_path / "junk.pcap"
     junk.write_bytes(b"not a capture at all")
     r = run("report", str(junk), "-o", str(tmp_path / "y.html"))
-    assert r.returncode == 2 and "Traceback" not in r.stderr and "not a pcap" in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "a text file, not a capture" in r.stderr
