@@ -79,8 +79,8 @@ def _columns() -> list[str]:
 
 CONNECTION_COLUMNS = _columns()
 _TIMES = ("start", "end", "start_utc")
-_INTS = ("client_port", "server_port", "first_frame")
-_NULLABLE_INTS = ("version_id", "cipher_id", "client_version_id")
+_INTS = ("client_port", "server_port", "first_frame", "last_frame")
+_NULLABLE_INTS = ("version_id", "cipher_id", "client_version_id", "close_frame")
 _BOOLS = ("hello_retry", "certificates_visible", "certificate_request")
 _STRINGS = ("connection", "client_ip", "server_ip", "status", "reason", "sni", "version", "cipher", "alpn",
             "kex_group", "starttls", "closed_by", "close_kind", "capture")
