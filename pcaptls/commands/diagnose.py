@@ -23,7 +23,7 @@ from ..pipeline.analysis import Analysis
 from ..report.safe import json_line, terminal
 from ..report.table import column_widths, render_lines
 from ..report.writers import write_csv
-from ..times import time_of_day
+from ..times import readable
 from ..tls.model import TlsConnection
 from .common import (
     EXIT_FINDINGS,
@@ -184,7 +184,7 @@ def _cert_line(f: Finding) -> list[str]:
     return [
         f"  certificate: {c.subject}",
         f"    issuer {c.issuer}{' (self-signed)' if c.self_signed else ''}; key {c.key}",
-        f"    valid {c.to_dict()['not_before']} .. {c.to_dict()['not_after']}; SAN {', '.join(c.san) or '-'}",
+        f"    valid {readable(c.not_before)} .. {readable(c.not_after)}; SAN {', '.join(c.san) or '-'}",
         f"    sha256 {c.sha256}" + (f"; chain of {len(f.chain)}" if len(f.chain) > 1 else ""),
     ]
 
@@ -208,7 +208,7 @@ def _findings_text(inp: Inputs, findings: list[Finding]) -> str:
         lines.append("  evidence:")
         for e in f.evidence:
             where = f"frame {e.frame}" if e.frame else (f"line {e.line}" if e.line else "")
-            lines.append(f"    {time_of_day(e.time)}  {e.source:<16} {where:<10} {e.text}")
+            lines.append(f"    {readable(e.time)}  {e.source:<16} {where:<10} {e.text}")
         if len(f.connections) > 1:
             lines.append(f"    (and {len(f.connections) - 1} more failed connections: {', '.join(f.connections[1:4])}"
                          f"{' …' if len(f.connections) > 4 else ''})")

@@ -15,7 +15,7 @@ from ..certificates.x509 import decode
 from ..report.safe import terminal
 from ..report.table import render
 from ..report.writers import write_csv
-from ..times import iso_seconds
+from ..times import iso_seconds, readable
 from .common import EXIT_FINDINGS, EXIT_OK, debug_option, format_option, handle_errors
 
 
@@ -70,10 +70,10 @@ def truststore(path: str, fmt: str, at: str | None, debug: bool) -> None:
                  for f in findings]
         write_csv(out, records, names, header_when_empty=True)
     else:
-        out.write(f"{terminal(store.source)}: {len(infos)} certificates, judged at {iso_seconds(when)}\n\n")
+        out.write(f"{terminal(store.source)}: {len(infos)} certificates, judged at {readable(when)}\n\n")
         rows = [(i.subject, "(self-signed)" if self_signed(i.der) else i.issuer,
-                 iso_seconds(i.not_after), i.key, i.sha256[:16]) for i in infos]
-        out.write(render(["SUBJECT", "ISSUER", "EXPIRES", "KEY", "SHA256"], rows, {0: 60, 1: 50}) + "\n")
+                 readable(i.not_after), i.key, i.sha256[:16]) for i in infos]
+        out.write(render(["SUBJECT", "ISSUER", "EXPIRES (UTC)", "KEY", "SHA256"], rows, {0: 60, 1: 50}) + "\n")
         if store.skipped:
             out.write(f"\n{len(store.skipped)} files held no certificate: "
                       f"{terminal(', '.join(store.skipped[:5]))}{' ...' if len(store.skipped) > 5 else ''}\n")

@@ -121,7 +121,8 @@ def _evidence(conns: Sequence[tuple[int, TlsConnection]], links: Sequence[Any]) 
             ev.append(Evidence(a.time, "capture", f"{c.id}: {a.sender} sent Alert (Level: {'Fatal' if a.level == 2 else 'Warning'}, "
                                                    f"Description: {alert_title(a.code) if a.code is not None else '?'})", a.frame))
         if c.closed_by:
-            ev.append(Evidence(c.end, "capture", f"{c.id}: {c.closed_by} closed ({c.close_kind})"))
+            ev.append(Evidence(c.close_time if c.close_time is not None else c.end, "capture",
+                               f"{c.id}: {c.closed_by} closed ({c.close_kind})", c.close_frame))
     for link in links:
         e = link.event
         if e.kind in (EventKind.REQUEST, EventKind.RESPONSE, EventKind.OTHER, EventKind.EVENT) and not e.kind.is_failure:
