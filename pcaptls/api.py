@@ -143,13 +143,14 @@ def timeline_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 FINDING_COLUMNS = ["server", "server_name", "problem", "explanation", "certificate", "chain_sha256", "verify",
-                   "connections", "failed_connections", "total_connections", "evidence", "fixes"]
+                   "kind", "headline", "trust_store", "connections", "failed_connections", "total_connections",
+                   "evidence", "fixes"]
 
 
 def findings_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """``Finding.to_dict()`` records -> the typed frame of :func:`findings`."""
     return _typed(records, FINDING_COLUMNS, (), ("failed_connections", "total_connections"), (), (),
-                  ("server", "server_name", "problem", "explanation"))
+                  ("server", "server_name", "problem", "explanation", "kind", "headline", "trust_store"))
 
 
 # ---------------------------------------------------------------------------------------------

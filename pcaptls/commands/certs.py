@@ -21,6 +21,7 @@ from .common import (
     unread_link_types,
 )
 from .keys import keylog_option
+from .outputs import output_format, output_option, output_stream, table_width
 
 
 @click.command("certs")
@@ -29,10 +30,11 @@ from .keys import keylog_option
               help="Folder to write the certificates into (created if missing).")
 @click.option("--der", is_flag=True, help="Write single certificates as DER (.der) instead of PEM.")
 @format_option
+@output_option
 @debug_option
 @handle_errors
 @keylog_option
-def certs(capture: str, export_dir: str, der: bool, fmt: str, debug: bool) -> None:
+def certs(capture: str, export_dir: str, der: bool, fmt: str, output: str | None, debug: bool) -> None:
     """Write every distinct server certificate in CAPTURE into a folder.
 
     Each certificate once, named <CN>_<SHA-256 prefix>.pem (or .der with --der), and one PEM
@@ -42,6 +44,8 @@ def certs(capture: str, export_dir: str, der: bool, fmt: str, debug: bool) -> No
     TLS 1.3 encrypts certificates: those connections contribute only with --keylog (or the
     capture's own decryption secrets).
     """
+    fmt = output_format(fmt, output)
+    out = output_stream(output)
     result = analyse(capture)
     status = EXIT_OK
     if result.truncated:
@@ -53,7 +57,6 @@ def certs(capture: str, export_dir: str, der: bool, fmt: str, debug: bool) -> No
         fail_input(capture, unread, debug)
         status = EXIT_INPUT
     written = export(connection_chains(result.connections), export_dir, der=der)
-    out = sys.stdout
     if fmt == "jsonl":
         for w in written:
             out.write(json.dumps(w.to_dict()) + "\n")
@@ -67,6 +70,7 @@ def certs(capture: str, export_dir: str, der: bool, fmt: str, debug: bool) -> No
         else:
             rows = [(w.path, w.kind if w.kind == "cert" else f"chain ({w.count})", w.subject,
                      ", ".join(w.servers), w.sha256[:16]) for w in written]
-            out.write(render(["FILE", "KIND", "SUBJECT", "SERVERS", "SHA256"], rows, {2: 60, 3: 40}) + "\n")
+            out.write(render(["FILE", "KIND", "SUBJECT", "SERVERS", "SHA256"], rows, {2: 60, 3: 40},
+                             table_width(out), {0: 30, 2: 24, 3: 20}, (4, 1, 3), (3, 2, 0)) + "\n")
     out.flush()
     sys.exit(status)
