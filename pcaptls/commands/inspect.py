@@ -157,7 +157,8 @@ def inspect(captures: tuple[str, ...], fmt: str, output: str | None, details: in
         rows = spill.Merged([a.rows or () for _path, a in analyses], row_order)
         failed = False
         if stream:
-            note(f"trust store: {_source(store, True)}")
+            if analyses:  # nothing was read: the error says so, and nothing else
+                note(f"trust store: {_source(store, True)}")
             def shown() -> Iterator[Any]:
                 nonlocal failed
                 for _start, _frame, (item, failed_here) in rows:

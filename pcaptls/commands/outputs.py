@@ -5,8 +5,8 @@ details capped, the trust store stated for data formats).
 - ``-o FILE`` writes what would have been printed, in the ``--format`` chosen, to ``FILE``;
   ``-o -`` (or no ``-o``) is standard output. Without ``--format``, a file named ``*.csv`` gets
   CSV and ``*.jsonl``/``*.json``/``*.ndjson`` JSON lines; anything else the table.
-- A table is fitted to the terminal (:func:`table_width`): ``$COLUMNS`` if set, else the
-  terminal's width when standard output is one; a file or a pipe gets the whole table.
+- A table written to a terminal is fitted to it (:func:`table_width`: ``$COLUMNS`` if set, else
+  the terminal's width); a file or a pipe gets the whole table.
 - Data formats (jsonl, csv) keep their stream to records only: what a person needs to read them
   right (which trust store judged the chains) goes to standard error (:func:`note`).
 """
@@ -81,11 +81,9 @@ def to_file(output: str | None) -> bool:
 
 
 def table_width(out: TextIO) -> int | None:
-    """How wide a table written to ``out`` may be: ``$COLUMNS`` when set (a number), else the
-    terminal's width when ``out`` is the terminal; ``None`` (no limit) for files and pipes."""
-    env = os.environ.get("COLUMNS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
+    """How wide a table written to ``out`` may be: when ``out`` is a terminal, ``$COLUMNS`` if set,
+    else the terminal's width (:func:`shutil.get_terminal_size`); ``None`` (no limit) for files and
+    pipes, whatever ``$COLUMNS`` says (test runners and shells leave it set for pipes too)."""
     try:
         if out.isatty():
             return shutil.get_terminal_size().columns

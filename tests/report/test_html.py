@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from pcaptls.times import readable
 from tests.report import samples
 from tests.report.htmldoc import Element, parse
 
@@ -89,7 +91,7 @@ def test_every_finding_with_its_evidence_and_numbered_fix(mra_page: tuple[str, E
         assert f["certificate"]["subject"] in text and f["certificate"]["sha256"] in text
         # Evidence: capture frames and log lines on one clock, in the two columns.
         rows = [[" ".join(td.text.split()) for td in tr.iter("td")] for tr in art.iter("tr")][1:]
-        assert [r[0] for r in rows] == [e["time"][11:26] for e in f["evidence"]]
+        assert [r[0] for r in rows] == [readable(e["time"]) for e in f["evidence"]]  # the tables' one readable form
         for r, e in zip(rows, f["evidence"]):
             col = 2 if e["source"] == "capture" else 3
             assert r[col] == " ".join(e["text"].split())
@@ -104,7 +106,7 @@ def test_every_connection_in_the_table(mra_page: tuple[str, Element]) -> None:
     rows = table_rows(doc)
     assert len(rows) == len(conns) == 9
     for row, c in zip(rows, conns):
-        assert row[0] == c["start_utc"][:23].replace("T", " ")
+        assert row[0] == c["start_utc"][:23].replace("T", " ") + "Z"
         assert row[1] == f"{c['client_ip']}:{c['client_port']} -> {c['server_ip']}:{c['server_port']}"
         assert row[2] == (c["sni"] or "-")
         v = c["verify"]
