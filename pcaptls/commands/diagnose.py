@@ -180,7 +180,7 @@ def diagnose(capture: str, logs: tuple[str, ...], clock_offset: float | None, lo
         write_csv(out, (finding_row(f.to_dict()) for f in findings), FINDING_CSV, header_when_empty=True)
     else:
         out.write("\n".join(wrapped(_findings_text(inp, findings).split("\n"), table_width(out))) + "\n")
-    if fmt != "table":  # in the records too (trust_store); said once where a person reads it
+    if fmt != "table" and inp.status == EXIT_OK:  # in each record too (trust_store); after an input error, only that
         click.echo(terminal(f"trust store: {inp.judge.trust.source}"), err=True)
     status = inp.status if inp.status != EXIT_OK else (EXIT_FINDINGS if findings else EXIT_OK)
     sys.exit(status)

@@ -157,7 +157,7 @@ def inspect(captures: tuple[str, ...], fmt: str, output: str | None, details: in
         rows = spill.Merged([a.rows or () for _path, a in analyses], row_order)
         failed = False
         if stream:
-            if analyses:  # nothing was read: the error says so, and nothing else
+            if status == EXIT_OK:  # a file not read (or cut): its one error line is all stderr holds
                 note(f"trust store: {_source(store, True)}")
             def shown() -> Iterator[Any]:
                 nonlocal failed
