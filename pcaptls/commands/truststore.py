@@ -13,6 +13,7 @@ from ..certificates import truststore as ts
 from ..certificates.openssl.facts import self_signed
 from ..certificates.x509 import decode
 from ..report.safe import terminal
+from ..report.schema import TRUSTSTORE_CSV
 from ..report.table import render
 from ..report.writers import write_csv
 from ..times import iso_seconds, readable
@@ -66,7 +67,7 @@ def truststore(path: str, fmt: str, output: str | None, at: str | None, debug: b
         for f in findings:
             out.write(json.dumps({"record": "finding", **f.to_dict()}) + "\n")
     elif fmt == "csv":
-        names = ["record", "subject", "issuer", "not_after", "key", "sha256", "kind", "severity", "message"]
+        names = TRUSTSTORE_CSV
         records = [dict(zip(names, ("certificate", i.subject, i.issuer, iso_seconds(i.not_after), i.key, i.sha256, "", "", "")))
                 for i in infos]
         records += [dict(zip(names, ("finding", "", "", "", "", " ".join(f.certs), f.kind, f.severity, f.message)))
