@@ -74,10 +74,11 @@ def truststore(path: str, fmt: str, output: str | None, at: str | None, debug: b
                  for f in findings]
         write_csv(out, records, names, header_when_empty=True)
     else:
-        out.write(f"{terminal(store.source)}: {len(infos)} certificates, judged at {readable(when)}\n\n")
+        width = table_width(out)
+        out.write("\n".join(wrapped([f"{terminal(store.source)}: {len(infos)} certificates, judged at {readable(when)}"],
+                                     width)) + "\n\n")
         rows = [(i.subject, "(self-signed)" if self_signed(i.der) else i.issuer,
                  readable(i.not_after), i.key, i.sha256[:16]) for i in infos]
-        width = table_width(out)
         out.write(render(["SUBJECT", "ISSUER", "EXPIRES (UTC)", "KEY", "SHA256"], rows, {0: 60, 1: 50},
                          width, {0: 24, 1: 16, 2: 24}, (4, 3, 1), (1, 0)) + "\n")
         if store.skipped:
