@@ -79,8 +79,8 @@ def _columns() -> list[str]:
 
 CONNECTION_COLUMNS = _columns()
 _TIMES = ("start", "end", "start_utc")
-_INTS = ("client_port", "server_port", "first_frame")
-_NULLABLE_INTS = ("version_id", "cipher_id", "client_version_id")
+_INTS = ("client_port", "server_port", "first_frame", "last_frame")
+_NULLABLE_INTS = ("version_id", "cipher_id", "client_version_id", "close_frame")
 _BOOLS = ("hello_retry", "certificates_visible", "certificate_request")
 _STRINGS = ("connection", "client_ip", "server_ip", "status", "reason", "sni", "version", "cipher", "alpn",
             "kex_group", "starttls", "closed_by", "close_kind", "capture")
@@ -143,13 +143,14 @@ def timeline_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 FINDING_COLUMNS = ["server", "server_name", "problem", "explanation", "certificate", "chain_sha256", "verify",
-                   "connections", "failed_connections", "total_connections", "evidence", "fixes"]
+                   "kind", "headline", "trust_store", "connections", "failed_connections", "total_connections",
+                   "evidence", "fixes"]
 
 
 def findings_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """``Finding.to_dict()`` records -> the typed frame of :func:`findings`."""
     return _typed(records, FINDING_COLUMNS, (), ("failed_connections", "total_connections"), (), (),
-                  ("server", "server_name", "problem", "explanation"))
+                  ("server", "server_name", "problem", "explanation", "kind", "headline", "trust_store"))
 
 
 # ---------------------------------------------------------------------------------------------

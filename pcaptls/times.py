@@ -1,7 +1,15 @@
 """UTC times as pcaptls writes them: the one module that turns times into text.
 
-Inside, times are epoch seconds (``float``) or aware UTC ``datetime``. Out, data formats
-(jsonl, csv) write ISO-8601 with ``Z``; tables and messages write shorter readable forms.
+Inside, times are epoch seconds (``float``) or aware UTC ``datetime``. Out there are two forms,
+one per kind of output:
+
+- data (jsonl, csv): ISO-8601 with ``Z``. An event's time (a packet, a log line) with
+  microseconds, :func:`iso` (``2022-07-11T16:55:26.016000Z``); a certificate's validity or a
+  trust store's "judged at" in whole seconds, as X.509 stores them, :func:`iso_seconds`
+  (``2022-07-11T16:55:26Z``).
+- people (tables, the lines around them, sentences): :func:`readable`,
+  ``2022-07-11 16:55:26.016Z``: the same date and clock, milliseconds, ``Z`` for UTC, whatever the
+  time is of.
 """
 
 from __future__ import annotations
@@ -16,29 +24,9 @@ def iso(t: float | None) -> str | None:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def iso_offset(t: float) -> str:
-    """Epoch seconds -> ``2022-07-11T16:55:26.016000+00:00``: the timeline's form so far."""
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="microseconds")
-
-
 def iso_seconds(t: datetime) -> str:
     """A certificate's or trust store's time (whole seconds) -> ``2022-07-11T16:55:26Z``."""
     return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def readable_seconds(t: datetime) -> str:
-    """For sentences: ``2022-07-11 16:55:26Z``."""
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def table_time(iso_text: str | None) -> str:
-    """An :func:`iso` time as a table shows it: ``2022-07-11 16:55:26.016`` (milliseconds)."""
-    return (iso_text or "")[:23].replace("T", " ")
-
-
-def time_of_day(t: float | None) -> str:
-    """Epoch seconds -> ``16:55:26.016000`` (for evidence listed under one date)."""
-    return (iso(t) or "")[11:26]
 
 
 def parse_utc(text: str) -> float:
@@ -46,3 +34,16 @@ def parse_utc(text: str) -> float:
     seconds. Raises ``ValueError`` for anything else."""
     t = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
     return (t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def readable(t: float | datetime | str | None) -> str:
+    """Any time (epoch seconds, an aware ``datetime``, or :func:`iso`/:func:`iso_seconds` text)
+    as tables and sentences show it: ``2022-07-11 16:55:26.016Z``; ``""`` for ``None``."""
+    if t is None or t == "":
+        return ""
+    if isinstance(t, str):
+        t = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    if not isinstance(t, datetime):
+        t = datetime.fromtimestamp(t, timezone.utc)
+    t = t.astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%d %H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"

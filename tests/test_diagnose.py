@@ -90,7 +90,7 @@ def test_timeline_csv_links_every_warning_and_error(tmp_path: Path, manifest) ->
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert list(rows[0])[:7] == ["time", "source", "event", "connection", "server", "sni", "detail"]
     times = [r["time"] for r in rows]
-    assert times == sorted(times) and all(t.endswith("+00:00") and len(t.split(".")[1]) == 6 + 6 for t in times)
+    assert times == sorted(times) and all(t.endswith("Z") and len(t.split(".")[1]) == 6 + 1 for t in times)
     capture_events = {r["event"] for r in rows if r["source"] == "capture"}
     assert {"connection start", "ClientHello", "ServerHello", "Certificate", "CertificateRequest"} <= capture_events
     expected = {ln["line"]: ln["connection"] for ln in manifest["log_lines"] if ln.get("connection")}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..errors import InputError, MalformedError
 from ..inputs.archive import TarStream
-from ..times import readable_seconds
+from ..times import readable
 from . import x509 as x509mod
 from .openssl.facts import (
     ca_status,
@@ -319,10 +319,10 @@ def lint(store: TrustStore, at: datetime) -> list[LintWarning]:
         if info.not_before > at:
             findings.append(LintWarning(
                 "not_yet_valid", "warning",
-                f"{info.short_name} is not valid before {readable_seconds(info.not_before)}", (info.sha256,)))
+                f"{info.short_name} is not valid before {readable(info.not_before)}", (info.sha256,)))
         elif info.not_after <= at:
             findings.append(LintWarning(
-                "expired", "warning", f"{info.short_name} expired on {readable_seconds(info.not_after)}", (info.sha256,)))
+                "expired", "warning", f"{info.short_name} expired on {readable(info.not_after)}", (info.sha256,)))
         ss = self_signed(info.der)
         if ca_status(info.der) == 0:
             if ss:
@@ -355,7 +355,7 @@ def _same_cn(infos: list[CertInfo]) -> list[LintWarning]:
     out = []
     for group in by_cn.values():
         if len(group) > 1:
-            detail = "; ".join(f"{i.sha256[:16]} issued by {i.issuer}, expires {readable_seconds(i.not_after)}" for i in group)
+            detail = "; ".join(f"{i.sha256[:16]} issued by {i.issuer}, expires {readable(i.not_after)}" for i in group)
             out.append(LintWarning(
                 "same_cn", "warning",
                 f"{len(group)} different certificates share CN={group[0].common_name!r}: Expressway "

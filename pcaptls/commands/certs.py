@@ -25,6 +25,7 @@ from .common import (
 )
 from .inputs import Filters, captures_argument, filter_options, open_inputs, wrong
 from .keys import keylog_option
+from .outputs import output_format, output_option, output_stream, table_width
 
 
 @click.command("certs")
@@ -37,12 +38,13 @@ from .keys import keylog_option
               help="Judge the server chains against this trust store (PEM bundle, folder, or diagnostic bundle): "
                    "for --failed-only and the exit status. Default: not judged (only failed handshakes count).")
 @format_option
+@output_option
 @jobs_option
 @debug_option
 @handle_errors
 @keylog_option
 def certs(captures: tuple[str, ...], filters: Filters, export_dir: str, der: bool, trust_store: str | None, fmt: str,
-          jobs: int | None, debug: bool) -> None:
+          output: str | None, jobs: int | None, debug: bool) -> None:
     """Write every distinct server certificate in each CAPTURE (file, folder or glob of rotated
     captures, diagnostic bundle, - for standard input) into a folder.
 
@@ -56,6 +58,8 @@ def certs(captures: tuple[str, ...], filters: Filters, export_dir: str, der: boo
     Exit status: 0 nothing wrong, 1 a handshake failed (or, with --trust-store, a server chain
     does not verify), 2 an input could not be read (wholly or in part), 130 interrupted.
     """
+    fmt = output_format(fmt, output)
+    out = output_stream(output)
     judge = None
     if trust_store is not None:
         from ..certificates import truststore
@@ -85,7 +89,6 @@ def certs(captures: tuple[str, ...], filters: Filters, export_dir: str, der: boo
     if status == EXIT_OK and any(wrong(c, judge) for c in conns):
         status = EXIT_FINDINGS
     written = export(connection_chains(conns), export_dir, der=der)
-    out = sys.stdout
     if fmt == "jsonl":
         for w in written:
             out.write(json.dumps(w.to_dict()) + "\n")
@@ -99,6 +102,7 @@ def certs(captures: tuple[str, ...], filters: Filters, export_dir: str, der: boo
         else:
             rows = [(w.path, w.kind if w.kind == "cert" else f"chain ({w.count})", w.subject,
                      ", ".join(w.servers), w.sha256[:16]) for w in written]
-            out.write(render(["FILE", "KIND", "SUBJECT", "SERVERS", "SHA256"], rows, {2: 60, 3: 40}) + "\n")
+            out.write(render(["FILE", "KIND", "SUBJECT", "SERVERS", "SHA256"], rows, {2: 60, 3: 40},
+                             table_width(out), {0: 30, 2: 24, 3: 20}, (4, 1, 3), (3, 2, 0)) + "\n")
     out.flush()
     sys.exit(status)

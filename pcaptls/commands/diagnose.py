@@ -14,14 +14,16 @@ from ..certificates.verdicts import Judge
 from ..correlate import correlate, timeline_rows
 from ..correlate.findings import Finding, find
 from ..correlate.link import Correlation
+from ..correlate.timeline import ROW_COLUMNS
 from ..errors import InputError, PcaptlsError
 from ..logs.events import ParseSummary
 from ..logs.reader import read_logs
 from ..pipeline.analysis import Analysis
+from ..report.findings import FINDING_CSV, finding_row
 from ..report.safe import json_line, terminal
-from ..report.table import column_widths, render_lines
+from ..report.table import column_widths, fit
 from ..report.writers import write_csv
-from ..times import time_of_day
+from ..times import readable
 from ..tls.model import TlsConnection
 from .common import (
     EXIT_FINDINGS,
@@ -38,6 +40,7 @@ from .common import (
 )
 from .inputs import Filters, captures_argument, filter_options, open_inputs, wrong
 from .keys import keylog_option
+from .outputs import output_format, output_option, output_stream, table_width, to_file, wrapped
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -146,13 +149,14 @@ def _log_header(inp: Inputs) -> list[str]:
 @click.option("--trust-store", type=click.Path(exists=False), default=None,
               help="Expressway-C's trust store (PEM bundle, folder, or bundle's ca_*.pem). Default: from the bundle, "
                    "else the public certifi bundle.")
-@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True,
-              help="table for people, jsonl (one finding per line) for machines.")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv"]), default="table", show_default=True,
+              help="table for people, jsonl (one finding per line) or csv for machines.")
+@output_option
 @debug_option
 @handle_errors
 @keylog_option
 def diagnose(captures: tuple[str, ...], filters: Filters, logs: tuple[str, ...], clock_offset: float | None, log_tz: str | None, jobs: int | None,
-             scheduler: str | None, trust_store: str | None, fmt: str, debug: bool) -> None:
+             scheduler: str | None, trust_store: str | None, fmt: str, output: str | None, debug: bool) -> None:
     """Say what is wrong and what to change: one finding per failing server and port.
 
     Each CAPTURE is a capture file, a folder or glob of rotated captures (read as one recording),
@@ -162,14 +166,19 @@ def diagnose(captures: tuple[str, ...], filters: Filters, logs: tuple[str, ...],
     uses), the evidence from capture and log side by side in time, and the fix. Exit status: 0 no
     findings, 1 findings, 2 input error, 130 interrupted.
     """
+    fmt = output_format(fmt, output, ("table", "jsonl", "csv"))
+    out = output_stream(output)
     inp = _gather(captures, logs, trust_store, clock_offset, log_tz, jobs, scheduler, filters)
     findings = find(inp.connections, inp.judge, inp.correlation)
-    out = sys.stdout
     if fmt == "jsonl":
         for f in findings:
             out.write(json_line(json.dumps(f.to_dict(), ensure_ascii=False)) + "\n")
+    elif fmt == "csv":
+        write_csv(out, (finding_row(f.to_dict()) for f in findings), FINDING_CSV, header_when_empty=True)
     else:
-        out.write(_findings_text(inp, findings) + "\n")
+        out.write("\n".join(wrapped(_findings_text(inp, findings).split("\n"), table_width(out))) + "\n")
+    if fmt != "table" and inp.status == EXIT_OK:  # in each record too (trust_store); after an input error, only that
+        click.echo(terminal(f"trust store: {inp.judge.trust.source}"), err=True)
     status = inp.status if inp.status != EXIT_OK else (EXIT_FINDINGS if findings else EXIT_OK)
     sys.exit(status)
 
@@ -181,7 +190,7 @@ def _cert_line(f: Finding) -> list[str]:
     return [
         f"  certificate: {c.subject}",
         f"    issuer {c.issuer}{' (self-signed)' if c.self_signed else ''}; key {c.key}",
-        f"    valid {c.to_dict()['not_before']} .. {c.to_dict()['not_after']}; SAN {', '.join(c.san) or '-'}",
+        f"    valid {readable(c.not_before)} .. {readable(c.not_after)}; SAN {', '.join(c.san) or '-'}",
         f"    sha256 {c.sha256}" + (f"; chain of {len(f.chain)}" if len(f.chain) > 1 else ""),
     ]
 
@@ -198,16 +207,17 @@ def _findings_text(inp: Inputs, findings: list[Finding]) -> str:
         return "\n".join(terminal(x) for x in lines)
     for n, f in enumerate(findings, 1):
         name = f" ({f.server_name})" if f.server_name else ""
-        lines.append(f"FINDING {n}: {f.server}{name}: {len(f.connections)} of {f.total_connections} connections failed")
+        lines.append(f"FINDING {n}: {f.server}{name}: {f.headline}")
         lines.append(f"  problem: {f.problem}")
         lines.append(f"  why: {f.explanation}")
         lines += _cert_line(f)
         lines.append("  evidence:")
         for e in f.evidence:
             where = f"frame {e.frame}" if e.frame else (f"line {e.line}" if e.line else "")
-            lines.append(f"    {time_of_day(e.time)}  {e.source:<16} {where:<10} {e.text}")
+            lines.append(f"    {readable(e.time)}  {e.source:<16} {where:<10} {e.text}")
         if len(f.connections) > 1:
-            lines.append(f"    (and {len(f.connections) - 1} more failed connections: {', '.join(f.connections[1:4])}"
+            what = "failed connections" if f.kind == "handshake_failed" else "connections with this chain"
+            lines.append(f"    (and {len(f.connections) - 1} more {what}: {', '.join(f.connections[1:4])}"
                          f"{' …' if len(f.connections) > 4 else ''})")
         lines.append("  fix:")
         for i, fx in enumerate(f.fixes, 1):
@@ -217,14 +227,24 @@ def _findings_text(inp: Inputs, findings: list[Finding]) -> str:
     return "\n".join(terminal(x) for x in lines)
 
 
-TIMELINE_COLUMNS = ["time", "source", "event", "connection", "server", "sni", "detail"]  # the table's
-TIMELINE_CAPS = {3: 38, 5: 24, 6: 90}  # widest cells of connection, sni, detail
+TIMELINE_COLUMNS = ["time", "source", "event", "frame", "connection", "server", "sni", "detail"]  # the table's
+TIMELINE_CAPS = {4: 38, 6: 24, 7: 90}  # widest cells of connection, sni, detail
+TIMELINE_MINS = {0: 24, 1: 10, 2: 12, 3: 5, 4: 21, 5: 17, 6: 10, 7: 24}
+TIMELINE_DROP = (5, 6, 4)  # server and sni (the detail names them), then the connection
+TIMELINE_NARROW = (7, 4, 1)
+
+
+def table_cell(row: dict[str, object], column: str) -> str:
+    """A timeline row's cell as the table shows it (times in the readable form)."""
+    if column == "time":
+        return readable(str(row["time"]))
+    value = row.get(column)
+    return "" if value is None else str(value)
 
 
 @click.command("timeline")
 @_with_inputs
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write the timeline as CSV to this file (default: print it).")
+@output_option
 @format_option
 @click.option("--linked-only", is_flag=True, help="Leave out log events not linked to any connection.")
 @debug_option
@@ -240,35 +260,39 @@ def timeline(captures: tuple[str, ...], filters: Filters, logs: tuple[str, ...],
     Exit status: 0 nothing wrong, 1 a handshake failed or a server chain does not verify (against
     the bundle's trust store, else the public one), 2 input error, 130 interrupted.
     """
+    fmt = output_format(fmt, output)
+    out = output_stream(output)
     inp = _gather(captures, logs, None, clock_offset, log_tz, jobs, scheduler, filters)
 
     def rows() -> Iterator[dict[str, object]]:
         return timeline_rows(inp.connections, inp.correlation, only_linked=linked_only)
 
-    if output is not None:
-        try:
-            with open(output, "w", encoding="utf-8", newline="") as fh:
-                n = write_csv(fh, rows())
-        except OSError as e:
-            raise InputError(f"{output}: cannot write: {e.strerror or e}") from e
-        for line in _log_header(inp):
-            click.echo(line, err=True)
-        click.echo(f"wrote {n} events to {output}", err=True)
-    elif fmt == "csv":
-        write_csv(sys.stdout, rows())
+    n = 0
+    if fmt == "csv":
+        n = write_csv(out, rows(), ROW_COLUMNS, header_when_empty=True)
     elif fmt == "jsonl":
         for r in rows():
-            sys.stdout.write(json_line(json.dumps(r, ensure_ascii=False)) + "\n")
+            out.write(json_line(json.dumps(r, ensure_ascii=False)) + "\n")
+            n += 1
     else:
-        for line in _log_header(inp):
-            sys.stdout.write(terminal(line) + "\n")
+        width = table_width(out)
+        for line in wrapped(_log_header(inp), width):
+            out.write(terminal(line) + "\n")
         # Two passes over the rows (widths, then lines) rather than holding them all.
         def cells() -> Iterator[list[str]]:
-            return ([terminal(str(r.get(c) or "")) for c in TIMELINE_COLUMNS] for r in rows())
+            return ([terminal(table_cell(r, c)) for c in TIMELINE_COLUMNS] for r in rows())
 
-        widths = column_widths(TIMELINE_COLUMNS, cells(), TIMELINE_CAPS)
-        for line in render_lines(TIMELINE_COLUMNS, cells(), widths):
-            sys.stdout.write(line + "\n")
+        fitted = fit(TIMELINE_COLUMNS, column_widths(TIMELINE_COLUMNS, cells(), TIMELINE_CAPS), width,
+                     TIMELINE_MINS, TIMELINE_DROP, TIMELINE_NARROW)
+        for line in fitted.lines(TIMELINE_COLUMNS, cells()):
+            out.write(line + "\n")
+        if fitted.note:
+            out.write("\n".join(wrapped([fitted.note], width)) + "\n")
+    if fmt != "table" or to_file(output):
+        for line in _log_header(inp):
+            click.echo(terminal(line), err=True)
+    if to_file(output):
+        click.echo(terminal(f"wrote {n or 'the'} events to {output}" if fmt != "table" else f"wrote the timeline to {output}"), err=True)
     bad = any(wrong(c, inp.judge) for c in inp.connections)
     sys.exit(inp.status if inp.status != EXIT_OK else (EXIT_FINDINGS if bad else EXIT_OK))
 

@@ -38,6 +38,7 @@ from .common import (
 )
 from .inputs import Filters, Sources, captures_argument, filter_options, open_inputs, stdin_fd
 from .keys import keylog_option
+from .outputs import capped, details_option, note, output_format, output_option, output_stream, table_width, wrapped
 
 if TYPE_CHECKING:
     from ..certificates.openssl.vocabulary import Verdict
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
 @captures_argument
 @filter_options
 @format_option
+@output_option
+@details_option
 @jobs_option
 @click.option("--trust-store", type=click.Path(exists=False), default=None,
               help="PEM bundle, folder of PEM/DER certificates, or Expressway diagnostic bundle (ca_*.pem) "
@@ -57,8 +60,8 @@ if TYPE_CHECKING:
 @debug_option
 @handle_errors
 @keylog_option
-def inspect(captures: tuple[str, ...], filters: Filters, fmt: str, jobs: int | None, trust_store: str | None,
-            scheduler: str | None, debug: bool) -> None:
+def inspect(captures: tuple[str, ...], filters: Filters, fmt: str, output: str | None, details: int,
+            jobs: int | None, trust_store: str | None, scheduler: str | None, debug: bool) -> None:
     """List every TLS connection in each CAPTURE: a capture file (pcap/pcapng, optionally .gz),
     a folder or glob of rotated captures (read as one recording), an Expressway diagnostic
     bundle, or - for standard input (read as it arrives: rows come as connections end).
@@ -78,6 +81,8 @@ def inspect(captures: tuple[str, ...], filters: Filters, fmt: str, jobs: int | N
     # A trust store given by path is read first, so a bad path fails before any analysis; the
     # default bundle is only read once a server certificate needs judging. The certificate
     # modules (and cryptography) are imported only then, too.
+    fmt = output_format(fmt, output)
+    out = output_stream(output)
     store: TrustStore | None = None
     if trust_store is not None:
         from ..certificates import truststore
@@ -145,7 +150,7 @@ def inspect(captures: tuple[str, ...], filters: Filters, fmt: str, jobs: int | N
 
     if src.recordings[0].stream:
         with src:
-            _stream(src, render, fmt, failed_only, store.source if store is not None else None)
+            _stream(src, render, fmt, failed_only, store.source if store is not None else None, out)
 
     # Lines wait for time order in a private temporary folder once there are many (pcaptls.pipeline.spill).
     with src, spill.folder() as waiting:
@@ -173,8 +178,9 @@ def inspect(captures: tuple[str, ...], filters: Filters, fmt: str, jobs: int | N
         # In time order across captures; read again for each pass of the table.
         rows = spill.Merged([a.rows or () for _path, a in analyses], row_order)
         failed = False
-        out = sys.stdout
         if stream:
+            if status == EXIT_OK:  # a file not read (or cut): its one error line is all stderr holds
+                note(f"trust store: {_source(store, True)}")
             def shown() -> Iterator[Any]:
                 nonlocal failed
                 for _start, _frame, (item, failed_here) in rows:
@@ -187,7 +193,7 @@ def inspect(captures: tuple[str, ...], filters: Filters, fmt: str, jobs: int | N
             else:
                 writers.write_csv(out, shown())
         else:
-            failed = _write_table(out, rows, failed_only, analyses, store.source if store is not None else None)
+            failed = _write_table(out, rows, failed_only, analyses, store, details)
         if failed and status == EXIT_OK:
             status = EXIT_FINDINGS
         out.flush()
@@ -205,8 +211,19 @@ class _Row(NamedTuple):
     judged: bool  # its server chain was judged against the trust store
 
 
+def _source(store: TrustStore | None, judged: bool) -> str:
+    """The trust store the verdicts are against, as the reports state it."""
+    if store is not None:
+        return store.source
+    if judged:
+        from ..certificates.truststore import default_source
+
+        return default_source()
+    return "not needed: no server certificate is visible"
+
+
 def _write_table(out: TextIO, rows: Iterable[tuple[float, int, tuple[_Row, bool]]], failed_only: bool,
-                 analyses: list[tuple[str, Analysis]], source: str | None) -> bool:
+                 analyses: list[tuple[str, Analysis]], store: TrustStore | None, details: int) -> bool:
     """The table report, written as it is read (``rows`` is read three times, nothing is held
     per connection): counts and column widths, then the rows, then the failure paragraphs, then
     each capture's summary. Returns whether any handshake failed or server chain did not verify."""
@@ -226,29 +243,24 @@ def _write_table(out: TextIO, rows: Iterable[tuple[float, int, tuple[_Row, bool]
                 yield row.cells
 
     widths = table_layout.column_widths(view.TABLE_HEADERS, counted(), view.TABLE_CAPS)
-    if source is None:
-        if judged:
-            from ..certificates.truststore import default_source
-
-            source = default_source()
-        else:
-            source = "not needed: no server certificate is visible"
-    out.write(f"trust store: {source}\n\n")
+    width = table_width(out)
+    fitted = table_layout.fit(view.TABLE_HEADERS, widths, width, view.TABLE_MINS, view.TABLE_DROP, view.TABLE_NARROW)
+    out.write("\n".join(wrapped([f"trust store: {_source(store, judged)}"], width)) + "\n\n")
 
     def visible() -> Iterator[_Row]:
         return (row for _s, _f, (row, _x) in rows if row is not None and not (failed_only and row.good))
 
-    out.write("\n".join(table_layout.render_lines(view.TABLE_HEADERS, (r.cells for r in visible()), widths)))
-    out.write("\n\n")
+    out.write("\n".join(fitted.lines(view.TABLE_HEADERS, (r.cells for r in visible()))))
+    out.write("\n\n" if fitted.note is None else "\n" + "\n".join(wrapped([fitted.note], width)) + "\n\n")
     first = True
-    for r in visible():
-        if r.details:
-            out.write(r.details if first else "\n" + r.details)
-            first = False
+    for paragraph in capped((r.details for r in visible()), details):
+        text = "\n".join(wrapped(paragraph.split("\n"), width))
+        out.write(text if first else "\n" + text)
+        first = False
     if not first:
         out.write("\n")
     for path, a in analyses:
-        out.write(view.summary_of(a, by_status[path]) + "\n")
+        out.write("\n".join(wrapped(view.summary_of(a, by_status[path]).split("\n"), width)) + "\n")
     return failed
 
 
@@ -269,15 +281,15 @@ def _bad(status: str, v: dict[str, Any] | None) -> bool:
 _STREAM_WIDTHS = [23, 44, 30, 7, 30, 40, 20, 30, 40]
 
 
-def _stream(src: Sources, render: Any, fmt: str, failed_only: bool, source: str | None) -> None:
+def _stream(src: Sources, render: Any, fmt: str, failed_only: bool, source: str | None, out: TextIO) -> None:
     """Standard input (or a named pipe): rows as connections end (:mod:`pcaptls.pipeline.stream`),
     each written and flushed at once; then exit with the status."""
     from ..pipeline.stream import StreamScan
 
     r = src.recordings[0]
     scan = StreamScan(stdin_fd(r), r.name)  # InputError here, before anything is written
-    out = sys.stdout
-    out.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # each row reaches the reader now
+    if hasattr(out, "reconfigure"):
+        out.reconfigure(line_buffering=True)  # each row reaches the reader now
     bad = False
     counts: dict[str, int] = {}
 

@@ -27,6 +27,7 @@ from .common import (
     unread_link_types,
 )
 from .inputs import Filters, Sources, captures_argument, filter_options, open_inputs
+from .keys import keylog_option
 
 
 @dataclass
@@ -112,6 +113,7 @@ def _analyse(s: _Sources, jobs: int | None, tmp: str) -> tuple[list[Analysis], l
 @jobs_option
 @debug_option
 @handle_errors
+@keylog_option
 def report(captures: tuple[str, ...], filters: Filters, logs: tuple[str, ...], trust_store: str | None, output: str,
            clock_offset: float | None, log_tz: str | None, jobs: int | None, debug: bool) -> None:
     """Write the diagnosis as one self-contained HTML page, to open, scroll and forward.

@@ -12,7 +12,7 @@ connections (256,000 rows), building, sorting and converting the frame took 7 of
 9 s and 500 MB (docs/LIMITS.md). Only each row's time and number are held to put them in order
 (about 80 bytes a row, measured).
 
-Columns: ``time`` (ISO-8601 UTC with microseconds), ``source`` (``capture`` or the log file's
+Columns: ``time`` (ISO-8601 UTC with microseconds and ``Z``, :func:`pcaptls.times.iso`), ``source`` (``capture`` or the log file's
 name), ``event`` (``ClientHello``, ``alert``, ``RST``... or the log record's kind),
 ``connection`` (``TlsConnection.id``; for a log row the linked connection, empty if none),
 ``server``, ``sni``, ``detail`` (for a log row the text to read), ``error`` (a fatal alert's
@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from ..times import iso_offset
+from ..times import iso
 from ..tls.constants import alert_title
 from ..tls.model import TlsConnection
 from .link import Correlation, Link
@@ -50,14 +50,15 @@ ROW_COLUMNS = COLUMNS[:-2]  # the keys of each row from timeline_rows, in this o
 def _row(t: float, source: str, event: str, connection: str, server: str, sni: str, detail: str,
          error: str = "", frame: int | None = None, sender: str = "", line: int | None = None, level: str = "",
          link: str = "", log_time: str = "", delta: float | None = None) -> dict[str, object]:
-    return {"time": iso_offset(t), "source": source, "event": event, "connection": connection, "server": server,
+    return {"time": iso(t), "source": source, "event": event, "connection": connection, "server": server,
             "sni": sni, "detail": detail, "error": error, "frame": frame, "sender": sender, "line": line,
             "level": level, "link": link, "log_time": log_time, "delta": delta}
 
 
 def _capture_times(c: TlsConnection) -> list[float]:
     """The times of :func:`_capture_row`'s rows 0, 1, ... for ``c``."""
-    return [c.start, *(h.time for h in c.handshake), *(a.time for a in c.alerts), c.end]
+    end = c.close_time if c.close_time is not None else c.end
+    return [c.start, *(h.time for h in c.handshake), *(a.time for a in c.alerts), end]
 
 
 def _base(c: TlsConnection) -> tuple[str, str, str]:
@@ -88,8 +89,9 @@ def _capture_row(c: TlsConnection, j: int, base: tuple[str, str, str]) -> dict[s
                     error=a.description if a.fatal and a.description else "", frame=a.frame, sender=a.sender)
     if c.closed_by is not None:
         kind = c.close_kind or "close"
-        return _row(c.end, "capture", kind, *base, f"{kind} from {c.closed_by}", sender=c.closed_by)
-    return _row(c.end, "capture", "last packet", *base, "still open when the capture ended")
+        t = c.close_time if c.close_time is not None else c.end  # the FIN/RST's own time and frame
+        return _row(t, "capture", kind, *base, f"{kind} from {c.closed_by}", frame=c.close_frame, sender=c.closed_by)
+    return _row(c.end, "capture", "last packet", *base, "still open when the capture ended", frame=c.last_frame or None)
 
 
 def _log_row(link: Link, conns: Sequence[TlsConnection]) -> dict[str, object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..pipeline.analysis import Analysis
-from ..times import table_time
+from ..times import readable
 from .records import flatten
 from .safe import terminal
 from .table import column_widths, render_lines
@@ -57,12 +57,17 @@ def _result_cell(rec: dict[str, Any]) -> str:
 
 TABLE_HEADERS = ["START (UTC)", "CLIENT -> SERVER", "SNI", "VERSION", "CIPHER", "SERVER CERTIFICATE", "CLIENT CERT", "ALERTS", "RESULT"]
 TABLE_CAPS = {2: 40, 4: 40, 5: 48, 6: 30, 7: 40}
+# Fitted to a narrow terminal (report.table.fit): how narrow each column may get (time and
+# endpoints never: a cut address misleads; they wrap, the endpoints at "->"), and which columns go first when even that is too wide.
+TABLE_MINS = {0: 24, 1: 21, 2: 12, 3: 7, 4: 14, 5: 20, 6: 11, 7: 16, 8: 37}
+TABLE_DROP = (4, 6, 3, 2, 7, 5)  # CIPHER, CLIENT CERT, VERSION, SNI, ALERTS, SERVER CERTIFICATE
+TABLE_NARROW = (1, 5, 7, 4, 6, 2)  # endpoints first: they wrap at "->" without loss
 
 
 def table_row(r: dict[str, Any]) -> list[str]:
     """One connection's table cells, passed through :func:`safe.terminal`."""
     return [terminal(c) for c in (
-        table_time(r["start_utc"]),
+        readable(r["start_utc"]),
         f"{r['client_ip']}:{r['client_port']} -> {r['server_ip']}:{r['server_port']}",
         r["sni"] or "-",
         r["version"] or "-",
@@ -85,7 +90,7 @@ def details(r: dict[str, Any]) -> str:
     bad_verify = v is not None and v.get("error") not in (None, "OK")
     if r["status"] == "ok" and not bad_verify:
         return ""
-    out = [f"{r['connection']}  {r['start_utc']}  sni={r['sni'] or '-'}", f"  result: {r['status']}: {r['reason']}"]
+    out = [f"{r['connection']}  {readable(r['start_utc'])}  sni={r['sni'] or '-'}", f"  result: {r['status']}: {r['reason']}"]
     if v:
         out.append(f"  verify: {v['error']} at depth {v['depth']}: {v['message']} (name checked: {v['name']})")
         if v.get("explanation") and v["error"] != "OK":
@@ -93,7 +98,7 @@ def details(r: dict[str, Any]) -> str:
     for i, c in enumerate(r["server_certs"]):
         out.append(f"  server cert {i}: {c.get('subject')}")
         out.append(f"    issuer {c.get('issuer')}; key {c.get('key')}; self-signed {c.get('self_signed')}")
-        out.append(f"    valid {c.get('not_before')} .. {c.get('not_after')}; SAN {', '.join(c.get('san') or []) or '-'}")
+        out.append(f"    valid {readable(c.get('not_before'))} .. {readable(c.get('not_after'))}; SAN {', '.join(c.get('san') or []) or '-'}")
         out.append(f"    sha256 {c['sha256']}")
         for quirk in c.get("anomalies") or ():  # read leniently, as OpenSSL reads it
             out.append(f"    non-conforming: {quirk}")

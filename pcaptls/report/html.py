@@ -36,7 +36,7 @@ from ..certificates.x509 import CertInfo, try_decode
 from ..correlate.findings import Finding
 from ..correlate.link import Correlation
 from ..logs.events import EventKind, ParseSummary
-from ..times import iso
+from ..times import iso, readable
 from ..tls.constants import alert_title
 from ..tls.model import TlsConnection
 from .connections import TABLE_HEADERS, table_row
@@ -256,14 +256,14 @@ def _finding_view(n: int, f: Finding) -> dict[str, Any]:
     for e in f.evidence:
         cap = e.source == "capture"
         evidence.append({
-            "time": (iso(e.time) or "")[11:26], "capture": terminal(e.text) if cap else "",
+            "time": readable(e.time), "capture": terminal(e.text) if cap else "",
             "log": "" if cap else terminal(e.text),
             "where": f"frame {e.frame}" if e.frame else (f"{terminal(e.source)} line {e.line}" if e.line else ""),
         })
     return {
         "n": n, "id": f"finding-{n}", "server": terminal(f.server),
         "name": terminal(f.server_name) if f.server_name else None,
-        "failed": len(f.connections), "total": f.total_connections,
+        "failed": f.failed, "total": f.total_connections, "headline": terminal(f.headline),
         "problem": terminal(f.problem), "why": terminal(f.explanation),
         "expressway": terminal(f.verdict.expressway_message) if f.verdict is not None and not f.verdict.ok else None,
         "certificate": _cert_view(f.certificate) if f.certificate is not None else None,

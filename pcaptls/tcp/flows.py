@@ -30,7 +30,8 @@ class Layer(Protocol):
         ...
 
     def build(self, ends: tuple[Endpoint, Endpoint], start: float, last: float, first_frame: int,
-              syn_side: int | None, close: tuple[int, str] | None, anomalies: list[Anomaly]) -> Any:
+              syn_side: int | None, close: tuple[int, str, int, float] | None, anomalies: list[Anomaly],
+              last_frame: int = 0) -> Any:
         """The connection's result, or ``None`` when it carried nothing of this layer's."""
         ...
 
@@ -56,7 +57,7 @@ class TcpConnection:
     the layer (TLS session) reading its bytes."""
 
     __slots__ = (
-        "ends_raw", "session", "half", "start", "last", "first_frame", "syn_side", "isn", "close",
+        "ends_raw", "session", "half", "start", "last", "last_frame", "first_frame", "syn_side", "isn", "close",
         "fins", "dead", "segments", "anomalies", "midstream", "settled", "reset",
     )
 
@@ -70,10 +71,11 @@ class TcpConnection:
         self.half = (HalfStream(None), HalfStream(None))  # type: ignore[arg-type]
         self.start = t
         self.last = t
+        self.last_frame = frame
         self.first_frame = frame
         self.syn_side: int | None = None
         self.isn: list[int | None] = [None, None]
-        self.close: tuple[int, str] | None = None
+        self.close: tuple[int, str, int, float] | None = None  # side, "FIN"/"RST", frame, time
         self.fins = [False, False]
         self.reset = False  # a RST was seen (after a FIN too: ``close`` keeps only the first)
         self.dead = False  # both directions are not TLS: nothing more to look at
@@ -124,6 +126,7 @@ class TcpConnection:
             self.syn_side,
             self.close,
             self.anomalies,
+            self.last_frame,
         )
 
 
@@ -160,6 +163,7 @@ class FlowTable:
                 conn = self._open(src, sport, dst, dport, t, frame, False)
                 side = 0
         conn.last = t
+        conn.last_frame = frame
         conn.segments += 1
         half = conn.half[side]
         if flags & SYN:
@@ -186,7 +190,7 @@ class FlowTable:
                     h.ooo_bytes = 0
         if flags & (FIN | RST):
             if conn.close is None:
-                conn.close = (side, "RST" if flags & RST else "FIN")
+                conn.close = (side, "RST" if flags & RST else "FIN", frame, t)
             if flags & FIN:
                 conn.fins[side] = True
             if flags & RST:

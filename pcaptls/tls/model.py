@@ -95,6 +95,9 @@ class TlsConnection:
     server_extensions: tuple[int, ...] = ()  # ServerHello extension types, wire order
     session_id_echoed: bool = False  # the ServerHello repeated the ClientHello's non-empty session_id
     ticket_offered: bool = False  # the ClientHello carried a non-empty session_ticket extension
+    close_frame: int | None = None  # frame of the first FIN or RST (the close closed_by names)
+    close_time: float | None = None  # and its time
+    last_frame: int = 0  # frame of the last packet (end)
 
     @property
     def resumed(self) -> str | None:

@@ -229,8 +229,9 @@ class TlsSession:
         end: float,
         first_frame: int,
         syn_side: int | None,
-        close: tuple[int, str] | None,
+        close: tuple[int, str, int, float] | None,
         tcp_anomalies: list[Anomaly],
+        last_frame: int = 0,
     ) -> TlsConnection | None:
         """The finished record, or ``None`` when the connection carried no TLS; ``ends`` are
         side 0 and side 1's endpoints."""
@@ -315,5 +316,8 @@ class TlsSession:
             server_extensions=sh.extensions if sh else (),
             session_id_echoed=bool(ch and sh and ch.session_id and ch.session_id == sh.session_id),
             ticket_offered=ch.ticket if ch else False,
+            close_frame=None if close is None else close[2],
+            close_time=None if close is None else close[3],
+            last_frame=last_frame,
             **({} if self.sealed is None else {"sealed": self.sealed.result(cs, name)}),
         )

@@ -43,7 +43,7 @@ def test_truststore_clean_exits_0(stores) -> None:
     r = _run(truststore, [stores[0], "--at", "2025-06-01T12:00:00Z"])
     assert r.exit_code == 0, r.output
     assert "cmd Root CA" in r.stdout and "(self-signed)" in r.stdout
-    assert "judged at 2025-06-01T12:00:00Z" in r.stdout
+    assert "judged at 2025-06-01 12:00:00.000Z" in r.stdout
 
 
 def test_truststore_warnings_exit_1_in_every_format(stores) -> None:

@@ -332,9 +332,7 @@ def test_every_error_the_chain_check_returns_has_plain_words() -> None:
     import re
     from pathlib import Path
 
-    from pcaptls.certificates.openssl import advice, chain
-
-    from pcaptls.certificates.openssl import constraints
+    from pcaptls.certificates.openssl import advice, chain, constraints
 
     returned = set(re.findall(r'make_verdict\("([A-Z_]+)"', Path(chain.__file__).read_text()))
     returned |= set(re.findall(r'"((?:PERMITTED|EXCLUDED|UNSUPPORTED)_[A-Z_]+)"', Path(constraints.__file__).read_text()))

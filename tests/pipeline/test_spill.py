@@ -110,4 +110,4 @@ def test_no_temporary_directory_keeps_results_in_memory(monkeypatch: pytest.Monk
     with spill.folder() as where:
         assert where is None
     r = CliRunner().invoke(main, ["inspect", path, "--format", "jsonl"])
-    assert (r.exit_code, r.output) == (expected.exit_code, expected.output) and expected.output.count("\n") == 9
+    assert (r.exit_code, r.stdout) == (expected.exit_code, expected.stdout) and expected.stdout.count("\n") == 9

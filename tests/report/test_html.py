@@ -16,10 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from pcaptls.times import readable
+from tests.helpers.paths import CAPTURES
 from tests.report import samples
 from tests.report.htmldoc import Element, parse
-
-from tests.helpers.paths import CAPTURES
 
 MRA = CAPTURES / "mra-login"
 PCAPTLS = [sys.executable, "-m", "pcaptls.cli"]
@@ -89,7 +90,7 @@ def test_every_finding_with_its_evidence_and_numbered_fix(mra_page: tuple[str, E
         assert f["certificate"]["subject"] in text and f["certificate"]["sha256"] in text
         # Evidence: capture frames and log lines on one clock, in the two columns.
         rows = [[" ".join(td.text.split()) for td in tr.iter("td")] for tr in art.iter("tr")][1:]
-        assert [r[0] for r in rows] == [e["time"][11:26] for e in f["evidence"]]
+        assert [r[0] for r in rows] == [readable(e["time"]) for e in f["evidence"]]  # the tables' one readable form
         for r, e in zip(rows, f["evidence"]):
             col = 2 if e["source"] == "capture" else 3
             assert r[col] == " ".join(e["text"].split())
@@ -104,7 +105,7 @@ def test_every_connection_in_the_table(mra_page: tuple[str, Element]) -> None:
     rows = table_rows(doc)
     assert len(rows) == len(conns) == 9
     for row, c in zip(rows, conns):
-        assert row[0] == c["start_utc"][:23].replace("T", " ")
+        assert row[0] == c["start_utc"][:23].replace("T", " ") + "Z"
         assert row[1] == f"{c['client_ip']}:{c['client_port']} -> {c['server_ip']}:{c['server_port']}"
         assert row[2] == (c["sni"] or "-")
         v = c["verify"]
@@ -288,3 +289,17 @@ def test_stdout_and_bad_input(tmp_path: Path) -> None:
     junk.write_bytes(b"not a capture at all")
     r = run("report", str(junk), "-o", str(tmp_path / "y.html"))
     assert r.returncode == 2 and "Traceback" not in r.stderr and "a text file, not a capture" in r.stderr
+
+
+def test_key_log_opens_tls13_certificates_in_the_report(tmp_path: Path) -> None:
+    """--keylog on `report` as on the other commands: the TLS 1.3 lab scenario's self-signed
+    6972 certificate is judged only when the peers' key log is given."""
+    lab = CAPTURES / "11-tls13-keylog"
+    if not (lab / "keylog.txt").exists():
+        pytest.skip("lab key-log scenario not generated")
+    args = [str(lab / "capture.pcap"), "--trust-store", str(lab / "truststore.pem")]
+    with_keys = run("report", *args, "--keylog", str(lab / "keylog.txt"), "-o", str(tmp_path / "k.html"))
+    without = run("report", *args, "-o", str(tmp_path / "n.html"))
+    assert "key log: " in with_keys.stderr and "key log: " not in without.stderr
+    assert "DEPTH_ZERO_SELF_SIGNED_CERT" in (tmp_path / "k.html").read_text()
+    assert "DEPTH_ZERO_SELF_SIGNED_CERT" not in (tmp_path / "n.html").read_text()

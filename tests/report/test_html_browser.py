@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.report import chromium, samples
 
 from tests.helpers.paths import CAPTURES
+from tests.report import chromium, samples
 
 MRA = CAPTURES / "mra-login"
 TLS13 = CAPTURES / "06-tls13"

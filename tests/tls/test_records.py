@@ -155,7 +155,7 @@ def test_tls13_rejection_is_a_failure_not_success() -> None:
         s = TlsSession()
         for i, (side, data) in enumerate([*wire[:-1], (0, last)]):
             s.readers[side].data(data, float(i), i + 1)
-        c = s.build(ENDS, 0.0, 9.0, 1, 0, (0, "FIN"), [])
+        c = s.build(ENDS, 0.0, 9.0, 1, 0, (0, "FIN", 7, 8.5), [])
         assert c.is_tls13 and c.status == "failed" and reason in c.reason
 
 

@@ -96,6 +96,7 @@ impl TlsLayer for Double {
             syn_side,
             close,
             anomalies: tcp_anomalies,
+            ..
         } = tcp;
         let ip = |i: &Ip| {
             i.as_slice()
@@ -167,6 +168,9 @@ impl TlsLayer for Double {
             server_extensions: vec![],
             session_id_echoed: false,
             ticket_offered: false,
+            close_frame: None,
+            close_time: None,
+            last_frame: 0,
             anomalies: vec![],
             sealed: None,
         }

@@ -256,6 +256,9 @@ fn main() {
                     first_frame: g(7).parse().unwrap_or(0),
                     syn_side: syn,
                     close,
+                    close_frame: None,
+                    close_time: None,
+                    last_frame: 0,
                     anomalies: std::mem::take(&mut tcp),
                 });
                 render(&res, &mut out);

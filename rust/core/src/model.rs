@@ -144,6 +144,11 @@ pub struct ConnResult {
     pub session_id_echoed: bool,
     /// the ClientHello carried a non-empty session_ticket extension
     pub ticket_offered: bool,
+    /// frame and time of the first FIN or RST (the close `closed_by` names)
+    pub close_frame: Option<u64>,
+    pub close_time: Option<f64>,
+    /// frame of the last packet (`end`)
+    pub last_frame: u64,
     /// Encrypted records kept for a key log (`pcaptls.tls.sealed.Sealed`); only with
     /// `Scanner::keep_sealed`, and then `None` when nothing was kept.
     pub sealed: Option<Box<Sealed>>,
@@ -179,5 +184,9 @@ pub struct TcpFacts {
     pub first_frame: u64,
     pub syn_side: Option<u8>,
     pub close: Option<(u8, CloseKind)>,
+    /// frame and time of the first FIN or RST, and frame of the last packet
+    pub close_frame: Option<u64>,
+    pub close_time: Option<f64>,
+    pub last_frame: u64,
     pub anomalies: Vec<SideAnomaly>,
 }

@@ -315,6 +315,9 @@ impl Builder {
                 .to_owned()
                 .into_any()
                 .unbind(),
+            c.close_frame.into_pyobject(py)?.into_any().unbind(),
+            c.close_time.into_pyobject(py)?.into_any().unbind(),
+            c.last_frame.into_pyobject(py)?.into_any().unbind(),
         ];
         if let Some(s) = c.sealed.as_deref() {
             // A keyword: the carry exists only in scans that keep encrypted records.

@@ -35,6 +35,9 @@ fuzz_target!(|data: &[u8]| {
         first_frame: 1,
         syn_side: None,
         close: None,
+        close_frame: None,
+        close_time: None,
+        last_frame: frame,
         anomalies: Vec::new(),
     });
 });

@@ -209,6 +209,7 @@ pub struct Connection<T> {
     half: [HalfStream; 2],
     start: f64,
     last: f64,
+    last_frame: u64,
     first_frame: u64,
     segments: u64,
     /// Order of opening: Python's table dict order (see the module doc).
@@ -216,6 +217,9 @@ pub struct Connection<T> {
     isn: [Option<u32>; 2],
     syn_side: Option<u8>,
     close: Option<(u8, CloseKind)>,
+    /// Frame and time of that FIN/RST (meaningful only with `close`; not Options: 16 bytes less).
+    close_frame: u64,
+    close_time: f64,
     fins: [bool; 2],
     /// Both directions are not TLS (or it settled): nothing more to look at.
     dead: bool,
@@ -236,12 +240,15 @@ impl<T: TlsLayer> Connection<T> {
             half: [HalfStream::new(), HalfStream::new()],
             start: t,
             last: t,
+            last_frame: frame,
             first_frame: frame,
             segments: 0,
             open_seq,
             isn: [None, None],
             syn_side: None,
             close: None,
+            close_frame: 0,
+            close_time: 0.0,
             fins: [false, false],
             dead: false,
             settled: false,
@@ -313,6 +320,9 @@ impl<T: TlsLayer> Connection<T> {
             first_frame: self.first_frame,
             syn_side: self.syn_side,
             close: self.close,
+            close_frame: self.close.map(|_| self.close_frame),
+            close_time: self.close.map(|_| self.close_time),
+            last_frame: self.last_frame,
             anomalies,
         }))
     }
@@ -407,6 +417,7 @@ impl<T: TlsLayer> FlowTable<T> {
             return;
         };
         conn.last = t;
+        conn.last_frame = frame;
         conn.segments += 1;
         let other = side ^ 1; // Python: 1 - side (side is 0 or 1)
         if flags & SYN != 0 {
@@ -479,6 +490,8 @@ impl<T: TlsLayer> FlowTable<T> {
         }
         if flags & (FIN | RST) != 0 {
             if conn.close.is_none() {
+                conn.close_frame = frame;
+                conn.close_time = t;
                 conn.close = Some((
                     side as u8,
                     if flags & RST != 0 {

@@ -145,6 +145,9 @@ mod tests {
             first_frame: 1,
             syn_side,
             close,
+            close_frame: close.map(|_| 2),
+            close_time: close.map(|_| end),
+            last_frame: 2,
             anomalies: vec![],
         }
     }

@@ -346,6 +346,9 @@ impl Session {
             first_frame,
             syn_side,
             close,
+            close_frame,
+            close_time,
+            last_frame,
             anomalies: tcp_anomalies,
         } = tcp;
         let [end0, end1] = ends;
@@ -492,6 +495,9 @@ impl Session {
                 _ => false,
             },
             ticket_offered: ch.is_some_and(|c| c.ticket),
+            close_frame,
+            close_time,
+            last_frame,
             sealed: self.sealed.as_deref_mut().and_then(|s| s.result(cs)),
         }
     }

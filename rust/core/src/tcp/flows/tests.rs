@@ -50,6 +50,9 @@ impl TlsLayer for Double {
             first_frame,
             syn_side,
             close,
+            close_frame,
+            close_time,
+            last_frame,
             anomalies: tcp_anomalies,
         } = tcp;
         let role = |s: u8| if s == 0 { Role::Client } else { Role::Server };
@@ -97,6 +100,9 @@ impl TlsLayer for Double {
             server_extensions: vec![],
             session_id_echoed: false,
             ticket_offered: false,
+            close_frame,
+            close_time,
+            last_frame,
             anomalies: tcp_anomalies
                 .into_iter()
                 .map(|a| Anomaly {
@@ -411,5 +417,6 @@ fn connection_state_is_small() {
     let conn = std::mem::size_of::<Connection<Tls>>();
     let half = std::mem::size_of::<HalfStream>();
     eprintln!("Connection: {conn} bytes, HalfStream: {half} bytes");
-    assert!(conn <= 320, "{conn}");
+    // 320 until issue 20 added the close's frame and time and the last packet's frame (24 bytes).
+    assert!(conn <= 328, "{conn}");
 }
