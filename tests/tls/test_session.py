@@ -244,7 +244,7 @@ def test_close_and_tcp_anomalies_are_named_after_the_roles(mutual12: Run, swap: 
     client_side = 1 if swap else 0
     gap = Anomaly("gap", "10 bytes not captured", 150.0, str(1 - client_side))
     bare = Anomaly("no_syn", "capture starts mid-connection")
-    c = _build(_feed(mutual12.wire, swap=swap), close=(1 - client_side, "RST"), tcp_anomalies=[gap, bare])
+    c = _build(_feed(mutual12.wire, swap=swap), close=(1 - client_side, "RST", 7, 150.0), tcp_anomalies=[gap, bare])
     assert c is not None
     assert (c.closed_by, c.close_kind) == ("server", "RST")
     assert c.anomalies[:2] == (Anomaly("gap", "10 bytes not captured", 150.0, "server"), bare)
