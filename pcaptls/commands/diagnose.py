@@ -6,13 +6,14 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TextIO, TypeVar
 
 import click
 
 from ..certificates import truststore
 from ..certificates.verdicts import Judge
 from ..correlate import correlate, timeline_rows
+from ..correlate.timeline import ROW_COLUMNS, timeline_cells
 from ..correlate.findings import Finding, find
 from ..correlate.link import Correlation
 from ..errors import InputError, PcaptlsError
@@ -22,7 +23,7 @@ from ..logs.reader import read_logs
 from ..pipeline.analysis import Analysis
 from ..report.safe import json_line, terminal
 from ..report.table import column_widths, render_lines
-from ..report.writers import write_csv
+from ..report.writers import write_csv_rows
 from ..times import time_of_day
 from ..tls.model import TlsConnection
 from .common import (
@@ -246,17 +247,20 @@ def timeline(capture: str, logs: tuple[str, ...], clock_offset: float | None, lo
     def rows() -> Iterator[dict[str, object]]:
         return timeline_rows(inp.connections, inp.correlation, only_linked=linked_only)
 
+    def csv_rows(out: TextIO) -> int:
+        return write_csv_rows(out, ROW_COLUMNS, timeline_cells(inp.connections, inp.correlation, only_linked=linked_only))
+
     if output is not None:
         try:
             with open(output, "w", encoding="utf-8", newline="") as fh:
-                n = write_csv(fh, rows())
+                n = csv_rows(fh)
         except OSError as e:
             raise InputError(f"{output}: cannot write: {e.strerror or e}") from e
         for line in _log_header(inp):
             click.echo(line, err=True)
         click.echo(f"wrote {n} events to {output}", err=True)
     elif fmt == "csv":
-        write_csv(sys.stdout, rows())
+        csv_rows(sys.stdout)
     elif fmt == "jsonl":
         for r in rows():
             sys.stdout.write(json_line(json.dumps(r, ensure_ascii=False)) + "\n")
