@@ -21,6 +21,7 @@ from ..inputs.bundle import Bundle, is_bundle, open_bundle
 from ..logs.events import ParseSummary
 from ..logs.reader import read_logs
 from ..pipeline.analysis import Analysis
+from ..pipeline.result import connection_order
 from ..report.safe import json_line, terminal
 from ..report.table import column_widths, render_lines
 from ..report.writers import write_csv_rows
@@ -99,7 +100,7 @@ def _gather(capture: str, logs: tuple[str, ...], trust_path: str | None, clock_o
             bundle.cleanup()
     if not analyses:
         raise InputError(f"{capture}: no capture could be read")
-    conns = sorted((c for a in analyses for c in a.connections), key=lambda c: (c.start, c.first_frame))
+    conns = sorted((c for a in analyses for c in a.connections), key=connection_order)
     events: list[Any] = []
     summary = None
     corr = None
