@@ -96,6 +96,7 @@ def connection_line(c: TlsConnection, verify_json: str | None, capture: str | No
 # clients makes many keys, and a miss costs only the encoding the cache saves).
 _MIDDLE: dict[tuple[Any, ...], str] = {}
 _HELLO: dict[tuple[Any, ...], str] = {}
+_FINGERPRINTS: dict[tuple[Any, ...], tuple[str | None, ...]] = {}
 _PARTS_MAX = 4096
 
 
@@ -128,10 +129,7 @@ def _middle(c: TlsConnection) -> str:
 
 def _hello(c: TlsConnection) -> str:
     """The keys of :func:`hello_facts` (from ``,"resumed":``) as ``c``'s line writes them."""
-    # What the fingerprints and lists are computed from (resumed stands for its fields).
-    key = (c.resumed, c.client_hello_seen, c.client_version, c.client_hello_sslv2, c.offered_ciphers,
-           c.client_extensions, c.offered_groups, c.client_point_formats, c.offered_versions, c.alpn_offered,
-           c.offered_sigalgs, c.server_legacy_version, c.cipher_id, c.server_extensions)
+    key = _hello_key(c)
     got = _HELLO.get(key)
     if got is None:
         got = "".join(f",{_encode_str(k)}:{_jlist(v) if isinstance(v, list) else _jv(v)}"
@@ -139,6 +137,13 @@ def _hello(c: TlsConnection) -> str:
         if len(_HELLO) < _PARTS_MAX:
             _HELLO[key] = got
     return got
+
+
+def _hello_key(c: TlsConnection) -> tuple[Any, ...]:
+    """What :func:`hello_facts` is computed from (``resumed`` stands for its fields)."""
+    return (c.resumed, c.client_hello_seen, c.client_version, c.client_hello_sslv2, c.offered_ciphers,
+            c.client_extensions, c.offered_groups, c.client_point_formats, c.offered_versions, c.alpn_offered,
+            c.offered_sigalgs, c.server_legacy_version, c.cipher_id, c.server_extensions)
 
 
 @lru_cache(maxsize=1024)
@@ -210,12 +215,20 @@ def _event_tail(sender: str, htype: int) -> str:
 
 def hello_facts(c: TlsConnection) -> dict[str, Any]:
     """The keys issue 14 added: resumption, fingerprints and the hellos' lists (raw, wire order,
-    GREASE kept), in the order they are written."""
-    j3, j3s = fp.ja3(c), fp.ja3s(c)
+    GREASE kept), in the order they are written. The fingerprints are computed once for each
+    distinct set of the fields they are made of."""
+    key = _hello_key(c)
+    prints = _FINGERPRINTS.get(key)
+    if prints is None:
+        j3, j3s = fp.ja3(c), fp.ja3s(c)
+        prints = (j3, fp.md5_of(j3), j3s, fp.md5_of(j3s), fp.ja4(c), fp.ja4_r(c))
+        if len(_FINGERPRINTS) < _PARTS_MAX:
+            _FINGERPRINTS[key] = prints
+    j3, j3_hash, j3s, j3s_hash, ja4, ja4_r = prints
     return {
         "resumed": c.resumed,
-        "ja3": j3, "ja3_hash": fp.md5_of(j3), "ja3s": j3s, "ja3s_hash": fp.md5_of(j3s),
-        "ja4": fp.ja4(c), "ja4_r": fp.ja4_r(c),
+        "ja3": j3, "ja3_hash": j3_hash, "ja3s": j3s, "ja3s_hash": j3s_hash,
+        "ja4": ja4, "ja4_r": ja4_r,
         "offered_ciphers": list(c.offered_ciphers),
         "offered_extensions": list(c.client_extensions),
         "offered_groups": list(c.offered_groups),
