@@ -29,11 +29,11 @@ def write_csv(out: IO[str], rows: Iterable[Mapping[str, Any]], fields: Sequence[
     keys), then each row's values in that order (one it lacks is empty), every cell through
     :func:`~pcaptls.report.safe.csv_cells`; nothing at all when there are no rows (unless
     ``header_when_empty``, with ``fields``). Returns how many rows were written."""
-    names: Sequence[str] | None = fields
+    names: Sequence[str] = () if fields is None else fields
     n = 0
     for r in rows:
         if n == 0:
-            if names is None:
+            if fields is None:
                 names = list(r)
             out.write(csv_header(names))
         out.write(",".join(map(csv_text, map(r.get, names))) + "\n")
