@@ -605,7 +605,7 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", default="100,300,1000", help="capture sizes in MB, comma-separated")
+    ap.add_argument("--sizes", default="100,300,1000", help="capture sizes in MB, comma-separated; 0 to skip")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--bundle", default="20x20", help="COUNTxMB captures for the --jobs comparison; 0 to skip")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
@@ -625,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
         print("note: no /usr/bin/time (GNU time): peak RSS figures are floored at run.py's own peak")
     only = ("pcaptls", "pcaptls1", "pcaptls-py", "floor", "walk", "rustfloor", "startup") if a.no_tools else None
     rows = []
-    for size in (int(s) for s in a.sizes.split(",") if s):
+    for size in (int(s) for s in a.sizes.split(",") if s and int(s)):
         path = ensure_capture(size)
         frames = count_frames(path)
         check_rustfloor(path, frames)

@@ -14,15 +14,16 @@ from ..certificates.verdicts import Judge
 from ..correlate import correlate, timeline_rows
 from ..correlate.findings import Finding, find
 from ..correlate.link import Correlation
-from ..correlate.timeline import ROW_COLUMNS
+from ..correlate.timeline import ROW_COLUMNS, timeline_cells
 from ..errors import InputError, PcaptlsError
 from ..logs.events import ParseSummary
 from ..logs.reader import read_logs
 from ..pipeline.analysis import Analysis
+from ..pipeline.result import connection_order
 from ..report.findings import FINDING_CSV, finding_row
 from ..report.safe import json_line, terminal
 from ..report.table import column_widths, fit
-from ..report.writers import write_csv
+from ..report.writers import csv_header, write_csv, write_csv_rows
 from ..times import readable
 from ..tls.model import TlsConnection
 from .common import (
@@ -94,7 +95,7 @@ def _gather(captures: tuple[str, ...], logs: tuple[str, ...], trust_path: str | 
         if not analyses:
             raise InputError(f"{', '.join(captures)}: no capture could be read")
         judge = Judge(store)
-        conns = sorted((c for a in analyses for c in a.connections), key=lambda c: (c.start, c.first_frame))
+        conns = sorted((c for a in analyses for c in a.connections), key=connection_order)
         if filters is not None:
             conns = filters.select(conns, judge)
         events: list[Any] = []
@@ -269,7 +270,9 @@ def timeline(captures: tuple[str, ...], filters: Filters, logs: tuple[str, ...],
 
     n = 0
     if fmt == "csv":
-        n = write_csv(out, rows(), ROW_COLUMNS, header_when_empty=True)
+        n = write_csv_rows(out, ROW_COLUMNS, timeline_cells(inp.connections, inp.correlation, only_linked=linked_only))
+        if n == 0:  # the header even for no rows, as before
+            out.write(csv_header(ROW_COLUMNS))
     elif fmt == "jsonl":
         for r in rows():
             out.write(json_line(json.dumps(r, ensure_ascii=False)) + "\n")

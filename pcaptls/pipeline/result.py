@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from ..capture.frames import ReadStats
@@ -35,14 +36,12 @@ class Analysis:
         return self.stats.truncated
 
 
-def connection_order(c: TlsConnection) -> tuple[float, int]:
-    """The order of :attr:`Analysis.connections`: start time, then first frame."""
-    return (c.start, c.first_frame)
+# The order of Analysis.connections: start time, then first frame (in C: a sort key per connection).
+connection_order: Callable[[TlsConnection], tuple[float, int]] = attrgetter("start", "first_frame")
 
 
-def row_order(r: Row) -> tuple[float, int]:
-    """The order of :attr:`Analysis.rows`: the same as the connections they were made from."""
-    return (r[0], r[1])
+# The order of Analysis.rows: the same as the connections they were made from.
+row_order: Callable[[Row], tuple[float, int]] = itemgetter(0, 1)
 
 
 def merge(shares: list[Analysis]) -> Analysis:

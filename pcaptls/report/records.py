@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from ..times import iso
 from ..tls import fingerprints as fp
-from ..tls.constants import alert_title, group_name
+from ..tls.constants import alert_name, alert_title, group_name
 from ..tls.model import TlsConnection
 from .safe import json_line
 
@@ -65,45 +65,96 @@ def connection_line(c: TlsConnection, verify_json: str | None, capture: str | No
 
     Written directly rather than through a dict and ``json.dumps``: a retry storm makes a line
     per connection, and the dict and the generic encoder were two thirds of its cost. Each
-    value is encoded as ``json.dumps`` encodes it (:func:`_jv`); what repeats (certificates,
-    verdicts, strings such as the reason or the suite, each message's sender and name) is
-    encoded once. ``tests/report/test_records.py`` and the fuzzer hold it to the generic path."""
-    a_parts = []
-    for a in c.alerts:
-        if a.encrypted:
-            a_parts.append(f'{{"time":{a.time!r},"frame":{a.frame!r},"sender":{_js(a.sender)},"encrypted":true}}')
-        else:
-            a_parts.append(
-                f'{{"time":{a.time!r},"frame":{a.frame!r},"sender":{_js(a.sender)},"level":{_jv(a.level)},'
-                f'"code":{_jv(a.code)},"description":{_jv(a.description)},'
-                f'"title":{_jv(alert_title(a.code) if a.code is not None else None)}}}')
+    value is encoded as ``json.dumps`` encodes it (:func:`_jv`). What repeats is encoded once:
+    certificates, verdicts, each alert's and message's fields but time and frame, and the two
+    runs of keys that do not depend on addresses, times or frames (:func:`_middle`, from
+    ``status`` to ``certificate_request``, and :func:`_hello`, the hello lists and
+    fingerprints), looked up by the values they are made of: on a storm, one handshake
+    repeated. ``tests/report/test_records.py`` and the fuzzer hold it to the generic path."""
     # Times are finite floats (the readers refuse others) and frames ints: repr is what json.dumps writes.
+    a_parts = [f'{{"time":{a.time!r},"frame":{a.frame!r},{_alert_tail(a.sender, a.level, a.code, a.encrypted)}}}'
+               for a in c.alerts]
     h_parts = [f'{{"time":{e.time!r},"frame":{e.frame!r},{_event_tail(e.sender, e.type)}}}' for e in c.handshake]
     n_parts = [f'{{"kind":{_js(x.kind)},"detail":{_encode_str(x.detail)},"time":{_jv(x.time)},"sender":{_jv(x.sender)}}}'
                for x in c.anomalies]
-    kex = None if c.kex_group is None else group_name(c.kex_group)
+    client, server = c.client, c.server
     text = "".join((
-        '{"connection":', _encode_str(c.id),  # unique per connection: not worth caching
-        ',"client_ip":', _encode_str(c.client.ip), ',"client_port":', repr(c.client.port),
-        ',"server_ip":', _js(c.server.ip), ',"server_port":', repr(c.server.port),
+        '{"connection":', _encode_str(f"{client}-{server}"),  # c.id; unique per connection: not worth caching
+        ',"client_ip":', _encode_str(client.ip), ',"client_port":', repr(client.port),
+        ',"server_ip":', _js(server.ip), ',"server_port":', repr(server.port),
         ',"start":', repr(c.start), ',"start_utc":', _encode_str(iso(c.start) or ""), ',"end":', repr(c.end),
-        ',"first_frame":', repr(c.first_frame), ',"status":', _js(c.status), ',"reason":', _js(c.reason),
-        ',"sni":', _jv(c.sni), ',"version":', _jv(c.version), ',"version_id":', _jv(c.version_id),
-        ',"cipher":', _jv(c.cipher), ',"cipher_id":', _jv(c.cipher_id), ',"client_version_id":', _jv(c.client_version),
-        ',"offered_versions":', _jlist(c.offered_versions), ',"alpn_offered":', _jlist(c.alpn_offered),
-        ',"alpn":', _jv(c.alpn), ',"kex_group":', _jv(kex), ',"hello_retry":', _jv(c.hello_retry),
-        ',"starttls":', _jv(c.starttls), ',"certificates_visible":', _jv(not c.is_tls13 or c.handshake_decrypted),
-        ',"server_certs":[', ",".join(map(cert_json, c.server_certs)),
-        '],"client_certs":[', ",".join(map(cert_json, c.client_certs)),
-        '],"certificate_request":', _jv(c.certificate_request),
+        ',"first_frame":', repr(c.first_frame), _middle(c),
         ',"alerts":[', ",".join(a_parts), '],"closed_by":', _jv(c.closed_by), ',"close_kind":', _jv(c.close_kind),
         ',"close_frame":', _jv(c.close_frame), ',"close_time":', _jv(c.close_time), ',"last_frame":', repr(c.last_frame),
-        ',"handshake":[', ",".join(h_parts), '],"anomalies":[', ",".join(n_parts), "]",
-        *(f",{_encode_str(k)}:{_jv(v) if not isinstance(v, list) else _jlist(v)}" for k, v in hello_facts(c).items()),
+        ',"handshake":[', ",".join(h_parts), '],"anomalies":[', ",".join(n_parts), "]", _hello(c),
         ',"verify":', "null" if verify_json is None else verify_json,
         "" if capture is None else ',"capture":' + _js(capture), "}",
     ))
     return json_line(text) + "\n"
+
+
+# The texts of _middle and _hello by what they are made of (bounded: a capture of many different
+# clients makes many keys, and a miss costs only the encoding the cache saves).
+_MIDDLE: dict[tuple[Any, ...], str] = {}
+_HELLO: dict[tuple[Any, ...], str] = {}
+_FINGERPRINTS: dict[tuple[Any, ...], tuple[str | None, ...]] = {}
+_PARTS_MAX = 4096
+
+
+def _middle(c: TlsConnection) -> str:
+    """``,"status":`` ... ``,"certificate_request":false`` of ``c``'s line."""
+    status, reason, visible = c.status, c.reason, not c.is_tls13 or c.handshake_decrypted
+    # Everything the text is made of (status, reason and visible stand for the fields they are
+    # computed from).
+    key = (status, reason, c.sni, c.version_id, c.cipher_id, c.client_version, c.offered_versions, c.alpn_offered,
+           c.alpn, c.kex_group, c.hello_retry, c.starttls, visible, c.server_certs, c.client_certs,
+           c.certificate_request)
+    got = _MIDDLE.get(key)
+    if got is None:
+        kex = None if c.kex_group is None else group_name(c.kex_group)
+        got = "".join((
+            ',"status":', _js(status), ',"reason":', _js(reason),
+            ',"sni":', _jv(c.sni), ',"version":', _jv(c.version), ',"version_id":', _jv(c.version_id),
+            ',"cipher":', _jv(c.cipher), ',"cipher_id":', _jv(c.cipher_id), ',"client_version_id":', _jv(c.client_version),
+            ',"offered_versions":', _jlist(c.offered_versions), ',"alpn_offered":', _jlist(c.alpn_offered),
+            ',"alpn":', _jv(c.alpn), ',"kex_group":', _jv(kex), ',"hello_retry":', _jv(c.hello_retry),
+            ',"starttls":', _jv(c.starttls), ',"certificates_visible":', _jv(visible),
+            ',"server_certs":[', ",".join(map(cert_json, c.server_certs)),
+            '],"client_certs":[', ",".join(map(cert_json, c.client_certs)),
+            '],"certificate_request":', _jv(c.certificate_request),
+        ))
+        if len(_MIDDLE) < _PARTS_MAX:
+            _MIDDLE[key] = got
+    return got
+
+
+def _hello(c: TlsConnection) -> str:
+    """The keys of :func:`hello_facts` (from ``,"resumed":``) as ``c``'s line writes them."""
+    key = _hello_key(c)
+    got = _HELLO.get(key)
+    if got is None:
+        got = "".join(f",{_encode_str(k)}:{_jlist(v) if isinstance(v, list) else _jv(v)}"
+                      for k, v in hello_facts(c).items())
+        if len(_HELLO) < _PARTS_MAX:
+            _HELLO[key] = got
+    return got
+
+
+def _hello_key(c: TlsConnection) -> tuple[Any, ...]:
+    """What :func:`hello_facts` is computed from (``resumed`` stands for its fields)."""
+    return (c.resumed, c.client_hello_seen, c.client_version, c.client_hello_sslv2, c.offered_ciphers,
+            c.client_extensions, c.offered_groups, c.client_point_formats, c.offered_versions, c.alpn_offered,
+            c.offered_sigalgs, c.server_legacy_version, c.cipher_id, c.server_extensions)
+
+
+@lru_cache(maxsize=1024)
+def _alert_tail(sender: str, level: int | None, code: int | None, encrypted: bool) -> str:
+    """An alert's JSON after its time and frame."""
+    if encrypted:
+        return f'"sender":{_js(sender)},"encrypted":true'
+    return (f'"sender":{_js(sender)},"level":{_jv(level)},"code":{_jv(code)},'
+            f'"description":{_jv(None if code is None else alert_name(code))},'
+            f'"title":{_jv(alert_title(code) if code is not None else None)}')
 
 
 _encode_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) writes a str as
@@ -165,12 +216,20 @@ def _event_tail(sender: str, htype: int) -> str:
 
 def hello_facts(c: TlsConnection) -> dict[str, Any]:
     """The keys issue 14 added: resumption, fingerprints and the hellos' lists (raw, wire order,
-    GREASE kept), in the order they are written."""
-    j3, j3s = fp.ja3(c), fp.ja3s(c)
+    GREASE kept), in the order they are written. The fingerprints are computed once for each
+    distinct set of the fields they are made of."""
+    key = _hello_key(c)
+    prints = _FINGERPRINTS.get(key)
+    if prints is None:
+        j3, j3s = fp.ja3(c), fp.ja3s(c)
+        prints = (j3, fp.md5_of(j3), j3s, fp.md5_of(j3s), fp.ja4(c), fp.ja4_r(c))
+        if len(_FINGERPRINTS) < _PARTS_MAX:
+            _FINGERPRINTS[key] = prints
+    j3, j3_hash, j3s, j3s_hash, ja4, ja4_r = prints
     return {
         "resumed": c.resumed,
-        "ja3": j3, "ja3_hash": fp.md5_of(j3), "ja3s": j3s, "ja3s_hash": fp.md5_of(j3s),
-        "ja4": fp.ja4(c), "ja4_r": fp.ja4_r(c),
+        "ja3": j3, "ja3_hash": j3_hash, "ja3s": j3s, "ja3s_hash": j3s_hash,
+        "ja4": ja4, "ja4_r": ja4_r,
         "offered_ciphers": list(c.offered_ciphers),
         "offered_extensions": list(c.client_extensions),
         "offered_groups": list(c.offered_groups),

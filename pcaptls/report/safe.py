@@ -51,11 +51,11 @@ def csv_cell(value: object) -> object:
     return s
 
 
-_FORMULA_FIRST = frozenset(_FORMULA_START)
+FORMULA_FIRST = frozenset(_FORMULA_START)  # the first characters csv_cell neutralises
 
 
 def csv_cells(values: Iterable[object]) -> list[object]:
     """:func:`csv_cell` of each value; text, most cells, without a call each (timelines have
     millions): a set lookup of the first character instead of ``startswith`` of six prefixes."""
-    first = _FORMULA_FIRST
+    first = FORMULA_FIRST
     return [("'" + v if v[:1] in first else v) if type(v) is str else csv_cell(v) for v in values]

@@ -11,7 +11,7 @@ import io
 import json
 from typing import IO, Any, Iterable, Mapping, Sequence
 
-from .safe import csv_cells, json_line
+from .safe import FORMULA_FIRST, json_line
 
 
 def jsonl(records: Iterable[dict[str, Any]]) -> str:
@@ -29,19 +29,86 @@ def write_csv(out: IO[str], rows: Iterable[Mapping[str, Any]], fields: Sequence[
     keys), then each row's values in that order (one it lacks is empty), every cell through
     :func:`~pcaptls.report.safe.csv_cells`; nothing at all when there are no rows (unless
     ``header_when_empty``, with ``fields``). Returns how many rows were written."""
-    w = None
-    names: Sequence[str] = ()
+    names: Sequence[str] = () if fields is None else fields
     n = 0
     for r in rows:
-        if w is None:
-            names = list(r) if fields is None else fields
-            w = csv.writer(out, **_CSV_DIALECT)
-            w.writerow(names)
-        w.writerow(csv_cells(map(r.get, names)))
+        if n == 0:
+            if fields is None:
+                names = list(r)
+            out.write(csv_header(names))
+        out.write(",".join(map(csv_text, map(r.get, names))) + "\n")
         n += 1
-    if w is None and header_when_empty and fields is not None:
-        csv.writer(out, **_CSV_DIALECT).writerow(fields)
+    if n == 0 and header_when_empty and fields is not None:
+        out.write(csv_header(fields))
     return n
+
+
+def write_csv_rows(out: IO[str], fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """:func:`write_csv` of rows given as sequences of cells in ``fields`` order, each cell a
+    ``str`` (not a subclass), ``int``, ``float``, ``bool`` or ``None``: the same text, made
+    without a dict or a Python call per cell (a retry storm's timeline has 800,000 rows)."""
+    text = _CellTexts()
+    n = 0
+    for cells in rows:
+        if n == 0:
+            out.write(csv_header(fields))
+        out.write(",".join(map(text.__getitem__, cells)) + "\n")
+        n += 1
+    return n
+
+
+class _CellTexts(dict[object, str]):
+    """Cell -> :func:`csv_text` of it: looked up in C, made in Python only the first time a text
+    is seen. Only ``str`` keys are kept (``1``, ``1.0`` and ``True`` are equal keys with three
+    texts); emptied when full, as :data:`_CELL_TEXT`."""
+
+    def __missing__(self, value: object) -> str:
+        got = csv_text(value)
+        if type(value) is str and len(value) <= 256:
+            if len(self) >= _CELL_TEXT_MAX:
+                self.clear()
+            self[value] = got
+        return got
+
+
+def csv_header(fields: Sequence[str]) -> str:
+    """The header line: each name quoted, as ``csv.writer`` (:data:`_CSV_DIALECT`) writes it."""
+    buf = io.StringIO()
+    csv.writer(buf, **_CSV_DIALECT).writerow(fields)
+    return buf.getvalue()
+
+
+# A cell's text by the str it is made of: the same server, SNI, event names and messages fill
+# most cells of a large CSV. Small (a timeline's times are all different) and emptied when full,
+# so that the texts that keep coming stay.
+_CELL_TEXT: dict[str, str] = {}
+_CELL_TEXT_MAX = 4096
+
+
+def csv_text(value: object) -> str:
+    """One cell as :func:`write_csv` writes it: :func:`~pcaptls.report.safe.csv_cell` of it,
+    then as ``csv.writer`` with :data:`_CSV_DIALECT` writes that (text quoted, ``"`` doubled,
+    nothing else escaped; ``None`` as ``""``; numbers, bools included, as ``str`` writes them).
+    Made here rather than by the csv module: a call per row of ``writerow`` and a list of
+    cells cost three times this. ``tests/report/test_writers.py`` holds it to the csv module."""
+    if type(value) is str:
+        got = _CELL_TEXT.get(value)
+        if got is None:
+            got = _quoted(value)
+            if len(value) <= 256:
+                if len(_CELL_TEXT) >= _CELL_TEXT_MAX:
+                    _CELL_TEXT.clear()
+                _CELL_TEXT[value] = got
+        return got
+    if value is None:
+        return '""'
+    if isinstance(value, (int, float)):
+        return str(value)  # csv writes numbers (and bools) as str() does, unquoted
+    return _quoted(str(value))  # what csv_cell makes of anything else: its text
+
+
+def _quoted(text: str) -> str:
+    return ('"\'' if text[:1] in FORMULA_FIRST else '"') + text.replace('"', '""') + '"'
 
 
 def to_csv(rows: Sequence[dict[str, Any]]) -> str:

@@ -2,7 +2,9 @@
 
 These are the contract between stages: the TLS stage builds them, certificates/ judges their
 chains, correlate/ links log events to them and report/ prints them. Certificates are kept as
-raw DER (decoded once, on demand, by :mod:`pcaptls.certificates.x509`).
+raw DER (decoded once, on demand, by :mod:`pcaptls.certificates.x509`). The Rust engine
+(``pcaptls._core``) sets the fields of ``TlsConnection``, ``Alert``, ``HandshakeEvent`` (and
+``Endpoint``) itself rather than calling ``__init__``: these classes take no ``__post_init__``.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ struct Builder {
     anomaly: PyObject,
     ip_address: PyObject,
     ips: HashMap<Ip, PyObject>,
+    servers: HashMap<(Ip, u16), PyObject>,
     lists: HashMap<Vec<u32>, PyObject>,
     strs: HashMap<Vec<String>, PyObject>,
     chains: HashMap<Vec<Vec<u8>>, PyObject>,
@@ -47,6 +48,12 @@ struct Builder {
     /// `pcaptls.tls.sealed.Sealed` and `SealedRecord`, for scans that keep encrypted records.
     sealed: PyObject,
     sealed_record: PyObject,
+    /// `object.__new__`, and each class's field setters (see [`Builder::make`]).
+    new: PyObject,
+    conn_fields: Vec<PyObject>,
+    endpoint_fields: Vec<PyObject>,
+    alert_fields: Vec<PyObject>,
+    event_fields: Vec<PyObject>,
 }
 
 const SHARED_MAX: usize = 4096; // as pcaptls.tls.handshake._SHARED_MAX
@@ -57,7 +64,29 @@ impl Builder {
         let facts = py.import("pcaptls.tcp.facts")?;
         let ipaddress = py.import("ipaddress")?;
         let sealed = py.import("pcaptls.tls.sealed")?;
+        let builtins = py.import("builtins")?;
+        let object = builtins.getattr("object")?;
+        let dataclass_fields = py.import("dataclasses")?.getattr("fields")?;
+        let names = |cls: &Bound<'_, PyAny>| -> PyResult<Vec<PyObject>> {
+            dataclass_fields
+                .call1((cls,))?
+                .try_iter()?
+                .map(|f| {
+                    let name = f?.getattr("name")?;
+                    Ok(cls
+                        .getattr("__dict__")?
+                        .get_item(name)?
+                        .getattr("__set__")?
+                        .unbind())
+                })
+                .collect()
+        };
         Ok(Builder {
+            new: object.getattr("__new__")?.unbind(),
+            conn_fields: names(&model.getattr("TlsConnection")?)?,
+            endpoint_fields: names(&facts.getattr("Endpoint")?)?,
+            alert_fields: names(&model.getattr("Alert")?)?,
+            event_fields: names(&model.getattr("HandshakeEvent")?)?,
             conn: model.getattr("TlsConnection")?.unbind(),
             endpoint: facts.getattr("Endpoint")?.unbind(),
             alert: model.getattr("Alert")?.unbind(),
@@ -65,6 +94,7 @@ impl Builder {
             anomaly: facts.getattr("Anomaly")?.unbind(),
             ip_address: ipaddress.getattr("ip_address")?.unbind(),
             ips: HashMap::new(),
+            servers: HashMap::new(),
             lists: HashMap::new(),
             strs: HashMap::new(),
             chains: HashMap::new(),
@@ -74,6 +104,32 @@ impl Builder {
             sealed: sealed.getattr("Sealed")?.unbind(),
             sealed_record: sealed.getattr("SealedRecord")?.unbind(),
         })
+    }
+
+    /// An instance of the frozen, slotted dataclass `cls` with every field set, in field order, to
+    /// `values`: what `cls(*values)` makes, without running its Python `__init__` (a frozen
+    /// class's sets each field through `object.__setattr__`, in bytecode: half the cost of
+    /// building a storm's connections). `setters` are the `__set__` of the class's slot
+    /// descriptors, from [`Builder::new`]; the classes have no `__post_init__`.
+    fn make(
+        &self,
+        py: Python<'_>,
+        cls: &PyObject,
+        setters: &[PyObject],
+        values: Vec<PyObject>,
+    ) -> PyResult<PyObject> {
+        if values.len() != setters.len() {
+            return Err(PyRuntimeError::new_err(format!(
+                "pcaptls._core: {} values for {} fields",
+                values.len(),
+                setters.len()
+            )));
+        }
+        let obj = self.new.call1(py, (cls,))?;
+        for (set, value) in setters.iter().zip(values) {
+            set.call1(py, (&obj, value))?;
+        }
+        Ok(obj)
     }
 
     /// `str(ipaddress.ip_address(raw))`, as the Python engine spells it.
@@ -102,9 +158,22 @@ impl Builder {
         Ok(s)
     }
 
+    /// A server's endpoint: the same few on thousands of connections, one (frozen) object each.
+    fn server(&mut self, py: Python<'_>, end: (Ip, u16)) -> PyResult<PyObject> {
+        if let Some(e) = self.servers.get(&end) {
+            return Ok(e.clone_ref(py));
+        }
+        let e = self.endpoint(py, end)?;
+        if self.servers.len() < SHARED_MAX {
+            self.servers.insert(end, e.clone_ref(py));
+        }
+        Ok(e)
+    }
+
     fn endpoint(&mut self, py: Python<'_>, end: (Ip, u16)) -> PyResult<PyObject> {
         let ip = self.ip(py, end.0)?;
-        self.endpoint.call1(py, (ip, end.1))
+        let port = end.1.into_pyobject(py)?.into_any().unbind();
+        self.make(py, &self.endpoint, &self.endpoint_fields, vec![ip, port])
     }
 
     fn list(&mut self, py: Python<'_>, v: &[u32]) -> PyResult<PyObject> {
@@ -199,16 +268,22 @@ impl Builder {
             .alerts
             .iter()
             .map(|a| {
-                self.alert.call1(
+                self.make(
                     py,
-                    (
-                        a.time,
-                        a.frame,
+                    &self.alert,
+                    &self.alert_fields,
+                    vec![
+                        a.time.into_pyobject(py)?.into_any().unbind(),
+                        a.frame.into_pyobject(py)?.into_any().unbind(),
                         self.role(py, a.sender),
-                        a.level,
-                        a.code,
-                        a.encrypted,
-                    ),
+                        a.level.into_pyobject(py)?.into_any().unbind(),
+                        a.code.into_pyobject(py)?.into_any().unbind(),
+                        a.encrypted
+                            .into_pyobject(py)?
+                            .to_owned()
+                            .into_any()
+                            .unbind(),
+                    ],
                 )
             })
             .collect::<PyResult<_>>()?;
@@ -216,8 +291,17 @@ impl Builder {
             .handshake
             .iter()
             .map(|e| {
-                self.event
-                    .call1(py, (e.time, e.frame, self.role(py, e.sender), e.htype))
+                self.make(
+                    py,
+                    &self.event,
+                    &self.event_fields,
+                    vec![
+                        e.time.into_pyobject(py)?.into_any().unbind(),
+                        e.frame.into_pyobject(py)?.into_any().unbind(),
+                        self.role(py, e.sender),
+                        e.htype.into_pyobject(py)?.into_any().unbind(),
+                    ],
+                )
             })
             .collect::<PyResult<_>>()?;
         let anomalies: Vec<PyObject> = c
@@ -235,9 +319,9 @@ impl Builder {
                 )
             })
             .collect::<PyResult<_>>()?;
-        let args: Vec<PyObject> = vec![
+        let mut args: Vec<PyObject> = vec![
             self.endpoint(py, c.client)?,
-            self.endpoint(py, c.server)?,
+            self.server(py, c.server)?,
             c.start.into_pyobject(py)?.into_any().unbind(),
             c.end.into_pyobject(py)?.into_any().unbind(),
             c.first_frame.into_pyobject(py)?.into_any().unbind(),
@@ -319,13 +403,12 @@ impl Builder {
             c.close_time.into_pyobject(py)?.into_any().unbind(),
             c.last_frame.into_pyobject(py)?.into_any().unbind(),
         ];
-        if let Some(s) = c.sealed.as_deref() {
-            // A keyword: the carry exists only in scans that keep encrypted records.
-            let kw = PyDict::new(py);
-            kw.set_item("sealed", self.sealed(py, s)?)?;
-            return self.conn.call(py, PyTuple::new(py, args)?, Some(&kw));
-        }
-        self.conn.call1(py, PyTuple::new(py, args)?)
+        // The carry exists only in scans that keep encrypted records.
+        args.push(match c.sealed.as_deref() {
+            Some(s) => self.sealed(py, s)?,
+            None => py.None(),
+        });
+        self.make(py, &self.conn, &self.conn_fields, args)
     }
 }
 
@@ -546,6 +629,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         std::panic::set_hook(Box::new(|_| {}));
     }
     m.add_class::<Scan>()?;
-    m.add("__doc__", "pcaptls's Rust engine: see pcaptls.pipeline.engines")?;
+    m.add(
+        "__doc__",
+        "pcaptls's Rust engine: see pcaptls.pipeline.engines",
+    )?;
     Ok(())
 }
