@@ -223,7 +223,8 @@ def find(conns: Sequence[TlsConnection], judge: Judge, correlation: Correlation 
         verdicts = {i: judge.verdict(c) for i, c in members}
         failed_hs = [(i, c) for i, c in members
                      if c.status == "failed" or any(ln.event.kind.is_failure for ln in by_conn.get(i, ()))]
-        unverified = [(i, c) for i, c in members if (i, c) not in failed_hs
+        failed_ids = {i for i, _c in failed_hs}  # a set: a retry storm puts 100,000 connections in one group
+        unverified = [(i, c) for i, c in members if i not in failed_ids
                       and (v := verdicts[i]) is not None and not v.ok]
         if not failed_hs and not unverified:
             continue
