@@ -139,9 +139,10 @@ def inspect(captures: tuple[str, ...], filters: Filters, fmt: str, output: str |
         if fmt == "jsonl":
             hit = judged(c)
             v = None if hit is None else hit[1]
-            if failed_only and _good_verdict(c.status, v):
-                return None, _bad(c.status, v)
-            return connection_line(c, None if hit is None else hit[2], src.name(path) if multi else None), _bad(c.status, v)
+            status = c.status
+            if failed_only and _good_verdict(status, v):
+                return None, _bad(status, v)
+            return connection_line(c, None if hit is None else hit[2], src.name(path) if multi else None), _bad(status, v)
         rec = record(path, c)
         bad = _bad(rec["status"], rec.get("verify"))
         if failed_only and _good(rec):

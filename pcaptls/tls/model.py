@@ -152,7 +152,10 @@ class TlsConnection:
     @property
     def fatal_alert(self) -> Alert | None:
         """The first plaintext fatal alert: why a handshake failed, in the peer's own words."""
-        return next((a for a in self.alerts if a.fatal and not a.encrypted), None)
+        for a in self.alerts:  # a loop, not next(genexpr): asked several times for every connection
+            if a.level == 2 and not a.encrypted:
+                return a
+        return None
 
     @property
     def handshake_done(self) -> bool:
