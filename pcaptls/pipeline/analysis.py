@@ -26,7 +26,6 @@ from ..capture.frames import Frame, ReadStats
 from ..errors import MalformedError, PcaptlsError, TruncatedError
 from ..tls.keylog import KeyLog
 from ..tls.model import TlsConnection
-from ..tls.unseal import unseal
 from . import engines as _engine
 from . import forks
 from .result import Analysis, connection_order, merge, row_order
@@ -69,6 +68,8 @@ class Collector:
 
     def add(self, c: TlsConnection) -> None:
         if c.sealed is not None and self.keys is not None:
+            from ..tls.unseal import unseal  # here: decryption (and its ciphers) load only with keys
+
             c = unseal(c, self.keys)
         for a in c.anomalies:
             self.anomalies[a.kind] = self.anomalies.get(a.kind, 0) + 1
