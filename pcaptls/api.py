@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, Union
 
 from .errors import InputError, PcaptlsError
-from .pipeline.analysis import Analysis
+from .pipeline.analysis import Analysis, using_keys
 from .pipeline.result import row_order
 from .tcp.facts import Endpoint
 from .tls.model import TlsConnection
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from .certificates.truststore import TrustStore
     from .certificates.verdicts import Judge
     from .correlate.link import Correlation
+    from .tls.keylog import KeyLog
 
 PathArg = Union[str, "os.PathLike[str]"]
 Paths = Union[PathArg, Sequence[PathArg]]
@@ -239,6 +240,19 @@ def _checked(results: Sequence[Analysis | PcaptlsError], names: Sequence[str], e
     return out
 
 
+def load_keys(keylog: Paths | None) -> KeyLog | None:
+    """The secrets of ``keylog`` (one NSS key log file or several), as ``--keylog`` reads them."""
+    if keylog is None:
+        return None
+    from .tls import keylog as kl
+
+    files = [keylog] if isinstance(keylog, (str, os.PathLike)) else list(keylog)
+    keys = kl.KeyLog()
+    for f in files:
+        keys.merge(kl.load(os.fspath(f)))
+    return keys
+
+
 def _load_store(path: str | None, bundled: str | None) -> TrustStore:
     from .certificates import truststore
 
@@ -283,12 +297,13 @@ def connection_records(conns: Iterable[TlsConnection], verdicts: Verdicts, captu
 # The tables
 
 
-def connections(paths: Paths, trust_store: PathArg | None = None, *, errors: str = "raise",
-                jobs: int | None = 1, analyse_many: AnalyseMany | None = None) -> pd.DataFrame:
+def connections(paths: Paths, trust_store: PathArg | None = None, *, keylog: Paths | None = None,
+                errors: str = "raise", jobs: int | None = 1, analyse_many: AnalyseMany | None = None) -> pd.DataFrame:
     """One row per TLS connection in ``paths``: ``pcaptls inspect --format jsonl``'s records
     (with ``capture``), typed, in its order (time, across captures).
 
     ``trust_store``: as ``--trust-store`` (default: a bundle's ``ca_*.pem``, else certifi's).
+    ``keylog``: key log file(s), as ``--keylog`` (TLS 1.3 certificates and alerts decrypted).
     ``jobs``: processes to read captures with (``None``: all cores). ``analyse_many`` runs the
     analyses elsewhere (:mod:`pcaptls.dask` passes the cluster's)."""
     from .pipeline import spill
@@ -303,7 +318,8 @@ def connections(paths: Paths, trust_store: PathArg | None = None, *, errors: str
         def make_row(path: str, c: TlsConnection) -> dict[str, Any]:
             return connection_records((c,), verdicts, name_of.get(path, path))[0]
 
-        analyses = _checked(run(inp.paths, make_row), inp.names, errors)
+        with using_keys(load_keys(keylog)):
+            analyses = _checked(run(inp.paths, make_row), inp.names, errors)
     records = [rec for _s, _f, rec in spill.Merged([a.rows or () for a in analyses], row_order)]
     return connections_frame(records)
 
@@ -319,7 +335,7 @@ class Gathered:
 
 
 def gather(paths: Paths, logs: Paths | None = None, trust_store: PathArg | None = None, *,
-           clock_offset: float | None = None, log_tz: str | None = None, errors: str = "raise",
+           keylog: Paths | None = None, clock_offset: float | None = None, log_tz: str | None = None, errors: str = "raise",
            jobs: int | None = 1, analyse_many: AnalyseMany | None = None, judge: bool = True) -> Gathered:
     """Every connection of ``paths`` in time order, correlated with ``logs`` (default: a bundle's
     log), and a judge for ``trust_store`` (default: a bundle's ``ca_*.pem``, else certifi's)."""
@@ -332,7 +348,8 @@ def gather(paths: Paths, logs: Paths | None = None, trust_store: PathArg | None 
         for problem in inp.problems:
             _warn(problem)
         store = _load_store(None if trust_store is None else os.fspath(trust_store), inp.trust_store) if judge else None
-        analyses = _checked(run(inp.paths, None), inp.names, errors)
+        with using_keys(load_keys(keylog)):
+            analyses = _checked(run(inp.paths, None), inp.names, errors)
         log_paths = ([os.fspath(logs)] if isinstance(logs, (str, os.PathLike)) else [os.fspath(x) for x in logs]
                      ) if logs is not None else list(inp.logs)
         conns = sorted((c for a in analyses for c in a.connections), key=lambda c: (c.start, c.first_frame))
@@ -345,25 +362,25 @@ def gather(paths: Paths, logs: Paths | None = None, trust_store: PathArg | None 
     return Gathered(analyses, conns, corr, None if store is None else Judge(store))
 
 
-def timeline(paths: Paths, logs: Paths | None = None, *, clock_offset: float | None = None,
+def timeline(paths: Paths, logs: Paths | None = None, *, keylog: Paths | None = None, clock_offset: float | None = None,
              log_tz: str | None = None, only_linked: bool = False, errors: str = "raise", jobs: int | None = 1,
              analyse_many: AnalyseMany | None = None) -> pd.DataFrame:
     """Capture and log events on one clock: ``pcaptls timeline --format jsonl``'s rows, typed."""
     from .correlate import timeline_rows
 
-    g = gather(paths, logs, clock_offset=clock_offset, log_tz=log_tz, errors=errors, jobs=jobs,
+    g = gather(paths, logs, keylog=keylog, clock_offset=clock_offset, log_tz=log_tz, errors=errors, jobs=jobs,
                analyse_many=analyse_many, judge=False)
     return timeline_frame(list(timeline_rows(g.connections, g.correlation, only_linked=only_linked)))
 
 
 def findings(paths: Paths, logs: Paths | None = None, trust_store: PathArg | None = None, *,
-             clock_offset: float | None = None, log_tz: str | None = None, errors: str = "raise",
+             keylog: Paths | None = None, clock_offset: float | None = None, log_tz: str | None = None, errors: str = "raise",
              jobs: int | None = 1, analyse_many: AnalyseMany | None = None) -> pd.DataFrame:
     """What is wrong and what to change: ``pcaptls diagnose --format jsonl``'s findings, typed
     (one per failing server and port, most failing connections first)."""
     from .correlate.findings import find
 
-    g = gather(paths, logs, trust_store, clock_offset=clock_offset, log_tz=log_tz, errors=errors, jobs=jobs,
-               analyse_many=analyse_many)
+    g = gather(paths, logs, trust_store, keylog=keylog, clock_offset=clock_offset, log_tz=log_tz, errors=errors,
+               jobs=jobs, analyse_many=analyse_many)
     assert g.judge is not None
     return findings_frame([f.to_dict() for f in find(g.connections, g.judge, g.correlation)])

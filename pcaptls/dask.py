@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from .certificates.truststore import TrustStore
+    from .tls.keylog import KeyLog
 
 __all__ = ["connections", "findings", "timeline"]
 
@@ -196,11 +197,11 @@ def verdicts_for(store: TrustStore, key: str) -> api.Verdicts:
 
 
 def connections_partition(src: Source, store: TrustStore, store_key: str, errors: str = "raise",
-                          engine: str | None = None) -> pd.DataFrame:
+                          engine: str | None = None, keys: KeyLog | None = None) -> pd.DataFrame:
     """One capture's rows, as :func:`pcaptls.connections` makes them (runs on a worker)."""
     with _local_copy(src) as path:
         try:
-            a = analyse(path, engine=engine)
+            a = analyse(path, engine=engine, keys=keys)
         except PcaptlsError as e:
             err = cluster._renamed_error(e, path, src.name, traceback.format_exc()) if path != src.name else e
             if errors == "raise":
@@ -212,11 +213,13 @@ def connections_partition(src: Source, store: TrustStore, store_key: str, errors
     return api.connections_frame(api.connection_records(a.connections, verdicts_for(store, store_key), src.name))
 
 
-def connections(paths_or_glob: api.Paths, trust_store: api.PathArg | None = None, *, errors: str = "raise",
-                storage_options: dict[str, Any] | None = None, engine: str | None = None) -> dd.DataFrame:
+def connections(paths_or_glob: api.Paths, trust_store: api.PathArg | None = None, *, keylog: api.Paths | None = None,
+                errors: str = "raise", storage_options: dict[str, Any] | None = None,
+                engine: str | None = None) -> dd.DataFrame:
     """One row per TLS connection, one partition per capture file (lazy; see the module's notes).
 
     ``trust_store``: a path readable here (default: a bundle's ``ca_*.pem``, else certifi's).
+    ``keylog``: key log file(s) readable here, shipped to the workers once.
     ``errors="warn"``: an unreadable capture gives an empty partition and a warning on the
     worker instead of failing the computation. ``storage_options``: for fsspec URLs."""
     from .certificates import truststore
@@ -228,8 +231,11 @@ def connections(paths_or_glob: api.Paths, trust_store: api.PathArg | None = None
     key = fingerprint(store)
     # One key for the store: every partition depends on it, each worker fetches it once.
     store_node = dask.delayed(store, name=f"pcaptls-truststore-{key}", traverse=False)
+    keys = api.load_keys(keylog)  # read here; one graph key, fetched once by each worker, as the store
+    keys_node = None if keys is None else dask.delayed(keys, name=f"pcaptls-keylog-{tokenize(keylog)}", traverse=False)
     parts = [dask.delayed(connections_partition, pure=True)(
-        s, store_node, key, errors, engine, dask_key_name=f"pcaptls-capture-{tokenize(s, key, errors, engine)}")
+        s, store_node, key, errors, engine, keys_node,
+        dask_key_name=f"pcaptls-capture-{tokenize(s, key, errors, engine, keylog)}")
         for s in srcs]
     meta = api.connections_frame([])
     # Dask would turn object columns into strings: lists (certificates, alerts) must stay lists.

@@ -196,3 +196,21 @@ def test_worker_killed_mid_run_same_output(cluster, forty) -> None:  # type: ign
     assert proc.returncode == 2
     client.wait_for_workers(2, timeout=60)
     assert pids[victim] not in client.run(os.getpid).values()  # it did die (and its nanny made a new one)
+
+
+def test_key_log_on_cluster_equals_local(cluster) -> None:  # type: ignore[no-untyped-def]
+    """keylog= (and --keylog with --scheduler): the workers get the secrets and decrypt as a local
+    run does; without them the TLS 1.3 chain stays hidden."""
+    _lc, client = cluster
+    lab = CAPTURES / "11-tls13-keylog"
+    if not (lab / "keylog.txt").exists():
+        pytest.skip("lab key-log scenario not generated")
+    cap, keys, trust = str(lab / "capture.pcap"), str(lab / "keylog.txt"), str(lab / "truststore.pem")
+    local = pcaptls.connections(cap, trust_store=trust, keylog=keys)
+    assert local["server_certs"].map(len).sum() > 0
+    assert pcaptls.connections(cap, trust_store=trust)["server_certs"].map(len).sum() == 0
+    remote = pcaptls.dask.connections(cap, trust_store=trust, keylog=keys).compute().reset_index(drop=True)
+    pd.testing.assert_frame_equal(remote, local)
+    pd.testing.assert_frame_equal(pcaptls.dask.findings(cap, trust_store=trust, keylog=keys, client=client),
+                                  pcaptls.findings(cap, trust_store=trust, keylog=keys))
+    same_as_local(client.scheduler.address, "inspect", cap, "--trust-store", trust, "--keylog", keys, "--format", "jsonl")

@@ -198,6 +198,12 @@ def using_keys(keys: KeyLog | None) -> Iterator[None]:
         _KEYS = old
 
 
+def keys_in_use() -> KeyLog | None:
+    """The secrets :func:`using_keys` set (what :func:`analyse` tries when given none): for
+    work that runs elsewhere (a Dask worker) and must be handed them."""
+    return _KEYS
+
+
 def _with_capture_secrets(path: str, keys: KeyLog | None) -> KeyLog | None:
     """``keys`` and the secrets ``path`` carries itself (pcapng Decryption Secrets Blocks)."""
     from ..tls import keylog

@@ -34,12 +34,14 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..errors import PcaptlsError
 from . import engines as _engine
-from .analysis import Analysis, analyse
+from .analysis import Analysis, analyse, keys_in_use
 from .result import row_order
 from .spill import Runs
 
 if TYPE_CHECKING:
     from distributed import Client
+
+    from ..tls.keylog import KeyLog
 
 INSTALL_HINT = "pip install 'pcaptls[dask]'"
 ENV = "DASK_SCHEDULER_ADDRESS"
@@ -91,7 +93,7 @@ def _renamed_error(e: PcaptlsError, tmp: str, name: str, trace: str) -> PcaptlsE
 
 
 def analyse_bytes(name: str, data: bytes, make_row: Callable[[str, Any], Any] | None = None,
-                  engine: str | None = None) -> Analysis | PcaptlsError:
+                  engine: str | None = None, keys: KeyLog | None = None) -> Analysis | PcaptlsError:
     """Analyse the capture ``data`` (the file ``name`` on the client) here, on a worker.
 
     ``make_row(name, connection)`` as in :func:`pcaptls.commands.common.analyse_many`; its items
@@ -104,7 +106,8 @@ def analyse_bytes(name: str, data: bytes, make_row: Callable[[str, Any], Any] | 
             fh.write(data)
         del data
         try:
-            a = analyse(tmp, make_row=None if make_row is None else functools.partial(make_row, name), engine=engine)
+            a = analyse(tmp, make_row=None if make_row is None else functools.partial(make_row, name), engine=engine,
+                        keys=keys)
         except PcaptlsError as e:
             return _renamed_error(e, tmp, name, traceback.format_exc())
         a.path = name
@@ -142,6 +145,7 @@ def analyse_many(client: Client, paths: Sequence[str], make_row: Callable[[str, 
     from distributed import as_completed
 
     engine = engine or os.environ.get(_engine.ENV)
+    keys = keys_in_use()  # --keylog / keylog=: the workers get the secrets with each task
 
     results: list[Analysis | PcaptlsError | None] = [None] * len(paths)
     ctx = None if make_row is None else client.submit(_identity, make_row, pure=False)
@@ -156,7 +160,7 @@ def analyse_many(client: Client, paths: Sequence[str], make_row: Callable[[str, 
             if isinstance(data, PcaptlsError):
                 results[i] = data
                 continue
-            fut = client.submit(analyse_bytes, path, data, ctx, engine, pure=False)
+            fut = client.submit(analyse_bytes, path, data, ctx, engine, keys, pure=False)
             index[fut.key] = i
             return fut
         return None
