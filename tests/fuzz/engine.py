@@ -14,6 +14,7 @@ Run by ``make fuzz`` (through ``tests/fuzz/test_fuzz_volume.py``) or directly::
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
@@ -518,6 +519,59 @@ def _logs_run(data: bytes) -> None:
         assert e.time.utcoffset() is not None and e.time.utcoffset().total_seconds() == 0
 
 
+# -- key logs and decryption (issue 16): the key-log parser, and sealed records under real keys ----------
+
+@functools.lru_cache(maxsize=1)
+def keylog_seeds() -> tuple[bytes, bytes, bytes]:
+    """(key log text, its capture, the TLS 1.2 lab capture's key log): real peers' secrets."""
+    lab = TESTS.parent / "captures"
+    return ((lab / "11-tls13-keylog" / "keylog.txt").read_bytes(), (lab / "11-tls13-keylog" / "capture.pcap").read_bytes(),
+            (lab / "12-tls12-keylog" / "keylog.txt").read_bytes())
+
+
+def _keylog_make(rng: random.Random) -> bytes:
+    text, _cap, other = keylog_seeds()
+    base = rng.choice((text, other, text + other))
+    return mutate(rng, base, [text, other]) if rng.random() < 0.9 else rng.randbytes(rng.randrange(300))
+
+
+def _keylog_run(data: bytes) -> None:
+    """Never raises on content; every line is a secret, a comment/blank, or counted as skipped."""
+    from pcaptls.tls import keylog
+
+    k = keylog.parse(data, "fuzz")
+    assert k.lines == len(data.decode("utf-8", "replace").splitlines())
+    assert sum(k.skipped_count.values()) <= k.lines
+    try:  # a pcapng block read as a Decryption Secrets Block: secrets, or a project error
+        keylog.dsb_secrets(data)
+    except PcaptlsError:
+        pass
+
+
+def _unseal_make(rng: random.Random) -> bytes:
+    _text, cap, _other = keylog_seeds()
+    return mutate(rng, cap, [cap])
+
+
+def _unseal_run(data: bytes) -> None:
+    """A damaged TLS 1.3 capture under its real key log: decrypted or an anomaly, never a crash,
+    and no secret in any text."""
+    from pcaptls.tls import keylog
+
+    keys = keylog.parse(keylog_seeds()[0], "fuzz")
+    path = _scratch()
+    with open(path, "wb") as f:
+        f.write(data)
+    try:
+        a = analyse(path, keys=keys)
+    except PcaptlsError:
+        return
+    secrets = {v.hex() for d in keys.secrets.values() for v in d.values()}
+    for c in a.connections:
+        line = connection_line(c, None)
+        assert not any(x in line for x in secrets)
+
+
 TARGETS = {t.name: t for t in [
     Target("capture", _capture_make, _capture_run, 0.20),
     Target("decode", _decode_make, _decode_run, 0.30),
@@ -527,6 +581,8 @@ TARGETS = {t.name: t for t in [
     Target("pipeline", _pipeline_make, _pipeline_run, 0.03),
     Target("split", _split_make, _split_run, 0.02),
     Target("logs", _logs_make, _logs_run, 0.08),
+    Target("keylog", _keylog_make, _keylog_run, 0.04),
+    Target("unseal", _unseal_make, _unseal_run, 0.01),
 ]}
 if analysis._engine.rust_available():
     # The Rust engine: alone, from memory, for volume; and against the Python reference, for sameness.
