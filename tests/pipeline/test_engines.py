@@ -117,9 +117,9 @@ def _jsonl(engine: str, paths: list[Path]) -> str:
 
 
 def test_inspect_jsonl_byte_identical() -> None:
-    paths = LAB + corpus_files()
-    rust, python = _jsonl("rust", paths), _jsonl("python", paths)
-    assert rust.count("\n") > 150
+    corpus = corpus_files()  # beside the checkout; without it, the lab alone
+    rust, python = _jsonl("rust", LAB + corpus), _jsonl("python", LAB + corpus)
+    assert rust.count("\n") > (150 if corpus else 50)
     assert rust == python
 
 
