@@ -12,13 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import signal
-import socket
-import ssl
-import subprocess
-import threading
-import time
 from datetime import datetime, timezone
 
 import pytest
@@ -30,7 +23,7 @@ from pcaptls.certificates.openssl.chain import verify_chain, verify_connection
 from pcaptls.certificates.truststore import TrustStore
 from pcaptls.certificates.x509 import decode
 from pcaptls.errors import MalformedError
-from tests.helpers import certgen, quirkgen
+from tests.helpers import certgen, loopback, quirkgen
 
 pytestmark = [
     pytest.mark.skipif(certgen.OPENSSL is None, reason="openssl CLI not installed"),
@@ -186,103 +179,20 @@ def test_mangled_quirky_certificates_raise_only_malformed(seed: bytes, pos: int,
 # --------------------------------------------------------------------------------------------
 # Served by OpenSSL on loopback and captured
 
-TCPDUMP = shutil.which("tcpdump")
-
-
-def _serve(sock: socket.socket, ctx: ssl.SSLContext, stop: threading.Event) -> None:
-    sock.settimeout(0.2)
-    while not stop.is_set():
-        try:
-            conn, _ = sock.accept()
-        except (socket.timeout, OSError):
-            continue
-        try:
-            with ctx.wrap_socket(conn, server_side=True) as s:
-                s.settimeout(2)
-                try:
-                    s.recv(1)
-                except (OSError, ssl.SSLError):
-                    pass
-        except (OSError, ssl.SSLError):
-            conn.close()
-
-
-def _is_ip(name: str | None) -> bool:
-    try:
-        socket.inet_pton(socket.AF_INET6 if ":" in (name or "") else socket.AF_INET, name or "")
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def captured(tmp_path_factory: pytest.TempPathFactory):
     from pcaptls.pipeline.analysis import analyse
 
     now = datetime.now(timezone.utc)
     qs = [q for q in quirkgen.quirks(now) if q.servable]
-    d = tmp_path_factory.mktemp("quirks")
-    servers = []
-    for i, q in enumerate(qs):
-        (d / f"{i}.pem").write_bytes(b"".join(c.pem for c in q.chain))
-        (d / f"{i}.key").write_bytes(q.chain[0].key_pem)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # certificates in the clear
-        ctx.load_cert_chain(d / f"{i}.pem", d / f"{i}.key")  # OpenSSL itself loads the chain
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(4)
-        servers.append((q, sock, ctx))
-    ports = [s.getsockname()[1] for _, s, _ in servers]
-    pcap = d / "quirks.pcap"
-    dump = subprocess.Popen([TCPDUMP, "-i", "lo", "-U", "-n", "-s", "0", "-B", "8192", "-w", str(pcap),
-                             " or ".join(f"tcp port {p}" for p in ports)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    stop = threading.Event()
-    threads = [threading.Thread(target=_serve, args=(s, c, stop), daemon=True) for _, s, c in servers]
-    listening = threading.Event()
-    log: list[str] = []
-
-    def _stderr() -> None:
-        assert dump.stderr is not None
-        for line in dump.stderr:
-            log.append(line)
-            if "listening on" in line:
-                listening.set()
-
-    failures: list[str] = []
-    try:
-        threading.Thread(target=_stderr, daemon=True).start()
-        assert listening.wait(15), f"tcpdump did not start: {log}"
-        time.sleep(0.2)
-        for t in threads:
-            t.start()
-        client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        client.check_hostname = False
-        client.verify_mode = ssl.CERT_NONE
-        client.maximum_version = ssl.TLSVersion.TLSv1_2
-        for (q, _, _), port in zip(servers, ports):
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-                try:
-                    with client.wrap_socket(raw, server_hostname=None if _is_ip(q.name) else q.name) as s:
-                        s.sendall(b"x")
-                except (OSError, ssl.SSLError) as e:
-                    failures.append(f"{q.id}: {e}")
-        time.sleep(1.0)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(2)
-        dump.send_signal(signal.SIGTERM)
-        dump.wait(10)
-        for _, s, _ in servers:
-            s.close()
+    served = [loopback.Served(b"".join(c.pem for c in q.chain), q.chain[0].key_pem, q.name) for q in qs]
+    pcap, ports, failures = loopback.serve_and_capture(served, tmp_path_factory.mktemp("quirks"))
     assert not failures, failures
-    return [(q, p) for (q, _, _), p in zip(servers, ports)], analyse(pcap).connections
+    return list(zip(qs, ports)), analyse(pcap).connections
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(TCPDUMP is None or os.geteuid() != 0, reason="needs tcpdump and root to capture on lo")
+@pytest.mark.skipif(loopback.TCPDUMP is None or os.geteuid() != 0, reason="needs tcpdump and root to capture on lo")
 def test_captured_quirky_chains_are_judged_like_openssl(captured) -> None:
     served, connections = captured
     assert len(served) >= 40
