@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import PcaptlsError
 
-RUN_ITEMS = 10_000  # items kept in memory before a run is written (a JSON line is ~2.5 KB)
+RUN_ITEMS = 4_096  # items kept in memory before a run is written (a JSON line is ~3 KB: ~12 MB)
 CHUNK = 100  # items per pickle in a run file: what merging holds of each run
 MAX_RUNS = 16  # runs of one level before they are merged into one run of the next level
 
