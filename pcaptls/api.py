@@ -199,8 +199,7 @@ def inputs(paths: Paths) -> Iterator[Inputs]:
                 out.trust_store = out.trust_store or b.trust_store
                 for cap in b.captures:
                     out.paths.append(cap)
-                    # A tarball's members are temporary copies "000_<name>": name the member.
-                    out.names.append(cap if b._tmp is None else f"{os.path.basename(cap).split('_', 1)[1]} (in {x})")
+                    out.names.append(b.name(cap))  # a tarball's member, never its temporary copy
         yield out
     finally:
         for b in opened:

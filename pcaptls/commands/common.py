@@ -64,6 +64,31 @@ def unread_link_types(a: Analysis) -> str | None:
     return f"{n} frames of unsupported link type {kinds} not analysed"
 
 
+def usable_analyses(paths: Sequence[str], results: Sequence[Analysis | PcaptlsError],
+                    name: Callable[[str], str]) -> tuple[list[Analysis], bool]:
+    """The analyses of ``paths`` that could be used, each named ``name(path)`` (a bundle's member,
+    a merged folder: never a temporary copy), and whether any input was a problem: unreadable,
+    cut short or with link types not read. Each problem is one line on stderr."""
+    usable: list[Analysis] = []
+    problem = False
+    for path, res in zip(paths, results):
+        if isinstance(res, PcaptlsError):
+            fail(str(res))
+            problem = True
+            continue
+        shown = name(path)
+        if res.truncated:
+            fail(f"{shown}: file ends early ({res.truncated}); reporting what came before the cut")
+            problem = True
+        unread = unread_link_types(res)
+        if unread:
+            fail(f"{shown}: {unread}")
+            problem = True
+        res.path = shown
+        usable.append(res)
+    return usable, problem
+
+
 def handle_errors(fn: F) -> F:
     """Turn project errors (and, without --debug, any crash) into one stderr line and exit 2."""
 

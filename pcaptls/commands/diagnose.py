@@ -15,7 +15,7 @@ from ..correlate import correlate, timeline_rows
 from ..correlate.findings import Finding, find
 from ..correlate.link import Correlation
 from ..correlate.timeline import ROW_COLUMNS, timeline_cells
-from ..errors import InputError, PcaptlsError
+from ..errors import InputError
 from ..logs.events import ParseSummary
 from ..logs.reader import read_logs
 from ..pipeline.analysis import Analysis
@@ -37,7 +37,7 @@ from .common import (
     handle_errors,
     jobs_option,
     scheduler_option,
-    unread_link_types,
+    usable_analyses,
 )
 from .inputs import Filters, captures_argument, filter_options, open_inputs, wrong
 from .keys import keylog_option
@@ -75,23 +75,10 @@ def _gather(captures: tuple[str, ...], logs: tuple[str, ...], trust_path: str | 
                 raise
             fail(f"{trust_path}: no ca_*.pem trust store in the bundle; using the public CA bundle")
             store = truststore.load(None)
-        analyses: list[Analysis] = []
         paths = [r.path for r in src.recordings]
-        for path, res in zip(paths, analyse_where(scheduler, paths, jobs)):
-            name = src.name(path)
-            if isinstance(res, PcaptlsError):
-                fail(str(res))
-                status = EXIT_INPUT
-                continue
-            if res.truncated:
-                fail(f"{name}: file ends early ({res.truncated}); reporting what came before the cut")
-                status = EXIT_INPUT
-            unread = unread_link_types(res)
-            if unread:
-                fail(f"{name}: {unread}")
-                status = EXIT_INPUT
-            res.path = name  # a bundle's member or a merged folder, never the temporary copy
-            analyses.append(res)
+        analyses, bad_input = usable_analyses(paths, analyse_where(scheduler, paths, jobs), src.name)
+        if bad_input:
+            status = EXIT_INPUT
         if not analyses:
             raise InputError(f"{', '.join(captures)}: no capture could be read")
         judge = Judge(store)

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import click
 
 from .. import __version__
-from ..errors import InputError, PcaptlsError
+from ..errors import InputError
 from ..pipeline.analysis import Analysis
 from .common import (
     EXIT_FINDINGS,
@@ -24,7 +24,7 @@ from .common import (
     fail,
     handle_errors,
     jobs_option,
-    unread_link_types,
+    usable_analyses,
 )
 from .inputs import Filters, Sources, captures_argument, filter_options, open_inputs
 from .keys import keylog_option
@@ -76,22 +76,10 @@ def _analyse(s: _Sources, jobs: int | None, tmp: str) -> tuple[list[Analysis], l
         else:
             notes.append(f"the {len(paths)} captures were read separately ({m.why_not}): a connection cut "
                          "at a file boundary shows as two")
-    analyses: list[Analysis] = []
-    for path, res in zip(paths, analyse_many(paths, default_jobs(jobs))):
-        if isinstance(res, PcaptlsError):
-            fail(str(res))
-            status = EXIT_INPUT
-            continue
-        shown = merged_name or s.names.get(path, path)
-        if res.truncated:
-            fail(f"{shown}: file ends early ({res.truncated}); reporting what came before the cut")
-            status = EXIT_INPUT
-        unread = unread_link_types(res)
-        if unread:
-            fail(f"{shown}: {unread}")
-            status = EXIT_INPUT
-        res.path = shown
-        analyses.append(res)
+    analyses, bad_input = usable_analyses(paths, analyse_many(paths, default_jobs(jobs)),
+                                 lambda path: merged_name or s.names.get(path, path))
+    if bad_input:
+        status = EXIT_INPUT
     if not analyses:
         raise InputError(f"{', '.join(s.captures)}: no capture could be read")
     return analyses, notes, status
