@@ -41,8 +41,13 @@ RST = 0x04
 ACK = 0x10
 
 IDLE_TIMEOUT = 600.0  # seconds of capture time without packets before a connection is retired
-# A closed connection (RST, or FIN both ways) waits this long for late packets (TCP's TIME_WAIT),
-# then is retired at the next sweep: a retry storm of short connections does not pile up.
+# A closed connection (RST, or FIN both ways) with nothing waiting behind a hole is handed on
+# once it has been quiet this long (Zeek's tcp_close_delay): its record then ends at its last
+# packet before that silence, and a retry storm's results stream out instead of waiting.
+CLOSE_DELAY = 5.0
+# It stays in the table, emptied, this long after its last packet (TCP's TIME_WAIT) so that a
+# late ACK, or a FIN or close_notify sent again, is absorbed rather than opening a phantom
+# connection; then it is retired at the next sweep.
 CLOSED_LINGER = 60.0
 SWEEP_EVERY = 1 << 16  # frames between idle sweeps (a power of two)
 MAX_CONNECTIONS = 200_000  # live connections kept at once; beyond it the idlest are retired
@@ -84,8 +89,15 @@ class TcpConnection:
 
     @property
     def closed(self) -> bool:
-        """Reset, or FIN sent both ways."""
-        return self.close is not None and (self.close[1] == "RST" or (self.fins[0] and self.fins[1]))
+        """Reset (even after a FIN), or FIN sent both ways."""
+        return self.reset or (self.fins[0] and self.fins[1])
+
+    @property
+    def quiet(self) -> bool:
+        """Closed, still to be reported, and nothing waits behind a hole: its record is whole
+        unless a late packet comes (see :data:`CLOSE_DELAY`)."""
+        return (self.session is not None and (self.reset or (self.fins[0] and self.fins[1]))
+                and not self.half[0].ooo and not self.half[1].ooo)
 
     def start_layer(self, make: Callable[[bool], Layer]) -> Layer:
         s = self.session = make(self.midstream)
@@ -162,6 +174,9 @@ class FlowTable:
                 self._retire(conn)
                 conn = self._open(src, sport, dst, dport, t, frame, False)
                 side = 0
+            elif t - conn.last > CLOSE_DELAY and conn.quiet:
+                # A late packet: the record ended before it, whether or not a sweep came between.
+                self._hand_on(conn)
         conn.last = t
         conn.last_frame = frame
         conn.segments += 1
@@ -239,18 +254,22 @@ class FlowTable:
 
     def sweep(self, now: float) -> None:
         """Retire connections idle for :data:`IDLE_TIMEOUT` seconds of capture time at ``now``
-        (counted as evicted), and closed ones idle for :data:`CLOSED_LINGER` (they ended).
+        (counted as evicted) and closed ones idle for :data:`CLOSED_LINGER` (they ended); hand
+        on closed ones quiet for :data:`CLOSE_DELAY`.
 
         The capture loop calls this every :data:`SWEEP_EVERY` frames with the frame's time, so
         every share of a split analysis sweeps at the same moments as a serial run."""
         limit = now - IDLE_TIMEOUT
         lingered = now - CLOSED_LINGER
+        settled = now - CLOSE_DELAY
         for conn in self._conns():
             if conn.last < lingered and conn.closed:
                 self._retire(conn)
             elif conn.last < limit:
                 self.evicted += 1
                 self._retire(conn)
+            elif conn.last < settled and conn.quiet:
+                self._hand_on(conn)
 
     def _evict_idlest(self, now: float) -> None:
         conns = sorted(self._conns(), key=lambda c: c.last)
@@ -263,24 +282,28 @@ class FlowTable:
                     "later packets of it start a new record", now, None))
             self._retire(conn)
 
-    def report_closed(self) -> None:
-        """Hand on now every connection that has closed (a RST, or FIN both ways) with nothing
-        waiting behind a hole, rather than after its linger: for a live stream (standard
-        input), whose rows should appear as connections end. Each stays in the table, emptied,
+    def _hand_on(self, conn: TcpConnection) -> None:
+        """Report a :attr:`~TcpConnection.quiet` connection now. It stays in the table, emptied,
         until its linger ends, so that a late ACK or a FIN sent again is absorbed rather than
-        opening a phantom connection (only its end time misses such a late packet); it is then
-        retired with nothing left to report. Not used when reading a file."""
+        opening a phantom connection; it is then retired with nothing left to report."""
+        result = conn.finish()
+        if conn.session is not None:
+            conn.session.readers = ()  # type: ignore[misc,assignment]
+        conn.session = None  # reported: finish() gives nothing a second time
+        conn.dead = True  # nor does a late payload start a new layer
+        for h in conn.half:
+            h.consumer = None  # type: ignore[assignment]
+        if result is not None:
+            self.on_done(result)
+
+    def report_closed(self) -> None:
+        """Hand on now every closed connection with nothing waiting behind a hole, without
+        waiting for :data:`CLOSE_DELAY`: for a live stream (standard input), whose rows should
+        appear as connections end (only its end time misses a late packet). Not used when
+        reading a file."""
         for conn in self._conns():
-            if (conn.closed or conn.reset) and conn.session is not None and not conn.half[0].ooo and not conn.half[1].ooo:
-                result = conn.finish()
-                if conn.session is not None:
-                    conn.session.readers = ()  # type: ignore[misc,assignment]
-                conn.session = None  # reported: finish() gives nothing a second time
-                conn.dead = True  # nor does a late payload start a new layer
-                for h in conn.half:
-                    h.consumer = None  # type: ignore[assignment]
-                if result is not None:
-                    self.on_done(result)
+            if conn.quiet:
+                self._hand_on(conn)
 
     def close_all(self) -> None:
         """End of capture: every connection still open is finished as it stands."""

@@ -101,3 +101,61 @@ def test_closed_connections_leave_the_table_after_linger(rst_by: int | None, tmp
     assert len(a.connections) == 3000 and a.evicted == 0
     per_sweep = 512 // 8 + 1  # connections started between two sweeps (at least 8 frames each)
     assert len(live) > 20 and max(live) <= 1.0 / 0.01 + per_sweep
+
+
+def test_closed_connections_are_handed_on_as_they_end(tmp_path: Path, wire,  # type: ignore[no-untyped-def]
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A retry storm's results stream out: at every sweep, each connection that closed more than
+    CLOSE_DELAY before has been reported already (not at the end of the capture, nor after its
+    CLOSED_LINGER), and each is reported once, its end its own last packet."""
+    from pcaptls.tcp import flows
+
+    monkeypatch.setattr(flows, "SWEEP_EVERY", 512)
+    reported: list[float] = []  # end of each connection, as reported
+    seen: list[tuple[float, int]] = []  # (sweep time, connections reported by then)
+    init, sweep = FlowTable.__init__, FlowTable.sweep
+
+    def spy_init(self: FlowTable, layer, on_done, shares: int = 1) -> None:  # type: ignore[no-untyped-def]
+        def done(c):  # type: ignore[no-untyped-def]
+            reported.append(c.end)
+            on_done(c)
+        init(self, layer, done, shares)
+
+    def spy_sweep(self: FlowTable, now: float) -> None:
+        sweep(self, now)
+        seen.append((now, len(reported)))
+
+    monkeypatch.setattr(FlowTable, "__init__", spy_init)
+    monkeypatch.setattr(FlowTable, "sweep", spy_sweep)
+    p = tmp_path / "storm.pcap"
+    pcapgen.retry_storm(p, wire, 3000, gap=0.01, rst_by=None)  # 30 s of FIN-closed connections
+    a = analyse(p)
+    ends = sorted(c.end for c in a.connections)
+    assert len(ends) == 3000 and sorted(reported) == ends
+    assert len(seen) > 20
+    for now, count in seen:
+        assert count >= sum(1 for e in ends if e < now - flows.CLOSE_DELAY)
+    before_end = seen[-1][1]
+    assert before_end >= 3000 - (flows.CLOSE_DELAY + 2) / 0.01  # the rest come at close_all
+
+
+def test_fin_answered_by_reset_is_closed(tmp_path: Path, wire, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The client's FIN answered by the server's RST closes the connection: a later SYN on the
+    same addresses and ports (even with the same ISN) starts a new one, and the closed one is
+    retired after its linger, not counted as evicted after IDLE_TIMEOUT."""
+    from pcaptls.tcp import flows
+
+    monkeypatch.setattr(flows, "SWEEP_EVERY", 4)
+    ep = pcapgen.Endpoints()
+    first = pcapgen.tcp_flow(wire, ep, fin=False)
+    t = first[-1][0]
+    first += [(t + 0.001, pcapgen._ip_tcp(ep.client, ep.server, ep.cport, ep.sport, 0, 0, 0x11, b"")),
+              (t + 0.002, pcapgen._ip_tcp(ep.server, ep.client, ep.sport, ep.cport, 0, 0, 0x04, b""))]
+    second = pcapgen.tcp_flow(wire, ep, t0=first[-1][0] + flows.IDLE_TIMEOUT + 100)
+    p = tmp_path / "fin-rst.pcap"
+    pcapgen.write_pcap(p, first + second)
+    a = analyse(p)
+    x, y = a.connections
+    assert (x.closed_by, x.close_kind) == ("client", "FIN")
+    assert x.status == y.status == "ok" and y.saw_syn and x.end < y.start
+    assert a.evicted == 0

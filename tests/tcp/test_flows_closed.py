@@ -80,3 +80,32 @@ def test_cli_exit_0(command: str, engine: str) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     if command == "inspect":
         assert [json.loads(line)["status"] for line in out.stdout.splitlines()] == ["ok", "ok"]
+
+
+def test_close_sent_again_after_the_close_delay(tmp_path: Path, tshark: str, engine: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same copies arriving CLOSE_DELAY + 5 s after c2's last packet (the recorded frames,
+    their times shifted): c2 was handed on when it had been quiet CLOSE_DELAY, so its record ends
+    at its last packet before the copies, and the copies, absorbed by its emptied entry, open no
+    phantom connection. The same whether or not a sweep comes between (SWEEP_EVERY 2, Python
+    reference: the Rust constant is fixed, and the engines are held equal by test_engines)."""
+    from pcaptls.tcp import flows
+    from tests.helpers import variants
+
+    fins = [s[0] for s in _server_segments(tshark, CAPTURE) if s[2]]
+    first_copy = fins[1] - 2  # each copy: the close_notify segment, the client's ACK, the FIN, its ACK
+    frames, linktype = variants.frames_of(CAPTURE)
+    late = flows.CLOSE_DELAY + 5.0
+    shifted = [(t + late if n >= first_copy else t, lt, data, wl)
+               for n, (t, lt, data, wl) in enumerate(frames, start=1)]
+    path = tmp_path / "late-copies.pcap"
+    path.write_bytes(variants.pcap(shifted, linktype))
+    conns = analyse(path).connections
+    assert [c.status for c in conns] == ["ok", "ok"]
+    again = next(c for c in conns if c.id == C2["pcaptls_id"])
+    assert (again.last_frame, again.end) == (first_copy - 1, frames[first_copy - 2][0])
+    whole = next(c for c in analyse(CAPTURE).connections if c.id == C2["pcaptls_id"])
+    assert whole.last_frame == len(frames)  # as recorded, the copies are part of c2's record
+    if engine == "python":
+        monkeypatch.setattr(flows, "SWEEP_EVERY", 2)
+        assert analyse(path).connections == conns

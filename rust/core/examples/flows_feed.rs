@@ -95,6 +95,7 @@ impl TlsLayer for Double {
             first_frame,
             syn_side,
             close,
+            last_frame,
             anomalies: tcp_anomalies,
             ..
         } = tcp;
@@ -106,7 +107,7 @@ impl TlsLayer for Double {
                 .join(".")
         };
         let mut s = format!(
-            "{}:{} {}:{} {} {} {} {} {} {}",
+            "{}:{} {}:{} {} {} {} {} {} {} {}",
             ip(&ends[0].0),
             ends[0].1,
             ip(&ends[1].0),
@@ -114,6 +115,7 @@ impl TlsLayer for Double {
             fb(start),
             fb(end),
             first_frame,
+            last_frame,
             syn_side.map_or_else(|| "N".to_string(), |s| s.to_string()),
             close.map_or_else(|| "N".to_string(), |(s, k)| format!("{s}{}", k.name())),
             if self.midstream { "mid" } else { "syn" },

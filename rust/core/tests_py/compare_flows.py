@@ -69,11 +69,11 @@ class FakeSession:
     def ignoring(self) -> bool:
         return all(r.state == IGNORE for r in self.readers)
 
-    def build(self, ends, start, last, first_frame, syn_side, close, anomalies) -> str | None:  # type: ignore[no-untyped-def]
+    def build(self, ends, start, last, first_frame, syn_side, close, anomalies, last_frame=0) -> str | None:  # type: ignore[no-untyped-def]
         if not self.tls:
             return None
         a, b = ends
-        s = (f"{a.ip}:{a.port} {b.ip}:{b.port} {fb(start)} {fb(last)} {first_frame} "
+        s = (f"{a.ip}:{a.port} {b.ip}:{b.port} {fb(start)} {fb(last)} {first_frame} {last_frame} "
              f"{'N' if syn_side is None else syn_side} {'N' if close is None else f'{close[0]}{close[1]}'} "
              f"{'mid' if self.midstream else 'syn'}")
         for x in anomalies:
@@ -143,7 +143,7 @@ def gen_case(rng: random.Random) -> list[tuple]:
     for _ in range(rng.randint(1, 80)):
         r = rng.random()
         if r < 0.04:
-            ops.append(("W", t + rng.choice((0, 30, 61, 599, 601, 1000))))
+            ops.append(("W", t + rng.choice((0, 4, 6, 30, 61, 599, 601, 1000))))
             continue
         if r < 0.06:
             ops.append(("E",))
@@ -167,12 +167,12 @@ def gen_case(rng: random.Random) -> list[tuple]:
             payload = bytes([first]) + rng.randbytes(rng.randint(0, 12))
         missing = 0 if rng.random() < 0.9 else rng.randint(0, 10)
         if rng.random() < 0.1:
-            t += rng.choice((61.0, 601.0, 0.0))
+            t += rng.choice((61.0, 601.0, 5.5, 0.0))
         t += rng.random() * 0.1
         frame += 1
         ops.append(("G", src, dst, sport, dport, seq, ack, flags, payload, missing, t, frame))
     if rng.random() < 0.5:
-        ops.append(("W", t + rng.choice((0, 61, 700))))
+        ops.append(("W", t + rng.choice((0, 6, 61, 700))))
     ops.append(("E",))
     if rng.random() < 0.9:
         ops.append(("X",))

@@ -20,6 +20,8 @@ use crate::tcp::reassembly::{Consumer, HalfStream};
 use crate::tls::{State, Tls};
 
 pub const IDLE_TIMEOUT: f64 = 600.0;
+/// A closed connection quiet this long, nothing waiting, is handed on (`flows.CLOSE_DELAY`).
+pub const CLOSE_DELAY: f64 = 5.0;
 pub const CLOSED_LINGER: f64 = 60.0;
 pub const SWEEP_EVERY: u64 = 1 << 16;
 pub const MAX_CONNECTIONS: usize = 200_000;
@@ -221,6 +223,8 @@ pub struct Connection<T> {
     close_frame: u64,
     close_time: f64,
     fins: [bool; 2],
+    /// A RST was seen (after a FIN too: `close` keeps only the first).
+    reset: bool,
     /// Both directions are not TLS (or it settled): nothing more to look at.
     dead: bool,
     /// `Connection.settled`: both FINs seen, nothing waiting; it stays for its linger.
@@ -250,6 +254,7 @@ impl<T: TlsLayer> Connection<T> {
             close_frame: 0,
             close_time: 0.0,
             fins: [false, false],
+            reset: false,
             dead: false,
             settled: false,
             midstream,
@@ -258,13 +263,17 @@ impl<T: TlsLayer> Connection<T> {
         }
     }
 
-    /// `Connection.closed`: reset, or FIN sent both ways.
+    /// `Connection.closed`: reset (even after a FIN), or FIN sent both ways.
     fn closed(&self) -> bool {
-        match self.close {
-            Some((_, CloseKind::Rst)) => true,
-            Some(_) => self.fins[0] && self.fins[1],
-            None => false,
-        }
+        self.reset || (self.fins[0] && self.fins[1])
+    }
+
+    /// `Connection.quiet`: closed, still to be reported, nothing waiting behind a hole.
+    fn quiet(&self) -> bool {
+        self.tls.is_some()
+            && self.closed()
+            && self.half[0].ooo.is_empty()
+            && self.half[1].ooo.is_empty()
     }
 
     /// `Connection.settle`: no more bytes reach TLS; its buffers go now, its facts stay.
@@ -279,6 +288,11 @@ impl<T: TlsLayer> Connection<T> {
     /// `Connection.finish`: flush waiting segments and build the result, or `None` when the
     /// connection carried no TLS.
     fn finish(mut self) -> Option<ConnResult> {
+        self.result()
+    }
+
+    /// The result, once: afterwards the connection holds no TLS layer and reports nothing.
+    fn result(&mut self) -> Option<ConnResult> {
         let mut tls = self.tls.take()?;
         if !self.dead {
             for (side, h) in self.half.iter_mut().enumerate() {
@@ -409,6 +423,13 @@ impl<T: TlsLayer> FlowTable<T> {
                     self.retire(slot);
                     (self.open(key, t, frame, false), 0)
                 } else {
+                    if self
+                        .conn(slot)
+                        .is_some_and(|c| t - c.last > CLOSE_DELAY && c.quiet())
+                    {
+                        // A late packet: the record ended before it, sweep or no sweep.
+                        self.hand_on(slot);
+                    }
                     (slot, usize::from(side))
                 }
             }
@@ -506,6 +527,9 @@ impl<T: TlsLayer> FlowTable<T> {
                     *f = true;
                 }
             }
+            if flags & RST != 0 {
+                conn.reset = true;
+            }
             if flags & RST != 0 || (conn.fins[0] && conn.fins[1]) {
                 // A settled connection stays for its linger: a FIN sent again or a late RST
                 // is part of it, not the start of a phantom one.
@@ -584,6 +608,18 @@ impl<T: TlsLayer> FlowTable<T> {
         }
     }
 
+    /// `FlowTable._hand_on`: report a quiet connection now; it stays, emptied, for its linger.
+    fn hand_on(&mut self, slot: u32) {
+        let Some(conn) = self.conns.get_mut(slot as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let result = conn.result();
+        conn.dead = true; // a late payload starts no new layer
+        if let Some(result) = result {
+            self.done.push(result);
+        }
+    }
+
     /// `FlowTable._conns()`: the live connections in table order, as (open_seq, last, slot),
     /// restricted to those `keep` selects.
     fn conns_where(&self, keep: impl Fn(&Connection<T>) -> bool) -> Vec<(u64, f64, u32)> {
@@ -601,21 +637,24 @@ impl<T: TlsLayer> FlowTable<T> {
 
     /// Retire idle and lingering closed connections (`FlowTable.sweep`): connections idle for
     /// IDLE_TIMEOUT seconds of capture time (counted as evicted), closed ones idle for
-    /// CLOSED_LINGER (they ended).
+    /// CLOSED_LINGER (they ended); hand on closed ones quiet for CLOSE_DELAY.
     pub fn sweep(&mut self, now: f64) {
         let limit = now - IDLE_TIMEOUT;
         let lingered = now - CLOSED_LINGER;
-        // Nothing in the walk changes another connection, so select first, then retire in order.
-        for (_, _, slot) in
-            self.conns_where(|c| (c.last < lingered && c.closed()) || c.last < limit)
-        {
+        let settled = now - CLOSE_DELAY;
+        // Nothing in the walk changes another connection, so select first, then act in order.
+        for (_, _, slot) in self.conns_where(|c| c.last < settled) {
             let Some(conn) = self.conn(slot) else {
                 continue;
             };
-            if !(conn.last < lingered && conn.closed()) {
+            if conn.last < lingered && conn.closed() {
+                self.retire(slot);
+            } else if conn.last < limit {
                 self.evicted += 1;
+                self.retire(slot);
+            } else if conn.quiet() {
+                self.hand_on(slot);
             }
-            self.retire(slot);
         }
     }
 

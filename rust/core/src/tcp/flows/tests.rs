@@ -413,6 +413,72 @@ fn settle_keeps_result_until_linger() {
 }
 
 #[test]
+fn quiet_closed_connection_is_handed_on_at_the_sweep_after_close_delay() {
+    let mut ft = Table::with_layer(1);
+    flow(&mut ft, 0.0, (1, 2), 1); // its last packet at 0.07 s
+    ft.sweep(0.07 + CLOSE_DELAY - 0.5);
+    assert_eq!((ft.live(), ft.done.len()), (1, 0)); // not quiet long enough
+    ft.sweep(0.07 + CLOSE_DELAY + 0.5);
+    assert_eq!((ft.live(), ft.done.len()), (1, 1)); // handed on, still in the table
+    assert_eq!(ft.done[0].end, 0.07);
+    // A FIN sent again is absorbed: no phantom, nothing reported twice.
+    ft.segment(&seg(1, 8, 9, FIN | ACK, b""), 7.0, 20);
+    ft.segment(&seg(1, 8, 9, FIN | ACK, b"late"), 7.5, 21);
+    ft.sweep(7.5 + CLOSED_LINGER + 1.0);
+    ft.close_all();
+    assert_eq!((ft.live(), ft.done.len()), (0, 1));
+}
+
+#[test]
+fn late_packet_hands_on_without_a_sweep() {
+    // The record ends at the last packet before a CLOSE_DELAY silence whether or not a sweep
+    // came between: the late packet itself hands it on first.
+    let mut ft = Table::with_layer(1);
+    flow(&mut ft, 0.0, (1, 2), 1);
+    ft.segment(&seg(1, 8, 9, FIN | ACK, b""), 1.0, 20); // within the delay: part of the record
+    ft.segment(&seg(1, 8, 9, FIN | ACK, b""), 1.0 + CLOSE_DELAY + 0.1, 21);
+    assert_eq!(ft.done.len(), 1);
+    assert_eq!((ft.done[0].end, ft.done[0].last_frame), (1.0, 20));
+    ft.close_all();
+    assert_eq!(ft.done.len(), 1);
+}
+
+#[test]
+fn connection_waiting_behind_a_hole_is_not_handed_on_early() {
+    let mut ft = Table::with_layer(1);
+    ft.segment(&seg(0, 1, 0, SYN, b""), 0.0, 1);
+    ft.segment(&seg(1, 2, 2, SYN | ACK, b""), 0.01, 2);
+    ft.segment(&seg(0, 2, 3, ACK, b"ab"), 0.02, 3);
+    ft.segment(&seg(0, 6, 3, ACK, b"ef"), 0.03, 4); // "cd" is missing
+    ft.segment(&seg(0, 8, 3, RST, b""), 0.04, 5);
+    ft.sweep(0.04 + CLOSE_DELAY + 1.0);
+    assert_eq!(ft.done.len(), 0); // the hole may still be filled: it waits for its linger
+    ft.sweep(0.04 + CLOSED_LINGER + 1.0);
+    assert_eq!(ft.done.len(), 1);
+}
+
+#[test]
+fn fin_then_reset_is_closed() {
+    // A FIN from one side answered by a RST: closed (before, only FIN both ways or a RST first
+    // counted, so such a connection waited for IDLE_TIMEOUT and was counted as evicted).
+    let mut ft = Table::with_layer(1);
+    ft.segment(&seg(0, 1, 0, SYN, b""), 0.0, 1);
+    ft.segment(&seg(1, 2, 2, SYN | ACK, b""), 0.01, 2);
+    ft.segment(&seg(0, 2, 3, ACK, b"hi"), 0.02, 3);
+    ft.segment(&seg(0, 4, 3, FIN | ACK, b""), 0.03, 4);
+    ft.segment(&seg(1, 3, 5, RST, b""), 0.04, 5);
+    ft.sweep(0.04 + CLOSE_DELAY + 1.0);
+    assert_eq!(ft.done.len(), 1);
+    assert_eq!(ft.done[0].close_kind, Some(CloseKind::Fin)); // the first close is the one told
+    // A SYN on the same 4-tuple, even with the same ISN, starts a new connection.
+    ft.segment(&seg(0, 1, 0, SYN, b""), 10.0, 6);
+    ft.segment(&seg(0, 2, 3, ACK, b"again"), 10.02, 7);
+    ft.sweep(10.02 + CLOSED_LINGER + 1.0);
+    ft.close_all();
+    assert_eq!((ft.done.len(), ft.evicted), (2, 0));
+}
+
+#[test]
 fn connection_state_is_small() {
     let conn = std::mem::size_of::<Connection<Tls>>();
     let half = std::mem::size_of::<HalfStream>();
