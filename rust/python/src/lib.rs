@@ -75,6 +75,7 @@ struct Builder {
     endpoint_fields: Vec<PyObject>,
     alert_fields: Vec<PyObject>,
     event_fields: Vec<PyObject>,
+    anomaly_fields: Vec<PyObject>,
 }
 
 const SHARED_MAX: usize = 4096; // as pcaptls.tls.handshake._SHARED_MAX
@@ -108,6 +109,7 @@ impl Builder {
             endpoint_fields: names(&facts.getattr("Endpoint")?)?,
             alert_fields: names(&model.getattr("Alert")?)?,
             event_fields: names(&model.getattr("HandshakeEvent")?)?,
+            anomaly_fields: names(&facts.getattr("Anomaly")?)?,
             conn: model.getattr("TlsConnection")?.unbind(),
             endpoint: facts.getattr("Endpoint")?.unbind(),
             alert: model.getattr("Alert")?.unbind(),
@@ -350,14 +352,16 @@ impl Builder {
             .anomalies
             .iter()
             .map(|a| {
-                self.anomaly.call1(
+                self.make(
                     py,
-                    (
-                        PyString::intern(py, a.kind),
-                        a.detail.as_str(),
-                        a.time,
-                        a.sender.map(|r| self.role(py, r)),
-                    ),
+                    &self.anomaly,
+                    &self.anomaly_fields,
+                    vec![
+                        PyString::intern(py, a.kind).into_any().unbind(),
+                        PyString::new(py, &a.detail).into_any().unbind(),
+                        a.time.into_pyobject(py)?.into_any().unbind(),
+                        a.sender.map_or_else(|| py.None(), |r| self.role(py, r)),
+                    ],
                 )
             })
             .collect::<PyResult<_>>()?;
