@@ -32,8 +32,8 @@ enum Msg {
 
 /// A certificate chain as a cache key: equal when the DER is, hashed by the number of
 /// certificates and each one's length and last 32 bytes (its signature, as good as random)
-/// rather than by all of it: hashing a chain's few kilobytes for every connection was a tenth
-/// of building it.
+/// rather than by all of it: hashing a chain's few kilobytes with SipHash for every connection
+/// was about 7% of building the connections.
 #[derive(PartialEq, Eq)]
 struct ChainKey(Vec<Vec<u8>>);
 
