@@ -68,21 +68,20 @@ class _CellTexts(dict[object, str]):
     def __missing__(self, value: object) -> str:
         # csv_text's cases, the common ones without its call: a timeline's times and frames
         # are all different, a call each.
-        kind = type(value)
-        if kind is str:
-            got = _quoted(value)  # type: ignore[arg-type]
-            if len(value) <= 256:  # type: ignore[arg-type]
+        if type(value) is str:
+            got = _quoted(value)
+            if len(value) <= 256:
                 if len(self) >= _CELL_TEXT_MAX:
                     self.clear()
                     self.update(_NONE_TEXT)
                 self[value] = got
             return got
-        if kind is int or kind is float:
+        if type(value) is int or type(value) is float:
             return str(value)
         return csv_text(value)
 
 
-_NONE_TEXT = {None: '""'}
+_NONE_TEXT: dict[object, str] = {None: '""'}
 
 
 def csv_header(fields: Sequence[str]) -> str:
