@@ -52,11 +52,12 @@ impl Hash for ChainKey {
 /// times faster than the standard SipHash on these short keys, and seeded per process as
 /// SipHash is, since the keys (SNI, cipher lists, certificates) are whatever a capture holds.
 struct Builder {
-    conn: PyObject,
-    endpoint: PyObject,
-    alert: PyObject,
-    event: PyObject,
-    anomaly: PyObject,
+    /// Each class as `object.__new__`'s arguments, `(cls,)`: made once, not for every object.
+    conn: Py<PyTuple>,
+    endpoint: Py<PyTuple>,
+    alert: Py<PyTuple>,
+    event: Py<PyTuple>,
+    anomaly: Py<PyTuple>,
     ip_address: PyObject,
     ips: HashMap<Ip, PyObject>,
     servers: HashMap<(Ip, u16), PyObject>,
@@ -110,11 +111,11 @@ impl Builder {
             alert_fields: names(&model.getattr("Alert")?)?,
             event_fields: names(&model.getattr("HandshakeEvent")?)?,
             anomaly_fields: names(&facts.getattr("Anomaly")?)?,
-            conn: model.getattr("TlsConnection")?.unbind(),
-            endpoint: facts.getattr("Endpoint")?.unbind(),
-            alert: model.getattr("Alert")?.unbind(),
-            event: model.getattr("HandshakeEvent")?.unbind(),
-            anomaly: facts.getattr("Anomaly")?.unbind(),
+            conn: PyTuple::new(py, [model.getattr("TlsConnection")?])?.unbind(),
+            endpoint: PyTuple::new(py, [facts.getattr("Endpoint")?])?.unbind(),
+            alert: PyTuple::new(py, [model.getattr("Alert")?])?.unbind(),
+            event: PyTuple::new(py, [model.getattr("HandshakeEvent")?])?.unbind(),
+            anomaly: PyTuple::new(py, [facts.getattr("Anomaly")?])?.unbind(),
             ip_address: ipaddress.getattr("ip_address")?.unbind(),
             ips: HashMap::new(),
             servers: HashMap::new(),
@@ -129,7 +130,7 @@ impl Builder {
         })
     }
 
-    /// An instance of the frozen, slotted dataclass `cls` with every field set, in field order, to
+    /// An instance of the frozen, slotted dataclass in `cls` (`(cls,)`) with every field set, in field order, to
     /// `values`: what `cls(*values)` makes, without running its Python `__init__` (a frozen
     /// class's sets each field through `object.__setattr__`, in bytecode: half the cost of
     /// building a storm's connections). `setters` are the `__set__` of the class's slot
@@ -137,7 +138,7 @@ impl Builder {
     fn make(
         &self,
         py: Python<'_>,
-        cls: &PyObject,
+        cls: &Py<PyTuple>,
         setters: &[PyObject],
         values: Vec<PyObject>,
     ) -> PyResult<PyObject> {
@@ -149,7 +150,7 @@ impl Builder {
             )));
         }
         // Bound, not PyObject: dropping each call's result (None) is then a plain decref.
-        let obj = self.new.bind(py).call1((cls,))?;
+        let obj = self.new.bind(py).call1(cls.bind(py))?;
         for (set, value) in setters.iter().zip(values) {
             set.bind(py).call1((&obj, value))?;
         }
