@@ -22,27 +22,15 @@ def iso(t: float | None) -> str | None:
     """Epoch seconds -> ``2022-07-11T16:55:26.016000Z`` (microseconds always shown)."""
     if t is None:
         return None
-    whole = _whole_second(t)
-    if whole is None:
-        return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    return f"{whole[0]}.{whole[1]:06d}Z"
-
-
-# Every connection's line and every timeline row has a time; datetime makes each in about 2 us,
-# of which the date and time of day are the same for every time in one second. These are made
-# once per second (the text up to the seconds), the microseconds
-# split off exactly as datetime.fromtimestamp does. Outside [0, 2**34) s, or for NaN, datetime
-# makes the whole text (and raises what it raises).
-_SECONDS: dict[int, str] = {}
-_SECONDS_MAX = 1 << 16
-
-
-def _whole_second(t: float) -> tuple[str, int] | None:
-    """``2022-07-11T16:55:26`` and the microseconds of ``t``, as ``datetime.fromtimestamp(t,
-    timezone.utc)`` rounds them (CPython's ``_PyTime_DoubleToDenominator``: the fraction from
-    ``modf``, times 10**6, rounded half to even, carried into the seconds); ``None`` out of range."""
+    # Every connection's line and every timeline row has a time; datetime makes each in about
+    # 2 us, of which the date and time of day are the same for every time in one second. These
+    # are made once per second (the text up to the seconds, _SECONDS), the microseconds split
+    # off exactly as datetime.fromtimestamp(t, timezone.utc) does (CPython's
+    # _PyTime_DoubleToDenominator: the fraction from modf, times 10**6, rounded half to even,
+    # carried into the seconds). Outside [0, 2**34) s, or for NaN, datetime makes the whole
+    # text (and raises what it raises). Inline rather than in a helper: a call is a sixth of it.
     if not 0.0 <= t < 17179869184.0:
-        return None
+        return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
     frac, whole = modf(t)
     us = round(frac * 1e6)  # half to even, as _PyTime_ROUND_HALF_EVEN
     sec = int(whole)
@@ -55,7 +43,11 @@ def _whole_second(t: float) -> tuple[str, int] | None:
         if len(_SECONDS) >= _SECONDS_MAX:
             _SECONDS.clear()
         _SECONDS[sec] = text
-    return text, us
+    return f"{text}.{us:06d}Z"
+
+
+_SECONDS: dict[int, str] = {}
+_SECONDS_MAX = 1 << 16
 
 
 def iso_seconds(t: datetime) -> str:

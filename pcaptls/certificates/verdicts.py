@@ -35,7 +35,8 @@ class Judge:
         # < t (those are expired).
         self._trust_nb = sorted(nb for nb, _ in windows)
         self._trust_na = sorted(na for _, na in windows)
-        self._trust_regimes: dict[tuple[int, int], tuple[int, ...]] = {}
+        self._trust_regimes: dict[tuple[int, int], int] = {}
+        self._trust_states: dict[tuple[int, ...], int] = {}
         self.computed = 0
 
     def _window(self, der: bytes) -> tuple[float, float]:
@@ -46,20 +47,24 @@ class Judge:
         return w
 
     def _regime(self, chain: tuple[bytes, ...], t: float) -> tuple[int, ...]:
-        # -1 not yet valid, 0 valid, 1 expired, for every certificate the verdict may look at.
+        # -1 not yet valid, 0 valid, 1 expired, for every certificate of the chain; then the
+        # trust store's state, as its number (see _trust_regime).
         out = []
         for der in chain:
             nb, na = self._window(der)
             out.append(-1 if t < nb else (1 if t > na else 0))
-        return tuple(out) + self._trust_regime(t)
+        out.append(self._trust_regime(t))
+        return tuple(out)
 
-    def _trust_regime(self, t: float) -> tuple[int, ...]:
-        """The trust store's part of :meth:`_regime`, computed once per interval between boundaries."""
+    def _trust_regime(self, t: float) -> int:
+        """The state of every trusted certificate at ``t`` (as in :meth:`_regime`), computed once
+        per interval between boundaries; as a number, one for each distinct state (a key of
+        hundreds of states was most of the cost of a verdict found in the cache)."""
         interval = (bisect_right(self._trust_nb, t), bisect_left(self._trust_na, t))
         r = self._trust_regimes.get(interval)
         if r is None:
-            r = tuple(-1 if t < nb else (1 if t > na else 0) for nb, na in map(self._window, self.trust.certs))
-            self._trust_regimes[interval] = r
+            states = tuple(-1 if t < nb else (1 if t > na else 0) for nb, na in map(self._window, self.trust.certs))
+            r = self._trust_regimes[interval] = self._trust_states.setdefault(states, len(self._trust_states))
         return r
 
     def verdict(self, conn: TlsConnection) -> Verdict | None:
@@ -70,7 +75,11 @@ class Judge:
         chain = conn.server_certs
         if not chain:
             return None
-        t = next((e.time for e in conn.handshake if e.type == 11 and e.sender == "server"), conn.start)
+        t = conn.start
+        for e in conn.handshake:  # a loop, not next(genexpr): asked for every connection
+            if e.type == 11 and e.sender == "server":
+                t = e.time
+                break
         name = name_for(conn.sni, conn.server.ip)
         key = (chain, name, self._regime(chain, t))
         v = self._cache.get(key)

@@ -15,7 +15,7 @@ from ..report import connections as view
 from ..report import table as table_layout
 from ..report import writers
 from ..report.records import (
-    connection_line,
+    connection_parts,
     connection_record,
     flatten,
     json_text,
@@ -127,7 +127,7 @@ def inspect(captures: tuple[str, ...], filters: Filters, fmt: str, output: str |
         return rec
 
     def render(path: str, c: TlsConnection) -> tuple[Any, bool]:
-        """A JSON line, CSV row or table :class:`_Row` (``None`` when --failed-only hides it)
+        """A JSON line (in pieces), CSV row or table :class:`_Row` (``None`` when --failed-only hides it)
         and whether the handshake failed. Made in the process that analysed the connection
         (with --jobs, in parallel); what it makes waits for time order, on disk if need be."""
         if not filters.keep(c):
@@ -142,7 +142,9 @@ def inspect(captures: tuple[str, ...], filters: Filters, fmt: str, output: str |
             status = c.status
             if failed_only and _good_verdict(status, v):
                 return None, _bad(status, v)
-            return connection_line(c, None if hit is None else hit[2], src.name(path) if multi else None), _bad(status, v)
+            # In pieces (joined when written): what waits for time order on disk is then each
+            # line's own text and references to the texts it shares with others.
+            return connection_parts(c, None if hit is None else hit[2], src.name(path) if multi else None), _bad(status, v)
         rec = record(path, c)
         bad = _bad(rec["status"], rec.get("verify"))
         if failed_only and _good(rec):
@@ -190,7 +192,7 @@ def inspect(captures: tuple[str, ...], filters: Filters, fmt: str, output: str |
                         yield item
 
             if fmt == "jsonl":
-                out.writelines(shown())
+                out.writelines(map("".join, shown()))
             else:
                 writers.write_csv(out, shown())
         else:
@@ -309,8 +311,8 @@ def _stream(src: Sources, render: Any, fmt: str, failed_only: bool, source: str 
                 yield item
 
     if fmt == "jsonl":
-        for line in items():
-            out.write(line)
+        for parts in items():
+            out.write("".join(parts))
     elif fmt == "csv":
         writers.write_csv(out, items())
     else:

@@ -211,11 +211,11 @@ def find(conns: Sequence[TlsConnection], judge: Judge, correlation: Correlation 
     connections first; then chains that would not verify against the trust store in use."""
     default = judge.trust.source == default_source()
     groups: dict[tuple[str, tuple[bytes, ...]], list[int]] = {}
-    for i, c in enumerate(conns):
-        groups.setdefault((str(c.server), c.server_certs), []).append(i)
     by_server_total: dict[str, int] = {}
-    for c in conns:
-        by_server_total[str(c.server)] = by_server_total.get(str(c.server), 0) + 1
+    for i, c in enumerate(conns):
+        server = str(c.server)  # once: a retry storm has 100,000 connections
+        groups.setdefault((server, c.server_certs), []).append(i)
+        by_server_total[server] = by_server_total.get(server, 0) + 1
     by_conn: Mapping[int, tuple[Any, ...]] = correlation.by_connection if correlation else {}
     findings: list[Finding] = []
     for (server, chain), idx in groups.items():

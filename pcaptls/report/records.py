@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from ..times import iso
 from ..tls import fingerprints as fp
 from ..tls.constants import alert_name, alert_title, group_name
-from ..tls.model import TlsConnection
+from ..tls.model import HandshakeEvent, TlsConnection
 from .safe import json_line
 
 
@@ -61,83 +61,131 @@ def cert_json(der: bytes) -> str:
 def connection_line(c: TlsConnection, verify_json: str | None, capture: str | None = None) -> str:
     """One JSON line (newline included) for ``c``: the same text as ``json_text`` of
     ``connection_record(c, verify, with_verify=True)`` (plus ``"capture"``), where
-    ``verify_json`` is ``json_text`` of ``verify``.
+    ``verify_json`` is ``json_text`` of ``verify``: :func:`connection_parts` joined."""
+    return "".join(connection_parts(c, verify_json, capture))
+
+
+def connection_parts(c: TlsConnection, verify_json: str | None, capture: str | None = None) -> tuple[str, ...]:
+    """:func:`connection_line` in pieces: the texts unique to ``c`` between the ones shared
+    with other connections (the same str objects), so that a line waiting for time order is
+    pickled (:mod:`pcaptls.pipeline.spill`) as what is its own and references to the rest.
 
     Written directly rather than through a dict and ``json.dumps``: a retry storm makes a line
     per connection, and the dict and the generic encoder were two thirds of its cost. Each
     value is encoded as ``json.dumps`` encodes it (:func:`_jv`). What repeats is encoded once:
     certificates, verdicts, each alert's and message's fields but time and frame, and the two
-    runs of keys that do not depend on addresses, times or frames (:func:`_middle`, from
-    ``status`` to ``certificate_request``, and :func:`_hello`, the hello lists and
-    fingerprints), looked up by the values they are made of: on a storm, one handshake
-    repeated. ``tests/report/test_records.py`` and the fuzzer hold it to the generic path."""
+    runs of keys that do not depend on addresses, times or frames (from ``status`` to
+    ``certificate_request``, and from ``resumed`` on: the hello lists and fingerprints),
+    looked up together by the values they are made of (:func:`_shared`): on a storm, one
+    handshake repeated. :func:`~.safe.json_line` escapes character by character, so it is
+    applied to each piece (to the shared ones once). ``tests/report/test_records.py`` and the
+    fuzzer hold it to the generic path."""
     # Times are finite floats (the readers refuse others) and frames ints: repr is what json.dumps writes.
-    a_parts = [f'{{"time":{a.time!r},"frame":{a.frame!r},{_alert_tail(a.sender, a.level, a.code, a.encrypted)}}}'
-               for a in c.alerts]
-    h_parts = [f'{{"time":{e.time!r},"frame":{e.frame!r},{_event_tail(e.sender, e.type)}}}' for e in c.handshake]
-    n_parts = [f'{{"kind":{_js(x.kind)},"detail":{_encode_str(x.detail)},"time":{_jv(x.time)},"sender":{_jv(x.sender)}}}'
-               for x in c.anomalies]
+    middle, hello = _shared(c)
+    alerts, events, anomalies = c.alerts, c.handshake, c.anomalies
     client, server = c.client, c.server
-    text = "".join((
+    start, close_frame, close_time = c.start, c.close_frame, c.close_time
+    head = "".join((
         '{"connection":', _encode_str(f"{client}-{server}"),  # c.id; unique per connection: not worth caching
         ',"client_ip":', _encode_str(client.ip), ',"client_port":', repr(client.port),
         ',"server_ip":', _js(server.ip), ',"server_port":', repr(server.port),
-        ',"start":', repr(c.start), ',"start_utc":', _encode_str(iso(c.start) or ""), ',"end":', repr(c.end),
-        ',"first_frame":', repr(c.first_frame), _middle(c),
-        ',"alerts":[', ",".join(a_parts), '],"closed_by":', _jv(c.closed_by), ',"close_kind":', _jv(c.close_kind),
-        ',"close_frame":', _jv(c.close_frame), ',"close_time":', _jv(c.close_time), ',"last_frame":', repr(c.last_frame),
-        ',"handshake":[', ",".join(h_parts), '],"anomalies":[', ",".join(n_parts), "]", _hello(c),
-        ',"verify":', "null" if verify_json is None else verify_json,
-        "" if capture is None else ',"capture":' + _js(capture), "}",
+        ',"start":', repr(start), ',"start_utc":', _encode_str(iso(start) or ""), ',"end":', repr(c.end),
+        ',"first_frame":', repr(c.first_frame),
     ))
-    return json_line(text) + "\n"
+    body = "".join((
+        ',"alerts":[', ",".join([f'{{"time":{a.time!r},"frame":{a.frame!r},{_alert_tail(a.sender, a.level, a.code, a.encrypted)}}}'
+                                 for a in alerts]) if alerts else "",
+        '],"closed_by":', _jv(c.closed_by), ',"close_kind":', _jv(c.close_kind),
+        ',"close_frame":', "null" if close_frame is None else repr(close_frame),
+        ',"close_time":', "null" if close_time is None else repr(close_time), ',"last_frame":', repr(c.last_frame),
+        ',"handshake":[', _events(events) if events else "",
+        '],"anomalies":[', ",".join([f'{{"kind":{_js(x.kind)},"detail":{_encode_str(x.detail)},"time":{_jv(x.time)},'
+                                     f'"sender":{_jv(x.sender)}}}' for x in anomalies]) if anomalies else "",
+        "]",
+    ))
+    return (json_line(head), middle, json_line(body), hello, "null" if verify_json is None else json_line(verify_json),
+            "}\n" if capture is None else _capture_end(capture))
 
 
-# The texts of _middle and _hello by what they are made of (bounded: a capture of many different
-# clients makes many keys, and a miss costs only the encoding the cache saves).
-_MIDDLE: dict[tuple[Any, ...], str] = {}
-_HELLO: dict[tuple[Any, ...], str] = {}
+def _capture_end(capture: str) -> str:
+    """A line's end when it names its capture."""
+    got = _CAPTURE_ENDS.get(capture)
+    if got is None:
+        got = json_line(f',"capture":{_encode_str(capture)}}}\n')
+        if len(_CAPTURE_ENDS) < _PARTS_MAX:
+            _CAPTURE_ENDS[capture] = got
+    return got
+
+
+def _events(events: tuple[HandshakeEvent, ...]) -> str:
+    """The ``handshake`` list's items. A flight's messages share their segment's time and
+    frame (both engines give them the same objects): those are written once for each run."""
+    parts = []
+    last_time = last_frame = _NOTHING
+    head = ""
+    tails = _EVENT_TAILS
+    for e in events:
+        time, frame = e.time, e.frame
+        if time is not last_time or frame is not last_frame:  # the same objects: the same text
+            head = f'{{"time":{time!r},"frame":{frame!r},'
+            last_time, last_frame = time, frame
+        key = (e.sender, e.type)
+        tail = tails.get(key)
+        if tail is None:
+            tail = _event_tail(*key) + "}"
+            if len(tails) < _PARTS_MAX:
+                tails[key] = tail
+        parts.append(head + tail)
+    return ",".join(parts)
+
+
+# The texts of _shared by what they are made of (bounded: a capture of many different clients
+# makes many keys, and a miss costs only the encoding the cache saves).
+_SHARED: dict[tuple[Any, ...], tuple[str, str]] = {}
 _FINGERPRINTS: dict[tuple[Any, ...], tuple[str | None, ...]] = {}
+_EVENT_TAILS: dict[tuple[str, int], str] = {}
+_CAPTURE_ENDS: dict[str, str] = {}
+_NOTHING = object()
 _PARTS_MAX = 4096
 
 
-def _middle(c: TlsConnection) -> str:
-    """``,"status":`` ... ``,"certificate_request":false`` of ``c``'s line."""
+def _shared(c: TlsConnection) -> tuple[str, str]:
+    """``,"status":`` ... ``,"certificate_request":false`` of ``c``'s line, and the keys of
+    :func:`hello_facts` (from ``,"resumed":``) as it writes them, up to ``,"verify":``."""
     status, reason, visible = c.status, c.reason, not c.is_tls13 or c.handshake_decrypted
-    # Everything the text is made of (status, reason and visible stand for the fields they are
-    # computed from).
+    # Everything the two texts are made of (status, reason, visible and resumed stand for the
+    # fields they are computed from): _middle's fields, then _hello_key's not among them.
     key = (status, reason, c.sni, c.version_id, c.cipher_id, c.client_version, c.offered_versions, c.alpn_offered,
            c.alpn, c.kex_group, c.hello_retry, c.starttls, visible, c.server_certs, c.client_certs,
-           c.certificate_request)
-    got = _MIDDLE.get(key)
+           c.certificate_request, c.resumed, c.client_hello_seen, c.client_hello_sslv2, c.offered_ciphers,
+           c.client_extensions, c.offered_groups, c.client_point_formats, c.offered_sigalgs,
+           c.server_legacy_version, c.server_extensions)
+    got = _SHARED.get(key)
     if got is None:
-        kex = None if c.kex_group is None else group_name(c.kex_group)
-        got = "".join((
-            ',"status":', _js(status), ',"reason":', _js(reason),
-            ',"sni":', _jv(c.sni), ',"version":', _jv(c.version), ',"version_id":', _jv(c.version_id),
-            ',"cipher":', _jv(c.cipher), ',"cipher_id":', _jv(c.cipher_id), ',"client_version_id":', _jv(c.client_version),
-            ',"offered_versions":', _jlist(c.offered_versions), ',"alpn_offered":', _jlist(c.alpn_offered),
-            ',"alpn":', _jv(c.alpn), ',"kex_group":', _jv(kex), ',"hello_retry":', _jv(c.hello_retry),
-            ',"starttls":', _jv(c.starttls), ',"certificates_visible":', _jv(visible),
-            ',"server_certs":[', ",".join(map(cert_json, c.server_certs)),
-            '],"client_certs":[', ",".join(map(cert_json, c.client_certs)),
-            '],"certificate_request":', _jv(c.certificate_request),
-        ))
-        if len(_MIDDLE) < _PARTS_MAX:
-            _MIDDLE[key] = got
+        got = (json_line(_middle(c, status, reason, visible)), json_line(_hello(c) + ',"verify":'))
+        if len(_SHARED) < _PARTS_MAX:
+            _SHARED[key] = got
     return got
+
+
+def _middle(c: TlsConnection, status: str, reason: str, visible: bool) -> str:
+    kex = None if c.kex_group is None else group_name(c.kex_group)
+    return "".join((
+        ',"status":', _js(status), ',"reason":', _js(reason),
+        ',"sni":', _jv(c.sni), ',"version":', _jv(c.version), ',"version_id":', _jv(c.version_id),
+        ',"cipher":', _jv(c.cipher), ',"cipher_id":', _jv(c.cipher_id), ',"client_version_id":', _jv(c.client_version),
+        ',"offered_versions":', _jlist(c.offered_versions), ',"alpn_offered":', _jlist(c.alpn_offered),
+        ',"alpn":', _jv(c.alpn), ',"kex_group":', _jv(kex), ',"hello_retry":', _jv(c.hello_retry),
+        ',"starttls":', _jv(c.starttls), ',"certificates_visible":', _jv(visible),
+        ',"server_certs":[', ",".join(map(cert_json, c.server_certs)),
+        '],"client_certs":[', ",".join(map(cert_json, c.client_certs)),
+        '],"certificate_request":', _jv(c.certificate_request),
+    ))
 
 
 def _hello(c: TlsConnection) -> str:
-    """The keys of :func:`hello_facts` (from ``,"resumed":``) as ``c``'s line writes them."""
-    key = _hello_key(c)
-    got = _HELLO.get(key)
-    if got is None:
-        got = "".join(f",{_encode_str(k)}:{_jlist(v) if isinstance(v, list) else _jv(v)}"
-                      for k, v in hello_facts(c).items())
-        if len(_HELLO) < _PARTS_MAX:
-            _HELLO[key] = got
-    return got
+    return "".join(f",{_encode_str(k)}:{_jlist(v) if isinstance(v, list) else _jv(v)}"
+                   for k, v in hello_facts(c).items())
 
 
 def _hello_key(c: TlsConnection) -> tuple[Any, ...]:

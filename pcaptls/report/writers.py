@@ -59,16 +59,29 @@ def write_csv_rows(out: IO[str], fields: Sequence[str], rows: Iterable[Sequence[
 
 class _CellTexts(dict[object, str]):
     """Cell -> :func:`csv_text` of it: looked up in C, made in Python only the first time a text
-    is seen. Only ``str`` keys are kept (``1``, ``1.0`` and ``True`` are equal keys with three
-    texts); emptied when full, as :data:`_CELL_TEXT`."""
+    is seen. Only ``str`` keys and ``None`` (equal to no other cell) are kept (``1``, ``1.0``
+    and ``True`` are equal keys with three texts); emptied when full, as :data:`_CELL_TEXT`."""
+
+    def __init__(self) -> None:
+        super().__init__(_NONE_TEXT)
 
     def __missing__(self, value: object) -> str:
-        got = csv_text(value)
-        if type(value) is str and len(value) <= 256:
-            if len(self) >= _CELL_TEXT_MAX:
-                self.clear()
-            self[value] = got
-        return got
+        # csv_text's cases, the common ones without its call: a timeline's times and frames
+        # are all different, a call each.
+        if type(value) is str:
+            got = _quoted(value)
+            if len(value) <= 256:
+                if len(self) >= _CELL_TEXT_MAX:
+                    self.clear()
+                    self.update(_NONE_TEXT)
+                self[value] = got
+            return got
+        if type(value) is int or type(value) is float:
+            return str(value)
+        return csv_text(value)
+
+
+_NONE_TEXT: dict[object, str] = {None: '""'}
 
 
 def csv_header(fields: Sequence[str]) -> str:

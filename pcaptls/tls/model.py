@@ -4,7 +4,8 @@ These are the contract between stages: the TLS stage builds them, certificates/ 
 chains, correlate/ links log events to them and report/ prints them. Certificates are kept as
 raw DER (decoded once, on demand, by :mod:`pcaptls.certificates.x509`). The Rust engine
 (``pcaptls._core``) sets the fields of ``TlsConnection``, ``Alert``, ``HandshakeEvent`` (and
-``Endpoint``) itself rather than calling ``__init__``: these classes take no ``__post_init__``.
+``Endpoint``, ``Anomaly``) itself rather than calling ``__init__``: these classes take no
+``__post_init__``.
 """
 
 from __future__ import annotations
@@ -162,15 +163,23 @@ class TlsConnection:
         """Both sides went on to encrypted traffic (TLS <= 1.2: ChangeCipherSpec each way)."""
         if not self.server_hello_seen:
             return False
-        if self.is_tls13:
+        appdata = self.appdata
+        if is_tls13(self.version_id):
             # The client's first encrypted record is its Finished, or its (encrypted) alert when it
             # rejects the server: success shows as more client data, or the server answering it.
-            if self.appdata[0] >= 2:
+            if appdata[0] >= 2:
                 return True
             first, last = self.client_appdata_first, self.server_appdata_last
             return first is not None and last is not None and last > first
-        ccs = {e.sender for e in self.handshake if e.type == -1}
-        return len(ccs) == 2 or (self.appdata[0] > 0 and self.appdata[1] > 0)
+        if appdata[0] > 0 and appdata[1] > 0:
+            return True
+        # ChangeCipherSpec each way (a loop, not a set comprehension: asked several times for
+        # every connection).
+        ccs = set()
+        for e in self.handshake:
+            if e.type == -1:
+                ccs.add(e.sender)
+        return len(ccs) == 2
 
     @property
     def status(self) -> str:
@@ -190,12 +199,13 @@ class TlsConnection:
         if a is not None:
             return f"{a.sender} sent fatal alert {a.description} ({a.code})"
         if self.handshake_done:
-            late = next((a for a in self.alerts if a.encrypted), None)
-            if late is not None and self.appdata == (0, 0):
-                # TLS <= 1.2: the record type shows an alert, its content is encrypted. Before any
-                # application data it may be a fatal one (a Finished that did not verify, say).
-                return (f"handshake completed, then {late.sender} sent an encrypted alert before any "
-                        "application data (a key log would show which)")
+            if self.appdata == (0, 0):
+                for late in self.alerts:
+                    if late.encrypted:
+                        # TLS <= 1.2: the record type shows an alert, its content is encrypted. Before
+                        # any application data it may be a fatal one (a Finished that did not verify, say).
+                        return (f"handshake completed, then {late.sender} sent an encrypted alert before any "
+                                "application data (a key log would show which)")
             return "handshake completed"
         if self.is_tls13 and self.closed_by is not None and self.appdata[0] == 1:
             return (f"{self.closed_by} closed the connection ({self.close_kind}) right after the client's first "

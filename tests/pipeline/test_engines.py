@@ -139,24 +139,25 @@ def test_engine_choice_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_rust_objects_are_what_their_constructors_make() -> None:
-    # pcaptls._core sets each slot of TlsConnection, Alert, HandshakeEvent and Endpoint itself
+    # pcaptls._core sets each slot of TlsConnection, Alert, HandshakeEvent, Endpoint and Anomaly itself
     # instead of calling their __init__ (faster): the objects must be exactly what
     # cls(*fields) makes, every field set, and the classes must have no __post_init__.
     from dataclasses import fields
 
-    from pcaptls.tcp.facts import Endpoint
+    from pcaptls.tcp.facts import Anomaly, Endpoint
     from pcaptls.tls.model import Alert, HandshakeEvent, TlsConnection
 
     def rebuilt(x: object) -> object:
         return type(x)(*(getattr(x, f.name) for f in fields(x)))  # type: ignore[arg-type]
 
-    for cls in (TlsConnection, Alert, HandshakeEvent, Endpoint):
+    for cls in (TlsConnection, Alert, HandshakeEvent, Endpoint, Anomaly):
         assert not hasattr(cls, "__post_init__"), cls
-    seen = 0
+    seen = anomalies = 0
     for path in LAB:
         for c in analyse(path, engine="rust").connections:
-            for x in (c, c.client, c.server, *c.alerts, *c.handshake):
-                assert type(x) in (TlsConnection, Alert, HandshakeEvent, Endpoint)
+            anomalies += len(c.anomalies)
+            for x in (c, c.client, c.server, *c.alerts, *c.handshake, *c.anomalies):
+                assert type(x) in (TlsConnection, Alert, HandshakeEvent, Endpoint, Anomaly)
                 assert rebuilt(x) == x and repr(rebuilt(x)) == repr(x) and hash(rebuilt(x)) == hash(x)
                 seen += 1
-    assert seen > 500
+    assert seen > 500 and anomalies > 0

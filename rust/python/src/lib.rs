@@ -7,12 +7,13 @@
 //! should be none: the fuzz targets look for them) never reaches Python as a panic: the scan
 //! stops there and `summary()["truncated"]` says so, keeping everything found before.
 
-use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Mutex;
 use std::thread;
 
+use foldhash::{HashMap, HashMapExt};
 use pcaptls_core::capture::FrameReader;
 use pcaptls_core::model::{ConnResult, Ip, Role, Sealed};
 use pcaptls_core::scan::{Scanner, Summary};
@@ -29,19 +30,40 @@ enum Msg {
     Done(Box<Summary>, Option<String>),
 }
 
-/// The classes of pcaptls.tls.model (pcaptls.tcp.facts for endpoints and anomalies) and the caches that make one Python object per distinct value.
+/// A certificate chain as a cache key: equal when the DER is, hashed by the number of
+/// certificates and each one's length and last 32 bytes (its signature, as good as random)
+/// rather than by all of it: hashing a chain's few kilobytes with SipHash for every connection
+/// was about 7% of building the connections.
+#[derive(PartialEq, Eq)]
+struct ChainKey(Vec<Vec<u8>>);
+
+impl Hash for ChainKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_usize(self.0.len());
+        for der in &self.0 {
+            h.write_usize(der.len());
+            h.write(&der[der.len().saturating_sub(32)..]);
+        }
+    }
+}
+
+/// The classes of pcaptls.tls.model (pcaptls.tcp.facts for endpoints and anomalies) and the
+/// caches that make one Python object per distinct value. The caches hash with foldhash: several
+/// times faster than the standard SipHash on these short keys, and seeded per process as
+/// SipHash is, since the keys (SNI, cipher lists, certificates) are whatever a capture holds.
 struct Builder {
-    conn: PyObject,
-    endpoint: PyObject,
-    alert: PyObject,
-    event: PyObject,
-    anomaly: PyObject,
+    /// Each class as `object.__new__`'s arguments, `(cls,)`: made once, not for every object.
+    conn: Py<PyTuple>,
+    endpoint: Py<PyTuple>,
+    alert: Py<PyTuple>,
+    event: Py<PyTuple>,
+    anomaly: Py<PyTuple>,
     ip_address: PyObject,
     ips: HashMap<Ip, PyObject>,
     servers: HashMap<(Ip, u16), PyObject>,
     lists: HashMap<Vec<u32>, PyObject>,
     strs: HashMap<Vec<String>, PyObject>,
-    chains: HashMap<Vec<Vec<u8>>, PyObject>,
+    chains: HashMap<ChainKey, PyObject>,
     texts: HashMap<String, PyObject>,
     client: PyObject,
     server: PyObject,
@@ -54,6 +76,7 @@ struct Builder {
     endpoint_fields: Vec<PyObject>,
     alert_fields: Vec<PyObject>,
     event_fields: Vec<PyObject>,
+    anomaly_fields: Vec<PyObject>,
 }
 
 const SHARED_MAX: usize = 4096; // as pcaptls.tls.handshake._SHARED_MAX
@@ -87,11 +110,12 @@ impl Builder {
             endpoint_fields: names(&facts.getattr("Endpoint")?)?,
             alert_fields: names(&model.getattr("Alert")?)?,
             event_fields: names(&model.getattr("HandshakeEvent")?)?,
-            conn: model.getattr("TlsConnection")?.unbind(),
-            endpoint: facts.getattr("Endpoint")?.unbind(),
-            alert: model.getattr("Alert")?.unbind(),
-            event: model.getattr("HandshakeEvent")?.unbind(),
-            anomaly: facts.getattr("Anomaly")?.unbind(),
+            anomaly_fields: names(&facts.getattr("Anomaly")?)?,
+            conn: PyTuple::new(py, [model.getattr("TlsConnection")?])?.unbind(),
+            endpoint: PyTuple::new(py, [facts.getattr("Endpoint")?])?.unbind(),
+            alert: PyTuple::new(py, [model.getattr("Alert")?])?.unbind(),
+            event: PyTuple::new(py, [model.getattr("HandshakeEvent")?])?.unbind(),
+            anomaly: PyTuple::new(py, [facts.getattr("Anomaly")?])?.unbind(),
             ip_address: ipaddress.getattr("ip_address")?.unbind(),
             ips: HashMap::new(),
             servers: HashMap::new(),
@@ -106,7 +130,7 @@ impl Builder {
         })
     }
 
-    /// An instance of the frozen, slotted dataclass `cls` with every field set, in field order, to
+    /// An instance of the frozen, slotted dataclass in `cls` (`(cls,)`) with every field set, in field order, to
     /// `values`: what `cls(*values)` makes, without running its Python `__init__` (a frozen
     /// class's sets each field through `object.__setattr__`, in bytecode: half the cost of
     /// building a storm's connections). `setters` are the `__set__` of the class's slot
@@ -114,7 +138,7 @@ impl Builder {
     fn make(
         &self,
         py: Python<'_>,
-        cls: &PyObject,
+        cls: &Py<PyTuple>,
         setters: &[PyObject],
         values: Vec<PyObject>,
     ) -> PyResult<PyObject> {
@@ -125,11 +149,12 @@ impl Builder {
                 setters.len()
             )));
         }
-        let obj = self.new.call1(py, (cls,))?;
+        // Bound, not PyObject: dropping each call's result (None) is then a plain decref.
+        let obj = self.new.bind(py).call1(cls.bind(py))?;
         for (set, value) in setters.iter().zip(values) {
-            set.call1(py, (&obj, value))?;
+            set.bind(py).call1((&obj, value))?;
         }
-        Ok(obj)
+        Ok(obj.unbind())
     }
 
     /// `str(ipaddress.ip_address(raw))`, as the Python engine spells it.
@@ -200,13 +225,17 @@ impl Builder {
 
     /// A chain as a tuple of bytes; a server sends the same chain every time, so it is made once.
     fn chain(&mut self, py: Python<'_>, v: Vec<Vec<u8>>) -> PyResult<PyObject> {
-        if let Some(t) = self.chains.get(&v) {
+        if v.is_empty() {
+            return Ok(PyTuple::empty(py).into_any().unbind());
+        }
+        let key = ChainKey(v);
+        if let Some(t) = self.chains.get(&key) {
             return Ok(t.clone_ref(py));
         }
-        let items: Vec<Bound<'_, PyBytes>> = v.iter().map(|d| PyBytes::new(py, d)).collect();
+        let items: Vec<Bound<'_, PyBytes>> = key.0.iter().map(|d| PyBytes::new(py, d)).collect();
         let t = PyTuple::new(py, items)?.into_any().unbind();
         if self.chains.len() < SHARED_MAX {
-            self.chains.insert(v, t.clone_ref(py));
+            self.chains.insert(key, t.clone_ref(py));
         }
         Ok(t)
     }
@@ -287,17 +316,33 @@ impl Builder {
                 )
             })
             .collect::<PyResult<_>>()?;
+        // The messages of one flight share their segment's time and frame: one float and one
+        // int object for each run of them.
+        let mut at: Option<(f64, u64, PyObject, PyObject)> = None;
         let events: Vec<PyObject> = c
             .handshake
             .iter()
             .map(|e| {
+                let (time, frame) = match &at {
+                    Some((t, f, time, frame))
+                        if t.to_bits() == e.time.to_bits() && *f == e.frame =>
+                    {
+                        (time.clone_ref(py), frame.clone_ref(py))
+                    }
+                    _ => {
+                        let time = e.time.into_pyobject(py)?.into_any().unbind();
+                        let frame = e.frame.into_pyobject(py)?.into_any().unbind();
+                        at = Some((e.time, e.frame, time.clone_ref(py), frame.clone_ref(py)));
+                        (time, frame)
+                    }
+                };
                 self.make(
                     py,
                     &self.event,
                     &self.event_fields,
                     vec![
-                        e.time.into_pyobject(py)?.into_any().unbind(),
-                        e.frame.into_pyobject(py)?.into_any().unbind(),
+                        time,
+                        frame,
                         self.role(py, e.sender),
                         e.htype.into_pyobject(py)?.into_any().unbind(),
                     ],
@@ -308,14 +353,16 @@ impl Builder {
             .anomalies
             .iter()
             .map(|a| {
-                self.anomaly.call1(
+                self.make(
                     py,
-                    (
-                        PyString::intern(py, a.kind),
-                        a.detail.as_str(),
-                        a.time,
-                        a.sender.map(|r| self.role(py, r)),
-                    ),
+                    &self.anomaly,
+                    &self.anomaly_fields,
+                    vec![
+                        PyString::intern(py, a.kind).into_any().unbind(),
+                        PyString::new(py, &a.detail).into_any().unbind(),
+                        a.time.into_pyobject(py)?.into_any().unbind(),
+                        a.sender.map_or_else(|| py.None(), |r| self.role(py, r)),
+                    ],
                 )
             })
             .collect::<PyResult<_>>()?;
@@ -488,15 +535,22 @@ impl Scan {
                     // Results go in batches of at most BATCH_CONNS: a sweep retires thousands of
                     // connections at once, and what waits in the channel is bounded by connections.
                     let send = |scanner: &mut Scanner| {
-                        let mut batch = scanner.take();
-                        while batch.len() > BATCH_CONNS {
-                            let rest = batch.split_off(BATCH_CONNS);
-                            if tx.send(Msg::Batch(batch, scanner.bytes_read())).is_err() {
+                        let batch = scanner.take();
+                        let bytes_read = scanner.bytes_read();
+                        if batch.len() <= BATCH_CONNS {
+                            return tx.send(Msg::Batch(batch, bytes_read)).is_ok();
+                        }
+                        // Each connection moved once (split_off would copy the rest every time).
+                        let mut rest = batch.into_iter();
+                        loop {
+                            let chunk: Vec<ConnResult> = rest.by_ref().take(BATCH_CONNS).collect();
+                            if chunk.is_empty() {
+                                return true;
+                            }
+                            if tx.send(Msg::Batch(chunk, bytes_read)).is_err() {
                                 return false;
                             }
-                            batch = rest;
                         }
-                        tx.send(Msg::Batch(batch, scanner.bytes_read())).is_ok()
                     };
                     while scanner.step(BATCH_FRAMES) {
                         if scanner.ready() > 0 && !send(&mut scanner) {
