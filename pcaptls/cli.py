@@ -9,15 +9,26 @@ import warnings
 
 import click
 
-# A small module (the warning class only): the x509 parts of cryptography load with the
-# commands that decode certificates.
-from cryptography.utils import CryptographyDeprecationWarning
-
 from . import __version__
+
+
+class _ByName(type):
+    """Makes a class stand for ``cryptography.utils.CryptographyDeprecationWarning`` in warning
+    filters (which ask ``issubclass``), so that cryptography is not imported to name it: help,
+    bad input and captures without certificates never load it."""
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return any(k.__name__ == "CryptographyDeprecationWarning" and k.__module__ == "cryptography.utils"
+                   for k in getattr(sub, "__mro__", ()))
+
+
+class _CryptographyDeprecationWarning(Warning, metaclass=_ByName):
+    pass
+
 
 # Certificates off the wire are often not RFC 5280-clean (negative serials, ...): pcaptls reports
 # on them rather than warning about them.
-warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning)
+warnings.filterwarnings("ignore", category=_CryptographyDeprecationWarning)
 
 # Each command's module (and what it pulls in: cryptography's X.509, logs, correlation, ...) is
 # imported only when that command runs, or when `pcaptls --help` lists them all.
