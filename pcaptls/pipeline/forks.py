@@ -1,8 +1,9 @@
 """Worker processes made with fork(): they start as a copy of this process.
 
 That copy is the point: a command's closures (its row maker, its loaded trust store) reach the
-workers without pickling; only a key and a path cross. Used to split one capture over processes
-(:func:`pcaptls.pipeline.analysis.analyse`) and to read several captures at once
+workers without pickling; at most a key and a path cross to them, and results come back.
+:class:`Forked` (one task, one child) splits one capture over processes
+(:func:`pcaptls.pipeline.analysis.analyse`); :func:`pool` reads several captures at once
 (:func:`pcaptls.commands.common.analyse_many`).
 """
 
@@ -66,11 +67,15 @@ class Forked:
     manager: leaving it stops a child whose result was not taken."""
 
     def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        import pickle  # here, before the fork: the child needs it to answer
+        import pickle  # noqa: F401  (here, before the fork: the child answers with it)
 
-        self._pickle = pickle
         read, write = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            raise
         if pid == 0:  # the child
             os.close(read)
             _answer(write, fn, args)
@@ -79,12 +84,14 @@ class Forked:
         self._read = read
 
     def result(self) -> Any:
+        import pickle
+
         with os.fdopen(self._read, "rb") as f:
             data = f.read()
         status = self._wait()
         if not data:
             raise RuntimeError(f"a worker process ended without a result ({_how(status)})")
-        ok, value, trace = self._pickle.loads(data)
+        ok, value, trace = pickle.loads(data)
         if ok:
             return value
         value.__cause__ = _RemoteTraceback(trace)  # with --debug, where it failed in the child
