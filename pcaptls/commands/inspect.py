@@ -45,8 +45,8 @@ _REPORT_LOADED = False
 def _load_report() -> None:
     """Import the report modules this command writes with (as the module's own names): while
     the Rust engine scans a large capture (see ``while_scanning``), else at the first row, so
-    that the scan starts without waiting for them (20 ms, most of it the connection model and
-    the fingerprints' hashes)."""
+    that the scan starts without waiting for them (20-30 ms: the connection model, hashlib and
+    json among them)."""
     global _REPORT_LOADED, view, table_layout, writers, connection_line, connection_record, flatten
     global json_text, verdict_record
     if _REPORT_LOADED:
