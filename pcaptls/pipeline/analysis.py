@@ -235,9 +235,11 @@ def _split(path: str, progress: Callable[[int], None] | None, jobs: int,
         return _rust_threads(path, progress, jobs, spill, keys)
     # The command's own preparation (its trust store, say) once, here, before the fork: the
     # workers inherit it. Done after the fork, while the shares are scanned, it would be done
-    # once per process, and the scans already keep every core busy: measured on the 300 MB
-    # benchmark captures, wall and CPU time grew by 0.07-0.11 s (handshake-heavy 1.08 -> 1.15 s,
-    # bulk 0.60 -> 0.72 s), whether each worker prepared at once or when it first needed it.
+    # once per process while the scans already keep every core busy. Measured (inspect
+    # --format jsonl, medians of 10 interleaved runs, quiet machine): handshake-heavy 300 MB
+    # 0.57 s prepared before the fork, 0.65 s prepared in each process after it (CPU 0.85
+    # against 1.08 s); bulk 300 MB 0.37 against 0.36 s (CPU 0.54 against 0.61 s); the storm of
+    # 100,000 connections 3.78 s either way. Workers loading it when first needed cost the same.
     for _pid, fn in _WHILE_SCANNING:
         fn()
     # fork: the workers start as copies of this process (``make_row``, what is imported and
