@@ -25,7 +25,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import InputError, MalformedError
-from ..inputs.archive import TarStream
 from ..times import readable
 from . import x509 as x509mod
 from .bundled import default_path, default_source
@@ -183,6 +182,8 @@ def _read_file(path: Path) -> bytes:
 
 
 def _from_tar(path: Path) -> TrustStore:
+    from ..inputs.archive import TarStream  # here: tarfile only for a bundle, not the default store
+
     entries: list[TrustEntry] = []
     members: list[str] = []
     try:
