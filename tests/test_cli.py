@@ -48,6 +48,38 @@ def test_help_on_every_command() -> None:
         assert r.returncode == 0 and "Usage:" in r.stdout
 
 
+# The modules a run loaded, said at exit (the command's own exit runs the exit handlers).
+_LOADED = ("import atexit, sys; atexit.register(lambda: print('LOADED', *sorted(m for m in sys.modules "
+           "if m.startswith(('cryptography', 'pcaptls.certificates.'))), file=sys.stderr)); "
+           "sys.argv[0] = 'pcaptls'; from pcaptls.cli import main; main()")
+
+
+def test_help_and_bad_input_do_not_load_cryptography(tmp_path: Path) -> None:
+    """Help, a file that is not a capture and a capture without certificates answer without
+    importing cryptography or the certificate modules (the default trust store is named, not
+    read): they start sooner."""
+    empty = tmp_path / "empty.pcap"
+    pcapgen.write_pcap(empty, [])
+    text = tmp_path / "notes.pcap"
+    text.write_text("not a capture\n")
+    for args, code in ((["--help"], 0), (["inspect", "--help"], 0), (["diagnose", "--help"], 0),
+                       (["inspect", str(text)], 2), (["inspect", str(empty), "--format", "jsonl"], 0),
+                       (["certs", str(text), "--export", str(tmp_path / "out")], 2), (["timeline", str(text)], 2)):
+        r = subprocess.run([sys.executable, "-c", _LOADED, *args], capture_output=True, text=True, timeout=60)
+        assert r.returncode == code, (args, r.stderr)
+        loaded = [line for line in r.stderr.splitlines() if line.startswith("LOADED")]
+        assert loaded == ["LOADED"] or loaded == ["LOADED pcaptls.certificates.bundled"], (args, loaded)
+
+
+def test_cryptography_deprecation_warnings_are_not_shown() -> None:
+    """Certificates off the wire are often not RFC 5280-clean: the command reports on them
+    (anomalies) rather than letting cryptography warn; other warnings still show."""
+    code = ("import warnings, pcaptls.cli; from cryptography.utils import CryptographyDeprecationWarning as W; "
+            "warnings.warn('negative serial', W); warnings.warn('still said', UserWarning)")
+    r = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "still said" in r.stderr and "negative serial" not in r.stderr
+
+
 def test_table_shows_failure_and_exit_1(failing_capture) -> None:  # type: ignore[no-untyped-def]
     path, _ = failing_capture
     r = run("inspect", str(path), "--trust-store", str(path.parent / "trust.pem"))

@@ -39,9 +39,8 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from ..errors import MalformedError
 
@@ -291,6 +290,9 @@ def explicit_curve(spki_der: bytes) -> ExplicitCurve | None:
 
 
 def _named_spki(curve: ExplicitCurve) -> bytes:
+    # here, as below: only a certificate with an explicit curve needs them (4 ms to import)
+    from cryptography.hazmat.primitives import serialization
+
     key = ec.EllipticCurvePublicNumbers(curve.qx, curve.qy, _CURVES[curve.named][0]).public_key()  # type: ignore[index]
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
@@ -298,6 +300,8 @@ def _named_spki(curve: ExplicitCurve) -> bytes:
 def _ecdsa_verify(curve: ExplicitCurve, sig: bytes, digest: bytes) -> bool:
     """ECDSA over a curve ``cryptography`` has no name for (a generator of one's own choosing: the
     CVE-2020-0601 shape). OpenSSL 3.0 verifies with such keys, so pcaptls must too."""
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
     r, s = decode_dss_signature(sig)
     n = curve.n
     if not (0 < r < n and 0 < s < n):
@@ -412,6 +416,26 @@ def _probe(cert: x509.Certificate) -> None:
     cert.public_key()
 
 
+def strict(der: bytes) -> x509.Certificate | None:
+    """``cryptography``'s object of ``der`` when it reads every field pcaptls uses, else ``None``.
+    :func:`load` then takes that object as it is and cannot raise: each check of :func:`_layout`
+    is one ``cryptography``'s DER parser makes too, or concerns a key it could not load. Cheaper
+    than :func:`load` where the quirks it records are not wanted (a trust store's certificates)."""
+    cert = _strict(der)
+    return None if isinstance(cert, str) else cert
+
+
+@lru_cache(maxsize=4096)
+def _strict(der: bytes) -> x509.Certificate | str:
+    """:func:`strict`, or why ``cryptography`` refuses ``der`` (for :func:`load`'s message)."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        _probe(cert)
+    except Exception as e:
+        return str(e)
+    return cert
+
+
 def _scan_anomalies(lay: _Layout) -> list[str]:
     """Quirks of certificates ``cryptography`` reads too (it accepts them, OpenSSL does too)."""
     out = []
@@ -448,15 +472,12 @@ def load(der: bytes) -> Loaded:
     if explicit is not None:
         anomalies.append("EC public key with explicit curve parameters"
                          + (f" ({explicit.named} written out)" if explicit.named else " (not a named curve)"))
-    try:
-        cert = x509.load_der_x509_certificate(der)
-        _probe(cert)
-    except Exception as e:  # repaired below
-        first_error = e
-    else:
+    cert = _strict(der)
+    if not isinstance(cert, str):
         return Loaded(der, cert, lay.tbs, False, tuple(anomalies), cert.not_valid_before_utc,
                       cert.not_valid_after_utc, not cmp_time_readable(nbt, nbs), not cmp_time_readable(nat, nas),
                       False, explicit, False, None)
+    first_error = cert  # repaired below
     try:
         return _repair(der, lay, explicit, anomalies)
     except MalformedError:

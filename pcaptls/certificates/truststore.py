@@ -21,12 +21,13 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 from ..errors import InputError, MalformedError
-from ..inputs.archive import TarStream
 from ..times import readable
 from . import x509 as x509mod
+from .bundled import default_path, default_source
 from .openssl.facts import (
     ca_status,
     canonical_issuer,
@@ -41,6 +42,7 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 
 _PEM_BEGIN = re.compile(rb"-----BEGIN (TRUSTED |X509 )?CERTIFICATE-----")
 _PEM_END = re.compile(rb"-----END (?:TRUSTED |X509 )?CERTIFICATE-----")
+_WHITESPACE = b" \t\n\r\f\v"  # what rb"\s" matches: dropped from a block's base64
 
 
 def _pem_blocks(data: bytes) -> Iterator[tuple[bytes | None, bytes]]:
@@ -135,7 +137,7 @@ def parse_certificates(data: bytes, origin: str) -> list[TrustEntry]:
         out: list[TrustEntry] = []
         for n, (kind, body) in enumerate(_pem_blocks(data), 1):
             try:
-                der = base64.b64decode(re.sub(rb"\s+", b"", body), validate=True)
+                der = base64.b64decode(body.translate(None, _WHITESPACE), validate=True)
             except (binascii.Error, ValueError) as e:
                 raise InputError(f"{origin}: certificate block {n} is not valid base64") from e
             if kind == b"TRUSTED ":
@@ -180,6 +182,8 @@ def _read_file(path: Path) -> bytes:
 
 
 def _from_tar(path: Path) -> TrustStore:
+    from ..inputs.archive import TarStream  # here: tarfile only for a bundle, not the default store
+
     entries: list[TrustEntry] = []
     members: list[str] = []
     try:
@@ -232,19 +236,15 @@ def _from_folder(path: Path) -> TrustStore:
 
 
 def default_store() -> TrustStore:
-    """certifi's bundle (the Mozilla CA list): the default when no trust store is given."""
-    import certifi
-
-    where = Path(certifi.where())
-    return TrustStore(tuple(parse_certificates(_read_file(where), str(where))), default_source())
+    """certifi's bundle (the Mozilla CA list): the default when no trust store is given. Read
+    once per process (a store is immutable): the API's calls and a command's share it."""
+    return _bundle(default_path())
 
 
-def default_source() -> str:
-    """How :func:`default_store` describes itself (without reading the bundle)."""
-    import certifi
-
-    return (f"default: certifi {getattr(certifi, '__version__', '?')} public CA bundle ({certifi.where()}); "
-            "pass --trust-store with Expressway's trust store for its verdict")
+@lru_cache(maxsize=1)
+def _bundle(where: str) -> TrustStore:
+    path = Path(where)
+    return TrustStore(tuple(parse_certificates(_read_file(path), str(path))), default_source())
 
 
 def load(path: str | os.PathLike[str] | None) -> TrustStore:

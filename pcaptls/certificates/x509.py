@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from ..errors import MalformedError
 from ..times import iso_seconds
-from .lenient import Loaded, verify_signature
+from .lenient import Loaded, strict, verify_signature
 from .lenient import load as load_lenient
 from .names import OPENSSL_SHORT_NAMES
 
@@ -153,8 +153,9 @@ def check(der: bytes) -> tuple[datetime, datetime]:
     Raises :class:`MalformedError` exactly when :func:`decode` does, with the same message (the
     parts of a certificate :func:`decode` cannot do without are the ones checked here), at a
     tenth of its cost: for trust stores, whose hundred-odd certificates are mostly never shown.
+    A certificate ``cryptography`` reads as it is skips :mod:`.lenient`'s survey of its quirks.
     """
-    cert = _load(der)
+    cert = strict(der) or _load(der)
     _names(cert)
     return _validity(cert)
 

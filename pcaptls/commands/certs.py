@@ -7,10 +7,8 @@ import sys
 
 import click
 
-from ..certificates.export import connection_chains, export
 from ..errors import PcaptlsError
-from ..report.table import render
-from ..report.writers import write_csv
+from ..pipeline.analysis import while_scanning
 from .common import (
     EXIT_FINDINGS,
     EXIT_INPUT,
@@ -70,7 +68,9 @@ def certs(captures: tuple[str, ...], filters: Filters, export_dir: str, der: boo
         status = EXIT_INPUT if src.problems or src.unusable else EXIT_OK
         conns = []
         paths = [r.path for r in src.recordings]
-        for path, result in zip(paths, analyse_where(None, paths, jobs)):
+        with while_scanning(_load_export):
+            results = analyse_where(None, paths, jobs)
+        for path, result in zip(paths, results):
             name = src.name(path)
             if isinstance(result, PcaptlsError):
                 fail_input(name, result, debug)
@@ -88,6 +88,10 @@ def certs(captures: tuple[str, ...], filters: Filters, export_dir: str, der: boo
     conns = filters.select(sorted(conns, key=lambda c: (c.start, c.first_frame)), judge)
     if status == EXIT_OK and any(wrong(c, judge) for c in conns):
         status = EXIT_FINDINGS
+    from ..certificates.export import connection_chains, export
+    from ..report.table import render
+    from ..report.writers import write_csv
+
     written = export(connection_chains(conns), export_dir, der=der)
     if fmt == "jsonl":
         for w in written:
@@ -106,3 +110,9 @@ def certs(captures: tuple[str, ...], filters: Filters, export_dir: str, der: boo
                              table_width(out), {0: 30, 2: 24, 3: 20}, (4, 1, 3), (3, 2, 0)) + "\n")
     out.flush()
     sys.exit(status)
+
+
+def _load_export() -> None:
+    """Import the certificate writer (and with it cryptography): the warm-up while a large
+    capture is scanned, so that the scan need not wait for it."""
+    from ..certificates import export  # noqa: F401  (imported for its own sake)

@@ -6,12 +6,10 @@ import functools
 import os
 import sys
 import time
-import traceback
 from typing import Any, Callable, Sequence, TypeVar
 
 import click
 
-from ..capture.decode import LINKTYPES
 from ..errors import PcaptlsError
 from ..pipeline import forks
 from ..pipeline.analysis import Analysis, analyse
@@ -48,6 +46,8 @@ def fail(message: str) -> None:
 def fail_input(path: str, problem: PcaptlsError | str, debug: bool, trace: str | None = None) -> None:
     """A file that could not be read (wholly or in part): its traceback with ``--debug``, then one line."""
     if debug:
+        import traceback  # here, as below: only errors need it
+
         if isinstance(problem, BaseException) and problem.__traceback__ is not None:
             traceback.print_exception(problem)
         elif trace or getattr(problem, "trace", None):  # from a worker process: the text it kept
@@ -60,6 +60,8 @@ def unread_link_types(a: Analysis) -> str | None:
     n = a.counts.get("unknown_link", 0)
     if not n:
         return None
+    from ..capture.decode import LINKTYPES  # the Python reference's decoder: loaded only when needed
+
     kinds = ", ".join(str(k) for k in sorted(a.stats.linktypes - LINKTYPES)) or "?"
     return f"{n} frames of unsupported link type {kinds} not analysed"
 
@@ -103,6 +105,8 @@ def handle_errors(fn: F) -> F:
                 sys.stdout.flush()
         except PcaptlsError as e:
             if debug:
+                import traceback
+
                 traceback.print_exc()
             fail(str(e))
             sys.exit(EXIT_INPUT)
@@ -118,6 +122,8 @@ def handle_errors(fn: F) -> F:
             raise
         except Exception as e:  # a bug: still one line, unless asked for the traceback
             if debug:
+                import traceback
+
                 traceback.print_exc()
             fail(f"internal error: {type(e).__name__}: {e} (run with --debug for details)")
             sys.exit(EXIT_INPUT)
@@ -159,6 +165,8 @@ def _analyse_one(path: str, key: int | None = None, spill: str | None = None) ->
         make_row = forks.by_key(key)
         return analyse(path, make_row=None if make_row is None else functools.partial(make_row, path), spill=spill)
     except PcaptlsError as e:
+        import traceback
+
         e.trace = traceback.format_exc()  # type: ignore[attr-defined]  # a traceback does not pickle
         return e
 

@@ -5,27 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 import click
 
-from ..certificates import truststore
-from ..certificates.verdicts import Judge
-from ..correlate import correlate, timeline_rows
-from ..correlate.findings import Finding, find
-from ..correlate.link import Correlation
-from ..correlate.timeline import ROW_COLUMNS, timeline_cells
 from ..errors import InputError
-from ..logs.events import ParseSummary
-from ..logs.reader import read_logs
-from ..pipeline.analysis import Analysis
+from ..pipeline.analysis import Analysis, while_scanning
 from ..pipeline.result import connection_order
-from ..report.findings import FINDING_CSV, finding_row
 from ..report.safe import json_line, terminal
-from ..report.table import column_widths, fit
-from ..report.writers import csv_header, write_csv, write_csv_rows
 from ..times import readable
-from ..tls.model import TlsConnection
 from .common import (
     EXIT_FINDINGS,
     EXIT_INPUT,
@@ -42,6 +30,13 @@ from .common import (
 from .inputs import Filters, captures_argument, filter_options, open_inputs, wrong
 from .keys import keylog_option
 from .outputs import output_format, output_option, output_stream, table_width, to_file, wrapped
+
+if TYPE_CHECKING:  # the rest loads while the captures are read (see _prepare): the scan starts sooner
+    from ..certificates.verdicts import Judge
+    from ..correlate.findings import Finding
+    from ..correlate.link import Correlation
+    from ..logs.events import ParseSummary
+    from ..tls.model import TlsConnection
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -68,20 +63,29 @@ def _gather(captures: tuple[str, ...], logs: tuple[str, ...], trust_path: str | 
         from_bundle = trust_path is None and src.trust_store is not None
         if trust_path is None:
             trust_path = src.trust_store
-        try:
-            store = truststore.load(trust_path)
-        except InputError:
-            if not from_bundle:
-                raise
-            fail(f"{trust_path}: no ca_*.pem trust store in the bundle; using the public CA bundle")
-            store = truststore.load(None)
+        store = None
+        if trust_path is not None:  # given or the bundle's: read first, so a bad one fails before any analysis
+            from ..certificates import truststore
+
+            try:
+                store = truststore.load(trust_path)
+            except InputError:
+                if not from_bundle:
+                    raise
+                fail(f"{trust_path}: no ca_*.pem trust store in the bundle; using the public CA bundle")
         paths = [r.path for r in src.recordings]
-        analyses, bad_input = usable_analyses(paths, analyse_where(scheduler, paths, jobs), src.name)
+        with while_scanning(lambda: _prepare(store is None)):
+            analyses, bad_input = usable_analyses(paths, analyse_where(scheduler, paths, jobs), src.name)
         if bad_input:
             status = EXIT_INPUT
         if not analyses:
             raise InputError(f"{', '.join(captures)}: no capture could be read")
-        judge = Judge(store)
+        from ..certificates import truststore
+        from ..certificates.verdicts import Judge
+        from ..correlate import correlate
+        from ..logs.reader import read_logs
+
+        judge = Judge(store if store is not None else truststore.load(None))
         conns = sorted((c for a in analyses for c in a.connections), key=connection_order)
         if filters is not None:
             conns = filters.select(conns, judge)
@@ -94,6 +98,20 @@ def _gather(captures: tuple[str, ...], logs: tuple[str, ...], trust_path: str | 
                 fail(problem)
             corr = correlate(conns, events, clock_offset=clock_offset)
     return Inputs(analyses, conns, events, summary, corr, judge, status)
+
+
+def _prepare(default_store: bool) -> None:
+    """What diagnose and timeline need once the captures are read: the certificate, log and
+    correlation modules (and cryptography), and certifi's bundle when no trust store was
+    given. Run while a large capture is scanned, so that the scan need not wait for them."""
+    from ..certificates import truststore
+    from ..certificates import verdicts  # noqa: F401  (imported for its own sake, as below)
+    from ..correlate import findings, timeline  # noqa: F401
+    from ..logs import reader  # noqa: F401
+    from ..report import findings as finding_records  # noqa: F401
+
+    if default_store:
+        truststore.default_store()
 
 
 common_inputs = [
@@ -157,6 +175,10 @@ def diagnose(captures: tuple[str, ...], filters: Filters, logs: tuple[str, ...],
     fmt = output_format(fmt, output, ("table", "jsonl", "csv"))
     out = output_stream(output)
     inp = _gather(captures, logs, trust_store, clock_offset, log_tz, jobs, scheduler, filters)
+    from ..correlate.findings import find
+    from ..report.findings import FINDING_CSV, finding_row
+    from ..report.writers import write_csv
+
     findings = find(inp.connections, inp.judge, inp.correlation)
     if fmt == "jsonl":
         for f in findings:
@@ -251,6 +273,10 @@ def timeline(captures: tuple[str, ...], filters: Filters, logs: tuple[str, ...],
     fmt = output_format(fmt, output)
     out = output_stream(output)
     inp = _gather(captures, logs, None, clock_offset, log_tz, jobs, scheduler, filters)
+    from ..correlate import timeline_rows
+    from ..correlate.timeline import ROW_COLUMNS, timeline_cells
+    from ..report.table import column_widths, fit
+    from ..report.writers import csv_header, write_csv_rows
 
     def rows() -> Iterator[dict[str, object]]:
         return timeline_rows(inp.connections, inp.correlation, only_linked=linked_only)

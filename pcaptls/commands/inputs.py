@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import glob as _glob
-import ipaddress
 import os
 import shutil
 import stat
@@ -39,12 +37,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 import click
 
 from ..errors import InputError
-from ..inputs.bundle import Bundle, open_bundle
 from ..inputs.kinds import is_capture, sniff_file
 from ..times import parse_utc
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # and bundles' readers load when a bundle is given: a capture is read sooner
     from ..certificates.verdicts import Judge
+    from ..inputs.bundle import Bundle
     from ..tls.model import TlsConnection
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -127,6 +125,8 @@ def _verifies(judge: Judge, c: TlsConnection) -> bool:
 
 
 def _same_host(host: str, c: TlsConnection) -> bool:
+    import ipaddress
+
     h = host.lower()
     if c.sni is not None and c.sni.lower() == h:
         return True
@@ -335,7 +335,9 @@ def _resolve_one(s: Sources, arg: str, i: int, stream: bool) -> None:
         s.listed.append(("capture", name))
         return
     if not os.path.exists(arg) and any(c in arg for c in "*?["):
-        matches = sorted(_glob.glob(arg))
+        import glob
+
+        matches = sorted(glob.glob(arg))
         if not matches:
             raise _Unusable(f"{arg}: no file matches this pattern")
         files = [m for m in matches if os.path.isfile(m) and _usable(s, m, m)]
@@ -346,6 +348,8 @@ def _resolve_one(s: Sources, arg: str, i: int, stream: bool) -> None:
             _resolve_one(s, d, i, stream)
         return
     if os.path.isdir(arg):
+        from ..inputs.bundle import open_bundle
+
         try:
             b = open_bundle(arg)
         except InputError:
@@ -357,6 +361,8 @@ def _resolve_one(s: Sources, arg: str, i: int, stream: bool) -> None:
         raise _Unusable(f"{arg}: no such file or folder")
     words = _kind(arg)
     if "tar archive" in words:  # a diagnostic bundle
+        from ..inputs.bundle import open_bundle
+
         _add_bundle(s, arg, open_bundle(arg), i)
         s.listed.append(("bundle", arg))
         return

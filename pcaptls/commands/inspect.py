@@ -11,17 +11,6 @@ from ..errors import PcaptlsError
 from ..pipeline import spill
 from ..pipeline.analysis import Analysis, while_scanning
 from ..pipeline.result import row_order
-from ..report import connections as view
-from ..report import table as table_layout
-from ..report import writers
-from ..report.records import (
-    connection_parts,
-    connection_record,
-    flatten,
-    json_text,
-    verdict_record,
-)
-from ..tls.model import TlsConnection
 from .common import (
     EXIT_FINDINGS,
     EXIT_INPUT,
@@ -44,6 +33,30 @@ if TYPE_CHECKING:
     from ..certificates.openssl.vocabulary import Verdict
     from ..certificates.truststore import TrustStore
     from ..certificates.verdicts import Judge
+    from ..report import connections as view
+    from ..report import table as table_layout
+    from ..report import writers
+    from ..report.records import connection_parts, connection_record, flatten, json_text, verdict_record
+    from ..tls.model import TlsConnection
+
+_REPORT_LOADED = False
+
+
+def _load_report() -> None:
+    """Import the report modules this command writes with (as the module's own names): while
+    the Rust engine scans a large capture (see ``while_scanning``), else at the first row, so
+    that the scan starts without waiting for them (20-30 ms: the connection model, hashlib and
+    json among them)."""
+    global _REPORT_LOADED, view, table_layout, writers, connection_parts, connection_record, flatten
+    global json_text, verdict_record
+    if _REPORT_LOADED:
+        return
+    from ..report import connections as view
+    from ..report import table as table_layout
+    from ..report import writers
+    from ..report.records import connection_parts, connection_record, flatten, json_text, verdict_record
+
+    _REPORT_LOADED = True
 
 
 @click.command("inspect")
@@ -130,6 +143,7 @@ def inspect(captures: tuple[str, ...], filters: Filters, fmt: str, output: str |
         """A JSON line (in pieces), CSV row or table :class:`_Row` (``None`` when --failed-only hides it)
         and whether the handshake failed. Made in the process that analysed the connection
         (with --jobs, in parallel); what it makes waits for time order, on disk if need be."""
+        _load_report()
         if not filters.keep(c):
             return None, False
         if fmt == "table":
@@ -158,9 +172,10 @@ def inspect(captures: tuple[str, ...], filters: Filters, fmt: str, output: str |
     # Lines wait for time order in a private temporary folder once there are many (pcaptls.pipeline.spill).
     with src, spill.folder() as waiting:
         paths = [r.path for r in src.recordings]
-        # A large capture: the trust store is loaded while the Rust engine reads it.
-        with while_scanning(load_judge):
+        # A large capture: the report modules and the trust store load while the Rust engine reads it.
+        with while_scanning(_load_report), while_scanning(load_judge):
             results = analyse_where(scheduler, paths, jobs, render, waiting)
+        _load_report()  # if no connection was rendered
         status = EXIT_INPUT if src.problems or src.unusable else EXIT_OK
         analyses: list[tuple[str, Analysis]] = []
         for path, res in zip(paths, results):
@@ -219,7 +234,7 @@ def _source(store: TrustStore | None, judged: bool) -> str:
     if store is not None:
         return store.source
     if judged:
-        from ..certificates.truststore import default_source
+        from ..certificates.bundled import default_source
 
         return default_source()
     return "not needed: no server certificate is visible"
@@ -289,6 +304,7 @@ def _stream(src: Sources, render: Any, fmt: str, failed_only: bool, source: str 
     each written and flushed at once; then exit with the status."""
     from ..pipeline.stream import StreamScan
 
+    _load_report()
     r = src.recordings[0]
     scan = StreamScan(stdin_fd(r), r.name)  # InputError here, before anything is written
     if hasattr(out, "reconfigure"):
@@ -317,7 +333,7 @@ def _stream(src: Sources, render: Any, fmt: str, failed_only: bool, source: str 
         writers.write_csv(out, items())
     else:
         if source is None:
-            from ..certificates.truststore import default_source
+            from ..certificates.bundled import default_source
 
             source = default_source()
         out.write(f"trust store: {source}\n\n")

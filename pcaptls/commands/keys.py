@@ -8,7 +8,6 @@ from typing import Any, Callable, TypeVar
 import click
 
 from ..pipeline.analysis import using_keys
-from ..tls import keylog
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,6 +22,8 @@ def keylog_option(fn: F) -> F:
     def wrapper(*args: Any, keylogs: tuple[str, ...] = (), **kwargs: Any) -> Any:
         if not keylogs:
             return fn(*args, **kwargs)
+        from ..tls import keylog
+
         keys = keylog.KeyLog()
         for path in keylogs:
             keys.merge(keylog.load(path))

@@ -9,13 +9,7 @@ from datetime import datetime, timezone
 
 import click
 
-from ..certificates import truststore as ts
-from ..certificates.openssl.facts import self_signed
-from ..certificates.x509 import decode
 from ..report.safe import terminal
-from ..report.schema import TRUSTSTORE_CSV
-from ..report.table import render
-from ..report.writers import write_csv
 from ..times import iso_seconds, readable
 from .common import EXIT_FINDINGS, EXIT_OK, debug_option, format_option, handle_errors
 from .outputs import output_format, output_option, output_stream, table_width, wrapped
@@ -51,6 +45,14 @@ def truststore(path: str, fmt: str, output: str | None, at: str | None, debug: b
     duplicates, intermediates without their root. Exit status: 0 no warnings, 1 warnings,
     2 the trust store could not be read.
     """
+    # Here: `pcaptls --help` lists this command without loading cryptography.
+    from ..certificates import truststore as ts
+    from ..certificates.openssl.facts import self_signed
+    from ..certificates.x509 import decode
+    from ..report.schema import TRUSTSTORE_CSV
+    from ..report.table import render
+    from ..report.writers import write_csv
+
     # Old CA certificates (negative serials ...) are what users have: judge them, don't nag.
     warnings.filterwarnings("ignore", module=r"pcaptls\.certificates\..*")
     fmt = output_format(fmt, output)

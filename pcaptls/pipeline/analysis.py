@@ -17,22 +17,23 @@ import contextlib
 import functools
 import gc
 import os
-import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..capture.files import iter_frames
-from ..capture.frames import Frame, ReadStats
 from ..errors import MalformedError, PcaptlsError, TruncatedError
-from ..tls.keylog import KeyLog
-from ..tls.model import TlsConnection
 from . import engines as _engine
 from . import forks
 from .result import Analysis, connection_order, merge, row_order
 from .spill import Runs
 
-if TYPE_CHECKING:  # the Python reference's modules load only when it runs
+if TYPE_CHECKING:
+    # Types only: the Rust engine's first frame comes sooner when the Python reference's
+    # modules (capture readers, flow table) load only when it runs, and the connection model
+    # while the scan runs (pcaptls._core imports it once its thread is reading).
+    from ..capture.frames import Frame, ReadStats
     from ..tcp.flows import FlowTable
+    from ..tls.keylog import KeyLog
+    from ..tls.model import TlsConnection
 
 SPLIT_MIN = 32 << 20  # smaller captures are read in one process: a second costs more than it saves
 
@@ -210,13 +211,21 @@ def keys_in_use() -> KeyLog | None:
 
 def _with_capture_secrets(path: str, keys: KeyLog | None) -> KeyLog | None:
     """``keys`` and the secrets ``path`` carries itself (pcapng Decryption Secrets Blocks)."""
+    from ..capture import pcap
+
+    try:
+        with open(path, "rb") as f:
+            if pcap.sniff(f.read(4)):  # a pcap file has no such blocks: the readers need not load
+                return keys
+    except OSError:
+        pass  # said by the engine, as for any capture it cannot open
     from ..tls import keylog
 
     found = keylog.from_capture(path)
     if not found:
         return keys
     if keys:
-        merged = KeyLog()
+        merged = keylog.KeyLog()
         merged.merge(keys)
         merged.merge(found)
         return merged
@@ -228,23 +237,24 @@ def _split(path: str, progress: Callable[[int], None] | None, jobs: int,
            keys: KeyLog | None = None) -> Analysis:
     if make_row is None and _engine.selected() == "rust":
         return _rust_threads(path, progress, jobs, spill, keys)
-    # The command's own preparation (its trust store, say) once, here: the workers inherit it
-    # rather than each doing it again (measured: 0.71-0.94 -> 0.51-0.68 s on the 300 MB
-    # handshake-heavy benchmark capture).
-    for fn in _WHILE_SCANNING:
+    # The command's own preparation (its trust store, say) once, here, before the fork: the
+    # workers inherit it. Done after the fork, while the shares are scanned, it would be done
+    # once per process while the scans already keep every core busy. Measured (inspect
+    # --format jsonl, medians of 10 interleaved runs, quiet machine): handshake-heavy 300 MB
+    # 0.57 s prepared before the fork, 0.65 s prepared in each process after it (CPU 0.85
+    # against 1.08 s); bulk 300 MB 0.37 against 0.36 s (CPU 0.54 against 0.61 s); the storm of
+    # 100,000 connections 3.78 s either way. Workers loading it when first needed cost the same.
+    for _pid, fn in _WHILE_SCANNING:
         fn()
-    # fork: the workers start with everything imported (and ``make_row``); only the path crosses.
-    with forks.inherited(make_row) as key, forks.pool(jobs - 1) as pool:
-        others = [pool.submit(_share_task, path, k, jobs, key, spill, keys) for k in range(1, jobs)]
+    # fork: the workers start as copies of this process (``make_row``, what is imported and
+    # prepared); only their results cross back.
+    with contextlib.ExitStack() as workers:
+        others = [workers.enter_context(forks.Forked(_share, path, None, k, jobs, make_row, spill, keys))
+                  for k in range(1, jobs)]
         # This process takes share 0 and shows progress.
         results = [_share(path, progress, 0, jobs, make_row, spill, keys)]
-        results += [f.result() for f in others]
+        results += [w.result() for w in others]
     return merge(results)
-
-
-def _share_task(path: str, share: int, shares: int, key: int | None, spill: str | None,
-                keys: KeyLog | None = None) -> Analysis:
-    return _share(path, None, share, shares, forks.by_key(key), spill, keys)
 
 
 @contextlib.contextmanager
@@ -266,28 +276,35 @@ def _share(path: str, progress: Callable[[int], None] | None, share: int, shares
     sink = Collector(make_row, spill, keys)
     if _engine.selected() == "rust":
         return _rust_share(path, progress, share, shares, sink)
+    from ..capture.files import iter_frames
+    from ..capture.frames import ReadStats
+
     stats = ReadStats(path=path)
     with _no_full_gc():
         return _pipeline(iter_frames(path, stats), stats, progress, share, shares, sink)
 
 
 # Work a command needs whatever the capture holds (loading its trust store, say), done while the
-# Rust engine's thread reads a large capture instead of after the first connection arrives, and
-# before a split capture's workers fork, so that they inherit it. See :func:`while_scanning`.
-_WHILE_SCANNING: list[Callable[[], object]] = []
+# Rust engine's thread reads a large capture rather than before it starts or once the first
+# connection arrives (or, for a capture split over processes, once before they fork: see
+# _split). See :func:`while_scanning`.
+_WHILE_SCANNING: list[tuple[int, Callable[[], object]]] = []
 WARM_UP_MIN = 8 << 20  # smaller captures are read before the work would pay off
 
 
 @contextlib.contextmanager
 def while_scanning(fn: Callable[[], object]) -> Iterator[None]:
     """Run ``fn`` (idempotent) while the Rust engine scans a capture of :data:`WARM_UP_MIN`
-    bytes or more, and before a capture split over processes forks them, inside the ``with``
-    block."""
-    _WHILE_SCANNING.append(fn)
+    bytes or more, inside the ``with`` block, and before a capture split over processes forks
+    them: in this process, and in each worker process that makes rows (``make_row``: what
+    ``fn`` prepares is for them). A worker that only hands its connections back (several
+    captures read at once for a command that wants the connections) leaves it to this process."""
+    entry = (os.getpid(), fn)
+    _WHILE_SCANNING.append(entry)
     try:
         yield
     finally:
-        _WHILE_SCANNING.remove(fn)
+        _WHILE_SCANNING.remove(entry)
 
 
 def _rust_share(path: str, progress: Callable[[int], None] | None, share: int, shares: int,
@@ -295,7 +312,7 @@ def _rust_share(path: str, progress: Callable[[int], None] | None, share: int, s
     """One share of one capture through the Rust engine: it scans on its own thread (the GIL
     released) while this one turns finished connections into results."""
     scan = _rust_scan(path, share, shares, sink)
-    _warm_up(path)
+    _warm_up(path, sink.make_row is not None)
     add = sink.add
     with _no_full_gc():
         for batch in scan:
@@ -315,7 +332,7 @@ def _rust_threads(path: str, progress: Callable[[int], None] | None, shares: int
     100,000 connections, 2.7 s of the 6.9 s a split took, against 2.7 s in one process)."""
     sinks = [Collector(None, spill, keys) for _ in range(shares)]
     scans = [_rust_scan(path, k, shares, sink) for k, sink in enumerate(sinks)]
-    _warm_up(path)
+    _warm_up(path, False)
     live = list(zip(scans, sinks))
     with _no_full_gc():
         while live:
@@ -339,19 +356,23 @@ def _rust_scan(path: str, share: int, shares: int, sink: Collector) -> Any:
     return _core.Scan(path, share, shares, sealed=True) if sink.sealed else _core.Scan(path, share, shares)
 
 
-def _warm_up(path: str) -> None:
-    if _WHILE_SCANNING:
+def _warm_up(path: str, makes_rows: bool) -> None:
+    here = os.getpid()
+    wanted = [fn for pid, fn in _WHILE_SCANNING if makes_rows or pid == here]
+    if wanted:
         try:
             big = os.path.getsize(path) >= WARM_UP_MIN
         except OSError:
             big = False
         if big:
-            for fn in _WHILE_SCANNING:
+            for fn in wanted:
                 fn()
 
 
 def _rust_analysis(path: str, scan: Any, sink: Collector) -> Analysis:
     """A finished scan's result."""
+    from ..capture.frames import ReadStats
+
     s = scan.summary()
     stats = ReadStats(path=path, format=s["format"], frames=s["frames"], bytes_read=s["bytes_read"],
                       snapped=s["snapped"], linktypes=set(s["linktypes"]))
@@ -376,6 +397,8 @@ def _rust_analysis(path: str, scan: Any, sink: Collector) -> Analysis:
 
 def _cut(stats: ReadStats, why: str, error: type[PcaptlsError] = TruncatedError) -> None:
     """The file ends early here: say why, as iter_frames does, with a traceback for --debug."""
+    import traceback
+
     stats.truncated = f"corrupt data: {why}" if error is MalformedError else why
     try:
         raise error(why)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..capture.frames import ReadStats
-from ..tls.model import TlsConnection
 from .spill import Merged
+
+if TYPE_CHECKING:  # annotations only: the model loads while the Rust engine scans (pcaptls._core)
+    from ..capture.frames import ReadStats
+    from ..tls.model import TlsConnection
 
 Row = tuple[float, int, Any]  # (connection start, its first frame, what ``make_row`` made of it)
 

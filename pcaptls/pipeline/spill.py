@@ -19,9 +19,6 @@ from __future__ import annotations
 import contextlib
 import heapq
 import os
-import pickle
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -41,6 +38,9 @@ def folder() -> Iterator[str | None]:
     """A private temporary folder for runs, removed with everything in it at the end; ``None``
     when none can be made (no writable temporary directory): results then wait in memory, as
     a small capture's do anyway, rather than nothing being analysed."""
+    import shutil  # here, and pickle where runs are written and read: a small capture never needs them
+    import tempfile
+
     try:
         path = tempfile.mkdtemp(prefix="pcaptls-")
     except OSError:
@@ -89,6 +89,9 @@ class Runs:
             self._add_run(level + 1, merged)
 
     def _write(self, items: Iterable[Any]) -> str:
+        import pickle
+        import tempfile
+
         assert self.where is not None
         try:
             fd, path = tempfile.mkstemp(suffix=".run", dir=self.where)
@@ -114,6 +117,8 @@ class Runs:
 
 
 def _read(path: str) -> Iterator[Any]:
+    import pickle
+
     with open(path, "rb") as f:
         while True:
             try:

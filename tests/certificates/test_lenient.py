@@ -161,6 +161,23 @@ def test_times_as_openssl_reads_them(text: bytes, tag: int, ok: bool, iso: str |
     assert lenient.cmp_time_readable(tag, text) is ok
 
 
+@pytest.mark.parametrize("ident,der", _distinct(QUIRKS), ids=[i for i, _ in _distinct(QUIRKS)])
+def test_strict_is_cryptographys_view_exactly_when_load_takes_it_as_sent(ident: str, der: bytes) -> None:
+    """``strict`` (what a trust store's check uses instead of the full ``load``) gives a certificate
+    exactly when ``load`` reads the DER as sent, and then the same object; never raises."""
+    lenient._strict.cache_clear()
+    lenient.load.cache_clear()
+    cert = lenient.strict(der)
+    try:
+        loaded = lenient.load(der)
+    except MalformedError:
+        assert cert is None
+        return
+    assert (cert is not None) == (not loaded.lenient)
+    if cert is not None:
+        assert loaded.cert is cert
+
+
 _SEEDS = [q.wire[0] for q in QUIRKS[::6]]
 
 
@@ -169,11 +186,14 @@ _SEEDS = [q.wire[0] for q in QUIRKS[::6]]
 def test_mangled_quirky_certificates_raise_only_malformed(seed: bytes, pos: int, patch: bytes, cut: int) -> None:
     der = seed[: pos % (len(seed) + 1)] + patch + seed[pos % (len(seed) + 1) + len(patch):]
     der = der[: len(der) - cut % 8]
+    cert = lenient.strict(der)  # never raises
     try:
-        lenient.load(der)
+        loaded = lenient.load(der)
         decode(der)
     except MalformedError:
-        pass
+        assert cert is None
+    else:
+        assert (cert is not None) == (not loaded.lenient)
 
 
 # --------------------------------------------------------------------------------------------

@@ -259,3 +259,55 @@ def test_upload_conflicts_same_cn_rsa_and_ecdsa() -> None:
         {certgen.sha256(ec_ss.der), certgen.sha256(rsa_ss.der)}]
     assert upload_conflicts([other.der], store) == []  # already there: no conflict with itself
     assert upload_conflicts([rsa_ss.der, rsa_ss.der]) == []
+
+
+# --------------------------------------------------------------------------------------------
+# What a load computes for every certificate, cheaper than the full facts and the same answers
+
+def _canon_value_as_it_was(value: str) -> str:
+    """The character loop ``_canon_value`` replaced (X509_NAME_cmp's canonical value)."""
+    spaces = " \t\n\v\f\r"
+    out: list[str] = []
+    prev_space = False
+    for ch in value.strip(spaces):
+        if ch in spaces:
+            if not prev_space:
+                out.append(" ")
+            prev_space = True
+            continue
+        prev_space = False
+        out.append(ch.lower() if "A" <= ch <= "Z" else ch)
+    return "".join(out)
+
+
+@given(st.text(alphabet=st.sampled_from(list(" \t\n\v\f\r\x1c\xa0\u2003AZaz19-.\xc4\xe4\u0130\u212a\u03a3")), max_size=40)
+       | st.text(max_size=40))
+def test_canonical_value_is_the_loop_it_replaced(value: str) -> None:
+    from pcaptls.certificates.openssl.facts import _canon_value
+
+    assert _canon_value(value) == _canon_value_as_it_was(value)
+
+
+def test_store_index_keys_are_the_full_facts_subjects() -> None:
+    """A store is indexed by ``canonical_subject``: on certifi's bundle, the quirky certificates
+    (names, times and extensions OpenSSL reads and cryptography refuses) and names whose
+    spaces and case fold, it is exactly the subject of ``facts_of``, ``None`` where that raises."""
+    from pcaptls.certificates.openssl.facts import canonical_subject, facts_of
+    from pcaptls.errors import MalformedError
+    from tests.helpers import quirkgen
+
+    folded = [certgen.make(certgen.name(cn), certgen.key("canon"), ca=True).der
+              for cn in ("  Cisco   Root\tCA ", "cisco root ca", "ÄRGER Root Ünïcode")]
+    quirky = [der for q in quirkgen.quirks(T) for der in q.wire] if certgen.OPENSSL else []
+    ders = list(load(None).certs) + quirky + folded + [b"\x30\x03\x02\x01\x01"]
+    for der in ders:
+        try:
+            want = facts_of(der).subject
+        except MalformedError:
+            want = None
+        assert canonical_subject(der) == want
+    assert canonical_subject(folded[0]) == canonical_subject(folded[1]) != canonical_subject(folded[2])
+
+
+def test_default_store_is_read_once() -> None:
+    assert load(None) is load(None)

@@ -302,3 +302,28 @@ def test_mutated_certificates_decode_or_raise_malformed_and_check_agrees(data: s
     else:
         assert check(mutated) == (info.not_before, info.not_after)
         assert info.sha256 == hashlib.sha256(mutated).hexdigest()
+
+
+@pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
+def test_check_agrees_with_decode_on_quirky_and_bundled_certificates() -> None:
+    """``check`` skips the lenient reader's survey for what cryptography reads as it is: on
+    certificates only OpenSSL reads (and some neither reads) and on certifi's bundle it still
+    returns decode's validity or raises decode's error, called first on fresh caches."""
+    from pcaptls.certificates import lenient
+    from pcaptls.certificates.truststore import load
+    from tests.helpers import quirkgen
+
+    quirky = [der for q in quirkgen.quirks(certgen.T) for der in q.wire] if certgen.OPENSSL else []
+    for der in dict.fromkeys(quirky + list(load(None).certs)):
+        for cache in (check, decode, lenient.load, lenient._strict):
+            cache.cache_clear()
+        try:
+            got: object = check(der)
+        except MalformedError as e:
+            got = str(e)
+        try:
+            info = decode(der)
+            want: object = (info.not_before, info.not_after)
+        except MalformedError as e:
+            want = str(e)
+        assert got == want

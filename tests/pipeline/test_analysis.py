@@ -100,3 +100,63 @@ def test_rows_are_made_in_each_share(monkeypatch: pytest.MonkeyPatch) -> None:
         assert (a.anomalies, a.tcp_segments, a.counts) == (serial.anomalies, serial.tcp_segments, serial.counts)
         elsewhere = [p[2] for _s, _n, p in proj].count(False)
         assert (elsewhere == 0) == (jobs == 1)
+
+
+# -- a command's preparation (while_scanning) -------------------------------------------------
+
+def _preparing(log: Path):  # type: ignore[no-untyped-def]
+    """An idempotent preparation that notes, in ``log``, each process that did the work."""
+    import os
+
+    done: dict[str, int] = {}
+
+    def prepare() -> None:
+        if "pid" not in done:
+            done["pid"] = os.getpid()
+            with open(log, "a") as f:
+                f.write(f"{os.getpid()}\n")
+
+    return prepare, done
+
+
+@pytest.mark.engines
+def test_preparation_runs_once_before_a_split_forks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A capture split over processes: the preparation runs here, before the fork, and every
+    worker starts with it done (the scans would keep both cores busy while each did its own)."""
+    import os
+
+    monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    monkeypatch.setattr(analysis, "WARM_UP_MIN", 0)
+    log = tmp_path / "prepared"
+    prepare, done = _preparing(log)
+    with analysis.while_scanning(prepare):
+        a = analyse(CAPTURES / "mra-login" / "capture.pcap", jobs=2, make_row=lambda c: done.get("pid"))
+    rows = [r for _start, _frame, r in a.rows or ()]
+    assert len(rows) == 9 and set(rows) == {os.getpid()}
+    assert log.read_text() == f"{os.getpid()}\n"
+
+
+@pytest.mark.engines
+def test_workers_prepare_only_when_they_make_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several captures read at once: a worker that makes rows prepares for them (once); one
+    that hands its connections back leaves the preparation to the command's process."""
+    import os
+
+    from pcaptls.commands.common import analyse_many
+
+    monkeypatch.setattr(analysis, "WARM_UP_MIN", 0)
+    paths = [str(p) for p in sorted(CAPTURES.glob("0[1-4]*/capture.pcap"))]
+    for make_row in (None, lambda path, c: done.get("pid")):
+        log = tmp_path / f"prepared-{make_row is None}"
+        log.touch()
+        prepare, done = _preparing(log)
+        with analysis.while_scanning(prepare):
+            results = analyse_many(paths, 2, make_row)
+        assert all(not isinstance(r, PcaptlsError) for r in results)
+        pids = log.read_text().split()
+        if make_row is None or analysis._engine.selected() == "python":  # the reference has no warm-up
+            assert pids == []
+        else:
+            assert pids and str(os.getpid()) not in pids and len(set(pids)) == len(pids)
+            rows = [r for a in results for _s, _f, r in a.rows or ()]  # type: ignore[union-attr]
+            assert rows and set(rows) <= {int(p) for p in pids}
