@@ -172,6 +172,10 @@ def inspect(captures: tuple[str, ...], filters: Filters, fmt: str, output: str |
     # Lines wait for time order in a private temporary folder once there are many (pcaptls.pipeline.spill).
     with src, spill.folder() as waiting:
         paths = [r.path for r in src.recordings]
+        if scheduler is not None:
+            # A cluster's workers get ``render`` by value, with the names it uses as they are
+            # here: they must be loaded before it is sent.
+            _load_report()
         # A large capture: the report modules and the trust store load while the Rust engine reads it.
         with while_scanning(_load_report), while_scanning(load_judge):
             results = analyse_where(scheduler, paths, jobs, render, waiting)
