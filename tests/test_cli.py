@@ -191,6 +191,7 @@ def test_jobs_do_not_change_output(fmt: str, monkeypatch: pytest.MonkeyPatch) ->
     from pcaptls.pipeline import analysis
 
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    monkeypatch.setattr(analysis, "SPLIT_MIN_OPENS", 0)
     one = str(CAPTURES / "mra-login" / "capture.pcap")
     many = [str(p) for p in sorted(CAPTURES.glob("0*/capture.pcap"))]
     for files in ([one], many):
@@ -212,6 +213,7 @@ def test_spilled_lines_do_not_change_output(fmt: str, monkeypatch: pytest.Monkey
     from pcaptls.pipeline import analysis, spill
 
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    monkeypatch.setattr(analysis, "SPLIT_MIN_OPENS", 0)
     files = [str(p) for p in sorted(CAPTURES.glob("*/capture.pcap"))]
     one = str(CAPTURES / "mra-login" / "capture.pcap")  # 9 connections
     expected = {}
@@ -256,6 +258,7 @@ def test_split_run_bad_input_one_line_exit_2(kind: str, failing_capture, tmp_pat
     from pcaptls.pipeline import analysis
 
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    monkeypatch.setattr(analysis, "SPLIT_MIN_OPENS", 0)
     p = tmp_path / "input.pcap"
     if kind == "garbage":
         p.write_bytes(b"GIF89a not a capture" * 100)
@@ -276,6 +279,7 @@ def test_jobs_without_fork_run_serially(monkeypatch: pytest.MonkeyPatch) -> None
     from pcaptls.pipeline import analysis, forks
 
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    monkeypatch.setattr(analysis, "SPLIT_MIN_OPENS", 0)
     files = [str(p) for p in sorted(CAPTURES.glob("0*/capture.pcap"))]
     forked = CliRunner().invoke(main, ["inspect", *files, "--format", "jsonl", "--jobs", "2"])
     monkeypatch.setattr(forks, "can_fork", lambda: False)

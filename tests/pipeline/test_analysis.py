@@ -37,6 +37,7 @@ def test_split_equals_serial(path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     """Every share reads every frame and keeps only its connections; merged, the result is the
     serial one, on pcap, pcapng and every link type."""
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    monkeypatch.setattr(analysis, "SPLIT_MIN_OPENS", 0)
     serial = _outcome(path, 1)
     for jobs in (2, 3):
         assert _outcome(path, jobs) == serial
@@ -56,6 +57,7 @@ def test_split_shares_are_disjoint_and_balanced(tmp_path: Path, monkeypatch: pyt
     assert sorted(keys[0] + keys[1]) == [(c.start, c.first_frame) for c in whole.connections]
     assert min(map(len, keys)) > 0.35 * len(whole.connections)
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    monkeypatch.setattr(analysis, "SPLIT_MIN_OPENS", 0)
     assert analyse(path, jobs=2).connections == whole.connections
 
 
@@ -84,6 +86,7 @@ def test_rows_are_made_in_each_share(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    monkeypatch.setattr(analysis, "SPLIT_MIN_OPENS", 0)
     path = CAPTURES / "mra-login" / "capture.pcap"
     serial = analyse(path)
     here = os.getpid()
@@ -126,6 +129,7 @@ def test_preparation_runs_once_before_a_split_forks(tmp_path: Path, monkeypatch:
     import os
 
     monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    monkeypatch.setattr(analysis, "SPLIT_MIN_OPENS", 0)
     monkeypatch.setattr(analysis, "WARM_UP_MIN", 0)
     log = tmp_path / "prepared"
     prepare, done = _preparing(log)
@@ -160,3 +164,51 @@ def test_workers_prepare_only_when_they_make_rows(tmp_path: Path, monkeypatch: p
             assert pids and str(os.getpid()) not in pids and len(set(pids)) == len(pids)
             rows = [r for a in results for _s, _f, r in a.rows or ()]  # type: ignore[union-attr]
             assert rows and set(rows) <= {int(p) for p in pids}
+
+
+def test_sample_counts_connection_openings_as_tshark(tshark: str) -> None:
+    """The Rust engine's look at a capture's start (pcaptls._core.sample) counts the segments
+    with SYN and no ACK that tshark counts, on lab and corpus captures read whole."""
+    import subprocess
+
+    from pcaptls import _core
+
+    paths = [CAPTURES / "mra-login" / "capture.pcap", CAPTURES / "08-messy-network" / "capture.pcap",
+             *corpus_files()[:8]]
+    for path in paths:
+        frames, read, opens = _core.sample(str(path), 1 << 30)
+        out = subprocess.run([tshark, "-n", "-r", str(path), "-Y", "tcp.flags.syn==1 && tcp.flags.ack==0",
+                              "-T", "fields", "-e", "frame.number"], capture_output=True, text=True, check=True,
+                             timeout=60).stdout
+        assert opens == len(out.split()), path
+        assert read == path.stat().st_size and frames > 0
+    assert _core.sample(str(paths[0]), 0)[::2] == (0, 0)  # one read, no frame
+    assert _core.sample(__file__, 1 << 20) is None  # not a capture
+
+
+def test_split_only_where_connections_are_dense(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the Rust engine a capture is split over processes only when its start opens at least
+    SPLIT_MIN_OPENS connections per MiB (a retry storm), not for a few long connections; the
+    Python engine always splits. Both answers are the serial one."""
+    from pcaptls.pipeline import engines
+    from tests.helpers import pcapgen
+
+    if not engines.rust_available():
+        pytest.skip("the Rust engine is not built")
+    monkeypatch.setattr(analysis, "SPLIT_MIN", 0)
+    splits: list[str] = []
+    real = analysis._split
+    monkeypatch.setattr(analysis, "_split", lambda path, *a: splits.append(Path(path).name) or real(path, *a))
+    wire, err = pcapgen.handshake_bytes(pcapgen.make_chain(), app_data=b"x" * 400_000)
+    assert err is None
+    sparse = tmp_path / "sparse.pcap"
+    pcapgen.write_pcap(sparse, pcapgen.tcp_flow(wire))  # one connection, 0.4 MB
+    storm = tmp_path / "storm.pcap"
+    short, err = pcapgen.handshake_bytes(pcapgen.make_chain())
+    assert err is None
+    pcapgen.retry_storm(storm, short, 400)
+    for path in (sparse, storm):
+        serial = analyse(path, engine="rust")
+        assert analyse(path, jobs=2, engine="rust").connections == serial.connections
+        assert analyse(path, jobs=2, engine="python").connections == serial.connections
+    assert splits == ["sparse.pcap", "storm.pcap", "storm.pcap"]  # Rust: the storm only; Python: both

@@ -101,13 +101,13 @@ def test_split_matches(tmp_path: Path) -> None:
     """--jobs 2 (two processes, each scanning one share with the Rust engine) gives the serial answer."""
     import pcaptls.pipeline.analysis as analysis
 
-    old = analysis.SPLIT_MIN
-    analysis.SPLIT_MIN = 0
+    old = analysis.SPLIT_MIN, analysis.SPLIT_MIN_OPENS
+    analysis.SPLIT_MIN = analysis.SPLIT_MIN_OPENS = 0
     try:
         for path in VARIANT_SEEDS:
             assert same(path, jobs=2) > 0
     finally:
-        analysis.SPLIT_MIN = old
+        analysis.SPLIT_MIN, analysis.SPLIT_MIN_OPENS = old
 
 
 def _jsonl(engine: str, paths: list[Path]) -> str:

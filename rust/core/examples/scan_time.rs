@@ -1,10 +1,34 @@
+//! Times a scan of one capture with no Python: `cargo run --release --example scan_time -- F`.
+//! Prints connections, frames, wall time and the peak of results held at once.
 use pcaptls_core::capture::FrameReader;
-use pcaptls_core::scan::scan_all;
+use pcaptls_core::scan::Scanner;
+
 fn main() {
-    let p = std::env::args().nth(1).unwrap();
+    let Some(p) = std::env::args().nth(1) else {
+        eprintln!("usage: scan_time CAPTURE");
+        std::process::exit(2);
+    };
     let t = std::time::Instant::now();
-    let r = FrameReader::open(&p).unwrap();
-    let (v, s) = scan_all(r, 0, 1);
-    let certs: usize = v.iter().map(|c| c.server_certs.iter().map(|d| d.len()).sum::<usize>()).sum();
-    eprintln!("{} conns, {} frames, {:?}, cert bytes {}", v.len(), s.stats.frames, t.elapsed(), certs);
+    let r = match FrameReader::open(&p) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{}", e.0);
+            std::process::exit(2);
+        }
+    };
+    let mut s = Scanner::new(r, 0, 1);
+    let (mut n, mut most) = (0usize, 0usize);
+    loop {
+        let more = s.step(1 << 14);
+        most = most.max(s.ready());
+        n += s.take().len();
+        if !more {
+            break;
+        }
+    }
+    eprintln!(
+        "{n} connections, {} frames, {:?}, at most {most} results waiting",
+        s.summary().stats.frames,
+        t.elapsed()
+    );
 }

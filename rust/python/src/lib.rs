@@ -675,6 +675,23 @@ impl Scan {
     }
 }
 
+/// `sample(path, max_bytes)`: `(frames, bytes_read, opens)` of the capture's first `max_bytes`
+/// (opens: TCP segments with SYN and no ACK), or `None` when it cannot be read as a capture;
+/// `pcaptls.pipeline.analysis` guesses from it whether splitting the capture pays.
+#[pyfunction]
+fn sample(py: Python<'_>, path: String, max_bytes: u64) -> Option<(u64, u64, u64)> {
+    py.allow_threads(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            FrameReader::open(&path).ok().map(|r| {
+                let s = pcaptls_core::scan::sample(r, max_bytes);
+                (s.frames, s.bytes_read, s.opens)
+            })
+        }))
+        .ok()
+        .flatten()
+    })
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // A panic is caught and reported as the reason the scan stopped (one line, see Scan); the
@@ -683,6 +700,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         std::panic::set_hook(Box::new(|_| {}));
     }
     m.add_class::<Scan>()?;
+    m.add_function(wrap_pyfunction!(sample, m)?)?;
     m.add(
         "__doc__",
         "pcaptls's Rust engine: see pcaptls.pipeline.engines",
