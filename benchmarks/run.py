@@ -9,7 +9,8 @@ first run once untimed (one JSON line per generated connection, as many failed, 
 from both), then the tools run alternately, ``--repeat`` rounds:
 
 - ``pcaptls inspect F --format jsonl`` (stdout to /dev/null), as a user runs it (default
-  engine; ``--jobs`` defaults to all cores: a capture of 32 MB or more is split by connection),
+  engine; ``--jobs`` defaults to all cores: a capture of 32 MB or more is split by connection
+  when it is dense in connections),
   ``pcaptls1``: the same with ``--jobs 1`` (one process), and ``pcaptls-py``: the same as
   ``pcaptls`` with ``PCAPTLS_ENGINE=python`` (the pure-Python reference engine)
 - ``tshark -r F -Y <ClientHello|ServerHello|Certificate|alert> -T fields -e ...``: the same

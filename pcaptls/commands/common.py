@@ -28,7 +28,8 @@ debug_option = click.option("--debug", is_flag=True, help="Show tracebacks for e
 jobs_option = click.option(
     "--jobs", "-j", type=click.IntRange(1, 64), default=None,
     help="Processes to use [default: all cores]. Several captures are read in parallel; one "
-    "capture of 32 MB or more is split by connection. Output is the same for any value.",
+    "capture of 32 MB or more is split by connection when that pays (with the Rust engine: when "
+    "it is dense in connections, as a retry storm is). Output is the same for any value.",
 )
 scheduler_option = click.option(
     "--scheduler", metavar="ADDRESS", envvar="DASK_SCHEDULER_ADDRESS", default=None,
