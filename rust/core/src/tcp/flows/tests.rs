@@ -443,12 +443,17 @@ fn late_packet_hands_on_without_a_sweep() {
     assert_eq!(ft.done.len(), 1);
 }
 
+/// SYN, SYN-ACK, then the client's `data` (ISNs 1 and 2; frames 1-3, 10 ms apart).
+fn opened(ft: &mut Table, data: &[u8]) {
+    ft.segment(&seg(0, 1, 0, SYN, b""), 0.0, 1);
+    ft.segment(&seg(1, 2, 2, SYN | ACK, b""), 0.01, 2);
+    ft.segment(&seg(0, 2, 3, ACK, data), 0.02, 3);
+}
+
 #[test]
 fn connection_waiting_behind_a_hole_is_not_handed_on_early() {
     let mut ft = Table::with_layer(1);
-    ft.segment(&seg(0, 1, 0, SYN, b""), 0.0, 1);
-    ft.segment(&seg(1, 2, 2, SYN | ACK, b""), 0.01, 2);
-    ft.segment(&seg(0, 2, 3, ACK, b"ab"), 0.02, 3);
+    opened(&mut ft, b"ab");
     ft.segment(&seg(0, 6, 3, ACK, b"ef"), 0.03, 4); // "cd" is missing
     ft.segment(&seg(0, 8, 3, RST, b""), 0.04, 5);
     ft.sweep(0.04 + CLOSE_DELAY + 1.0);
@@ -462,9 +467,7 @@ fn fin_then_reset_is_closed() {
     // A FIN from one side answered by a RST: closed (before, only FIN both ways or a RST first
     // counted, so such a connection waited for IDLE_TIMEOUT and was counted as evicted).
     let mut ft = Table::with_layer(1);
-    ft.segment(&seg(0, 1, 0, SYN, b""), 0.0, 1);
-    ft.segment(&seg(1, 2, 2, SYN | ACK, b""), 0.01, 2);
-    ft.segment(&seg(0, 2, 3, ACK, b"hi"), 0.02, 3);
+    opened(&mut ft, b"hi");
     ft.segment(&seg(0, 4, 3, FIN | ACK, b""), 0.03, 4);
     ft.segment(&seg(1, 3, 5, RST, b""), 0.04, 5);
     ft.sweep(0.04 + CLOSE_DELAY + 1.0);
