@@ -315,11 +315,12 @@ def test_timeline_rows_are_written_as_made_not_held(failing_wire, tmp_path: Path
 def test_retry_storm_memory_does_not_grow_rust_engine(failing_wire, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The same for the Rust engine, with its real bounds (it cannot be patched): four times the
     connections, not four times the memory. `inspect --jobs 1` on storms of 16,000 and 64,000
-    failing handshakes 10 ms apart; closed connections leave the Rust table 60 s of capture time
-    after their last packet (at most ~12,000 are live: 6,000 lingering, and those closed since
-    the last sweep), lines wait on disk past 10,000. Both storms are past that ramp. Measured:
-    about 120 and 150 MB (the Rust table alone, without Python: 51 and 54 MB); memory that grew
-    with the connections would take the larger storm past 300 MB."""
+    failing handshakes 10 ms apart; closed connections are handed on 5 s of capture time after
+    their last packet and their emptied entries leave the Rust table 60 s after it (at most
+    ~6,000 entries and the results of 5 s and of a sweep's interval wait), lines wait on disk
+    past 4,096. Both storms are past that ramp. Measured: 73 and 76 MB (120 and 150 MB while
+    results waited for the linger; a bare scan through the binding: 45 and 48 MB); memory that
+    grew with the connections would take the larger storm past 300 MB."""
     from pcaptls.pipeline.engines import rust_available
 
     if not rust_available():
