@@ -96,8 +96,7 @@ class TcpConnection:
     def quiet(self) -> bool:
         """Closed, still to be reported, and nothing waits behind a hole: its record is whole
         unless a late packet comes (see :data:`CLOSE_DELAY`)."""
-        return (self.session is not None and (self.reset or (self.fins[0] and self.fins[1]))
-                and not self.half[0].ooo and not self.half[1].ooo)
+        return self.session is not None and self.closed and not self.half[0].ooo and not self.half[1].ooo
 
     def start_layer(self, make: Callable[[bool], Layer]) -> Layer:
         s = self.session = make(self.midstream)
